@@ -1,0 +1,5 @@
+//! Importers: each turns one kind of local image source into store content.
+
+pub mod archive;
+pub mod layout;
+pub mod oci;

@@ -1,0 +1,256 @@
+//! Layers: each archive extracted once into `layers/<key>/rootfs`, where `key` is the digest
+//! of the uncompressed archive (an OCI diff_id, or an ACI's image ID). Compressed and
+//! uncompressed digests are computed while the archive streams through, on two threads, and
+//! checked before the layer is committed.
+
+use std::fs;
+use std::io::Read;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decompress::spawn_decompress;
+use crate::digest::{Algorithm, Digest, HashingReader};
+use crate::error::{IoContext, Result, StoreError};
+use crate::extract::writer::{RootWriter, Whiteouts};
+use crate::extract::{extract_tar, ExtractOptions, Extracted};
+use crate::store::{Store, TmpDir};
+use crate::{fsutil, tree};
+
+/// Refuse a single layer that writes more than this (override: VESSEL_MAX_LAYER_BYTES).
+pub const DEFAULT_MAX_LAYER_BYTES: u64 = 64 << 30;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerMeta {
+    pub key: Digest,
+    /// Bytes of file data in the layer.
+    pub size: u64,
+    pub entries: u64,
+    pub imported: chrono::DateTime<chrono::Utc>,
+    /// The compressed blob it came from, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A layer extracted into a temporary directory, not yet visible in the store.
+pub struct StagedLayer {
+    pub tmp: TmpDir,
+    pub key: Digest,
+    pub meta: LayerMeta,
+    /// For ACIs: the `manifest` entry, and the uncompressed archive saved as a blob.
+    pub aci_manifest: Option<Vec<u8>>,
+    pub aci_blob: Option<PathBuf>,
+}
+
+pub enum Kind<'a> {
+    /// An OCI layer: whiteouts apply; its key (diff_id) and blob digest are known.
+    Oci { key: &'a Digest, blob: Option<&'a Digest> },
+    /// An ACI: only rootfs/ is extracted; its key is the sha512 of the uncompressed
+    /// archive, known only at the end. The archive is kept as a blob for export.
+    Aci,
+}
+
+fn max_layer_bytes() -> u64 {
+    std::env::var("VESSEL_MAX_LAYER_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_LAYER_BYTES)
+}
+
+impl Store {
+    pub fn has_layer(&self, key: &Digest) -> bool {
+        self.layer_dir(key).join("rootfs").is_dir()
+    }
+
+    pub fn layer_rootfs(&self, key: &Digest) -> PathBuf {
+        self.layer_dir(key).join("rootfs")
+    }
+
+    pub fn layer_meta(&self, key: &Digest) -> Result<LayerMeta> {
+        let p = self.layer_dir(key).join("meta.json");
+        let data = fs::read(&p).at(&p)?;
+        serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
+            path: p,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Extracts `input` (compressed or not) into a temporary directory, checking digests.
+    pub fn stage_layer<R: Read + Send + 'static>(&self, image: &str, input: R, kind: Kind<'_>) -> Result<StagedLayer> {
+        let tmp = self.tmp_dir("layer")?;
+        let rootfs = tmp.path().join("rootfs");
+        fs::create_dir(&rootfs).at(&rootfs)?;
+        let mut writer = RootWriter::new(&rootfs, Whiteouts::Overlay, true).at(&rootfs)?;
+        let (blob_algo, key_algo, aci) = match &kind {
+            Kind::Oci { key, blob } => (blob.map(|b| b.algorithm()), key.algorithm(), false),
+            Kind::Aci => (None, Algorithm::Sha512, true),
+        };
+        let what = match &kind {
+            Kind::Oci { blob: Some(b), .. } => format!("image {image}: layer {}", b.oci()),
+            Kind::Oci { key, .. } => format!("image {image}: layer {}", key.oci()),
+            Kind::Aci => format!("image {image}"),
+        };
+        let (plain, decompressor) = spawn_decompress(input, blob_algo, what.clone());
+        let opts = ExtractOptions {
+            image,
+            aci,
+            whiteouts: !aci,
+            max_bytes: max_layer_bytes(),
+        };
+        // An ACI's uncompressed archive is kept as a blob (export gives back the same ID).
+        let aci_blob = aci.then(|| tmp.path().join("aci"));
+        let outcome: Result<(Extracted, Digest)> = (|| {
+            let mut hashing = match &aci_blob {
+                Some(p) => {
+                    let f = fs::File::create(p).at(p)?;
+                    HashingReader::new(Box::new(Tee::new(plain, f)) as Box<dyn Read>, key_algo)
+                }
+                None => HashingReader::new(Box::new(plain) as Box<dyn Read>, key_algo),
+            };
+            let extracted = extract_tar(&mut hashing, &mut writer, &opts)?;
+            let (digest, _) = hashing
+                .finish()
+                .map_err(|e| StoreError::bad_image(image, format!("reading the archive: {e}")))?;
+            Ok((extracted, digest))
+        })();
+        // The decompressor's own error is the real cause when extraction failed from it.
+        let compressed = decompressor.join().expect("decompressor thread panicked");
+        let (extracted, uncompressed) = match outcome {
+            Err(e) => {
+                return Err(match compressed {
+                    Err(ce) => StoreError::bad_image(image, strip_prefix(&ce.to_string(), &what)),
+                    Ok(_) => e,
+                })
+            }
+            Ok(v) => {
+                let (blob_digest, _) =
+                    compressed.map_err(|e| StoreError::bad_image(image, strip_prefix(&e.to_string(), &what)))?;
+                if let (Kind::Oci { blob: Some(expected), .. }, Some(actual)) = (&kind, blob_digest) {
+                    if &actual != *expected {
+                        return Err(StoreError::DigestMismatch {
+                            what: what.clone(),
+                            expected: expected.oci(),
+                            actual: actual.oci(),
+                        });
+                    }
+                }
+                v
+            }
+        };
+        let key = match kind {
+            Kind::Oci { key, .. } => {
+                if &uncompressed != key {
+                    return Err(StoreError::DigestMismatch {
+                        what: format!("{what} (uncompressed, the config's diff_id)"),
+                        expected: key.oci(),
+                        actual: uncompressed.oci(),
+                    });
+                }
+                key.clone()
+            }
+            Kind::Aci => uncompressed,
+        };
+        let records = tree::walk(&rootfs, &tree::Hashing::Known(&writer.file_hashes)).at(&rootfs)?;
+        let tree_path = tmp.path().join("tree");
+        fs::write(&tree_path, tree::serialize(&records)).at(&tree_path)?;
+        let meta = LayerMeta {
+            key: key.clone(),
+            size: extracted.bytes,
+            entries: extracted.entries,
+            imported: chrono::Utc::now(),
+            blob: match &kind {
+                Kind::Oci { blob, .. } => blob.cloned(),
+                Kind::Aci => None,
+            },
+            warnings: extracted.warnings,
+        };
+        let meta_path = tmp.path().join("meta.json");
+        fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("serialisable")).at(&meta_path)?;
+        Ok(StagedLayer {
+            tmp,
+            key,
+            meta,
+            aci_manifest: extracted.manifest,
+            aci_blob,
+        })
+    }
+
+    /// Makes a staged layer visible. If the same layer was committed meanwhile, ours is
+    /// dropped. The caller holds the layer's key lock.
+    pub fn commit_layer(&self, staged: StagedLayer) -> Result<LayerMeta> {
+        if let Some(blob) = &staged.aci_blob {
+            let dest = self.blob_path(&staged.key);
+            if !dest.exists() {
+                fs::rename(blob, &dest).at(&dest)?;
+            }
+        }
+        if self.has_layer(&staged.key) {
+            return self.layer_meta(&staged.key);
+        }
+        // One syncfs for the whole tree instead of an fsync per file, then the rename
+        // publishes it: a crash before the rename leaves only a stale tmp directory.
+        fsutil::syncfs(staged.tmp.path())?;
+        let dest = self.layer_dir(&staged.key);
+        let from = staged.tmp.path().to_path_buf();
+        if let Some(b) = &staged.aci_blob {
+            let _ = fs::remove_file(b);
+        }
+        self.commit_dir(&from, &dest)?;
+        Ok(staged.meta)
+    }
+
+    /// Extracts and commits an OCI layer unless it is already in the store.
+    pub fn import_oci_layer<R: Read + Send + 'static>(
+        &self,
+        image: &str,
+        input: impl FnOnce() -> Result<R>,
+        key: &Digest,
+        blob: Option<&Digest>,
+    ) -> Result<LayerMeta> {
+        if self.has_layer(key) {
+            return self.layer_meta(key);
+        }
+        let _lock = self.lock_key("layer", key)?;
+        if self.has_layer(key) {
+            return self.layer_meta(key);
+        }
+        let staged = self.stage_layer(image, input()?, Kind::Oci { key, blob })?;
+        self.commit_layer(staged)
+    }
+}
+
+/// Removes our own "what: " prefix from a decompressor message (it is added again).
+fn strip_prefix(msg: &str, what: &str) -> String {
+    let image_part = what.split_once(": ").map(|(_, rest)| rest).unwrap_or(what);
+    msg.strip_prefix(&format!("{what}: "))
+        .map(|rest| format!("{image_part}: {rest}"))
+        .unwrap_or_else(|| msg.to_string())
+}
+
+/// Copies what it reads into a file.
+struct Tee<R> {
+    inner: R,
+    out: std::io::BufWriter<fs::File>,
+}
+
+impl<R> Tee<R> {
+    fn new(inner: R, f: fs::File) -> Self {
+        Tee {
+            inner,
+            out: std::io::BufWriter::with_capacity(256 * 1024, f),
+        }
+    }
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        std::io::Write::write_all(&mut self.out, &buf[..n])?;
+        if n == 0 {
+            std::io::Write::flush(&mut self.out)?;
+        }
+        Ok(n)
+    }
+}
