@@ -1,0 +1,178 @@
+//! Resource limits for one cgroup, independent of the cgroup version.
+
+use super::devices::DeviceRule;
+use super::CgroupError;
+
+/// The CFS bandwidth period Vessel uses: 100 ms, the kernel's default.
+pub const DEFAULT_CPU_PERIOD_US: u64 = 100_000;
+/// The kernel refuses quotas below 1 ms.
+const MIN_CPU_QUOTA_US: u64 = 1_000;
+
+/// Limits to apply to a cgroup; `None` leaves that setting untouched.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Hard memory limit in bytes. Swap is disabled for the cgroup as well
+    /// where the kernel offers the knob (v1 `memsw`, v2 `memory.swap.max`).
+    pub memory_bytes: Option<u64>,
+    /// CPU bandwidth limit.
+    pub cpu_quota: Option<CpuQuota>,
+    /// Relative CPU weight in v1 `cpu.shares` units (2..=262144, 1024 is the
+    /// kernel default); converted for v2 by [`shares_to_weight`].
+    pub cpu_shares: Option<u64>,
+    /// Maximum number of tasks (processes and threads).
+    pub pids: Option<u64>,
+    /// Device access rules in order; later rules override earlier ones.
+    /// See [`DeviceRule::container_defaults`].
+    pub devices: Option<Vec<DeviceRule>>,
+}
+
+/// CPU time allowed per period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuQuota {
+    pub quota_us: u64,
+    pub period_us: u64,
+}
+
+impl CpuQuota {
+    /// A limit in thousandths of a CPU: 500 is half a CPU, 2000 two CPUs.
+    pub fn from_millicores(millicores: u64) -> Result<Self, CgroupError> {
+        if millicores == 0 {
+            return Err(CgroupError::InvalidLimit(
+                "cpu limit of 0 millicores".to_string(),
+            ));
+        }
+        // 1000 millicores use the whole period on one CPU.
+        let quota_us = millicores
+            .checked_mul(DEFAULT_CPU_PERIOD_US / 1000)
+            .ok_or_else(|| {
+                CgroupError::InvalidLimit(format!("cpu limit of {millicores} millicores"))
+            })?;
+        Ok(CpuQuota {
+            quota_us: quota_us.max(MIN_CPU_QUOTA_US),
+            period_us: DEFAULT_CPU_PERIOD_US,
+        })
+    }
+}
+
+/// Converts v1 `cpu.shares` to v2 `cpu.weight`.
+///
+/// The two scales are mapped linearly onto each other by their end points:
+/// shares run from 2 to 262144 and weights from 1 to 10000, so
+/// `weight = 1 + (shares - 2) * (10000 - 1) / (262144 - 2)`.
+/// This keeps the order and the extremes (the convention the OCI runtimes
+/// share), though the defaults do not line up: 1024 shares give weight 39,
+/// not the v2 default of 100.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    const MIN_SHARES: u64 = 2;
+    const MAX_SHARES: u64 = 262_144;
+    const MIN_WEIGHT: u64 = 1;
+    const MAX_WEIGHT: u64 = 10_000;
+    let shares = shares.clamp(MIN_SHARES, MAX_SHARES);
+    MIN_WEIGHT + (shares - MIN_SHARES) * (MAX_WEIGHT - MIN_WEIGHT) / (MAX_SHARES - MIN_SHARES)
+}
+
+impl Limits {
+    /// The limits of an OCI runtime spec's `linux.resources` that Vessel
+    /// supports (memory limit, cpu quota/period/shares, pids, devices).
+    pub fn from_oci(resources: &oci_spec::runtime::LinuxResources) -> Result<Self, CgroupError> {
+        let mut limits = Limits::default();
+        if let Some(memory) = resources.memory() {
+            limits.memory_bytes = memory.limit().and_then(|l| u64::try_from(l).ok());
+        }
+        if let Some(cpu) = resources.cpu() {
+            if let Some(quota) = cpu.quota().and_then(|q| u64::try_from(q).ok()) {
+                limits.cpu_quota = Some(CpuQuota {
+                    quota_us: quota.max(MIN_CPU_QUOTA_US),
+                    period_us: cpu.period().unwrap_or(DEFAULT_CPU_PERIOD_US),
+                });
+            }
+            limits.cpu_shares = cpu.shares();
+        }
+        if let Some(pids) = resources.pids() {
+            limits.pids = u64::try_from(pids.limit()).ok().filter(|&n| n > 0);
+        }
+        if let Some(devices) = resources.devices() {
+            limits.devices = Some(
+                devices
+                    .iter()
+                    .map(DeviceRule::from_oci)
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+        Ok(limits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millicores_to_quota() {
+        assert_eq!(
+            CpuQuota::from_millicores(500).unwrap(),
+            CpuQuota {
+                quota_us: 50_000,
+                period_us: 100_000
+            }
+        );
+        assert_eq!(CpuQuota::from_millicores(2500).unwrap().quota_us, 250_000);
+        // Below the kernel minimum the quota is raised to 1 ms.
+        assert_eq!(CpuQuota::from_millicores(1).unwrap().quota_us, 1_000);
+        assert!(CpuQuota::from_millicores(0).is_err());
+        assert!(CpuQuota::from_millicores(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn shares_to_weight_maps_the_end_points_linearly() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(0), 1);
+        assert_eq!(shares_to_weight(u64::MAX), 10_000);
+        // Monotonic.
+        let mut last = 0;
+        for shares in (2..262_144).step_by(997) {
+            let weight = shares_to_weight(shares);
+            assert!(weight >= last);
+            last = weight;
+        }
+    }
+
+    #[test]
+    fn limits_from_oci_resources() {
+        use oci_spec::runtime::{
+            LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
+        };
+        let resources = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(64 << 20)
+                    .build()
+                    .unwrap(),
+            )
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .quota(20_000i64)
+                    .period(50_000u64)
+                    .shares(512u64)
+                    .build()
+                    .unwrap(),
+            )
+            .pids(LinuxPidsBuilder::default().limit(100).build().unwrap())
+            .build()
+            .unwrap();
+        let limits = Limits::from_oci(&resources).unwrap();
+        assert_eq!(limits.memory_bytes, Some(64 << 20));
+        assert_eq!(
+            limits.cpu_quota,
+            Some(CpuQuota {
+                quota_us: 20_000,
+                period_us: 50_000
+            })
+        );
+        assert_eq!(limits.cpu_shares, Some(512));
+        assert_eq!(limits.pids, Some(100));
+        assert_eq!(limits.devices, None);
+    }
+}
