@@ -155,7 +155,8 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
             }
             buf.truncate(filled);
             if tx.send(Ok(buf)).is_err() {
-                return Err(io::Error::other("reader went away"));
+                // The consumer stopped early; its own error is the one to report.
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "reader went away"));
             }
         }
         drop(tx);

@@ -93,8 +93,13 @@ impl Store {
             Kind::Aci => format!("image {image}"),
         };
         let (plain, decompressor) = spawn_decompress(input, blob_algo, what.clone());
+        let shown = match &kind {
+            Kind::Oci { blob: Some(b), .. } => format!("{image} (layer {})", b.oci()),
+            Kind::Oci { key, .. } => format!("{image} (layer {})", key.oci()),
+            Kind::Aci => image.to_string(),
+        };
         let opts = ExtractOptions {
-            image,
+            image: &shown,
             aci,
             whiteouts: !aci,
             max_bytes: max_layer_bytes(),
@@ -120,8 +125,10 @@ impl Store {
         let (extracted, uncompressed) = match outcome {
             Err(e) => {
                 return Err(match compressed {
-                    Err(ce) => StoreError::bad_image(image, strip_prefix(&ce.to_string(), &what)),
-                    Ok(_) => e,
+                    Err(ce) if ce.kind() != std::io::ErrorKind::BrokenPipe => {
+                        StoreError::bad_image(image, strip_prefix(&ce.to_string(), &what))
+                    }
+                    _ => e,
                 })
             }
             Ok(v) => {

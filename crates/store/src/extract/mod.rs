@@ -46,7 +46,7 @@ pub fn extract_tar<R: Read>(reader: R, writer: &mut RootWriter, opts: &ExtractOp
         .entries()
         .map_err(|e| StoreError::bad_image(opts.image, format!("reading the archive: {e}")))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| StoreError::bad_image(opts.image, format!("reading the archive: {e}")))?;
+        let mut entry = entry.map_err(|e| StoreError::bad_image(opts.image, format!("reading the archive (truncated or corrupt?): {e}")))?;
         out.entries += 1;
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();

@@ -1,0 +1,40 @@
+pub mod fetch;
+pub mod image;
+
+use anyhow::Result;
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command, Format, FormatArgs};
+use crate::context::Context;
+
+/// Runs a command; the result is the process exit status.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let ctx = Context { global: cli.global };
+    match cli.command {
+        Command::Fetch(args) => fetch::run(&ctx, args),
+        Command::Image(cmd) => image::run(&ctx, cmd),
+        Command::Version(f) => version(f),
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "vessel", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+fn version(f: FormatArgs) -> Result<i32> {
+    let v = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "appcVersion": "0.8.11",
+        "ociRuntimeSpec": "1.2.0",
+        "ociImageSpec": "1.1.0",
+    });
+    match f.format {
+        Format::Table => {
+            println!("vessel version {}", env!("CARGO_PKG_VERSION"));
+            println!("appc version 0.8.11");
+            println!("oci runtime spec 1.2.0, image spec 1.1.0");
+        }
+        other => print!("{}", crate::output::json(&v, other)),
+    }
+    Ok(0)
+}
