@@ -34,6 +34,13 @@ impl fmt::Display for EventHandlerName {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for EventHandlerName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::str::FromStr for EventHandlerName {
     type Err = SchemaError;
     fn from_str(s: &str) -> Result<Self, SchemaError> {

@@ -47,6 +47,28 @@ pub struct Mount {
     pub app_volume: Option<Volume>,
 }
 
+impl Mount {
+    /// Parses rkt's `--mount` syntax: `volume=NAME,target=PATH`.
+    pub fn from_flag(s: &str) -> Result<Self, SchemaError> {
+        let bad = |why: &str| SchemaError::invalid_because("mount", s, why);
+        let (mut volume, mut target) = (None, None);
+        for part in s.split(',') {
+            match part.split_once('=') {
+                Some(("volume", v)) => volume = Some(v.parse::<AcName>()?),
+                Some(("target", t)) => target = Some(t.to_owned()),
+                _ => return Err(bad("expected volume=NAME,target=PATH")),
+            }
+        }
+        let path = target.ok_or_else(|| bad("missing target=PATH"))?;
+        check_app_path("mount target", &path)?;
+        Ok(Mount {
+            volume: volume.ok_or_else(|| bad("missing volume=NAME"))?,
+            path,
+            app_volume: None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeApp {
@@ -305,3 +327,40 @@ impl FromJson for PodManifest {
 }
 
 deserialize_via_from_json!(RuntimeImage, Mount, RuntimeApp, PodManifest);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_flags() {
+        let m = Mount::from_flag("volume=data,target=/var/lib/data").unwrap();
+        assert_eq!(
+            (m.volume.as_str(), m.path.as_str()),
+            ("data", "/var/lib/data")
+        );
+        for bad in [
+            "",
+            "volume=data",
+            "target=/x",
+            "volume=Data,target=/x",
+            "volume=d,target=",
+            "volume=d,target=/x,extra=1",
+        ] {
+            assert!(Mount::from_flag(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn volume_for_prefers_the_app_volume() {
+        let mut p = PodManifest::new();
+        p.volumes.push(Volume::empty("data".parse().unwrap()));
+        let mut m = Mount::from_flag("volume=data,target=/d").unwrap();
+        assert_eq!(p.volume_for(&m).unwrap().kind, crate::VolumeKind::Empty);
+        m.app_volume = Some(Volume::host("data".parse().unwrap(), "/srv").unwrap());
+        assert_eq!(p.volume_for(&m).unwrap().kind, crate::VolumeKind::Host);
+        m.volume = "other".parse().unwrap();
+        m.app_volume = None;
+        assert!(p.volume_for(&m).is_none());
+    }
+}

@@ -117,6 +117,42 @@ pub struct ExposedPort {
     pub pod_port: Option<Port>,
 }
 
+impl ExposedPort {
+    /// Parses rkt's `--port` syntax: `NAME:HOSTPORT` or `NAME:HOSTIP:HOSTPORT`
+    /// (an IPv6 address may be bracketed: `http:[::1]:8080`).
+    pub fn from_flag(s: &str) -> Result<Self, SchemaError> {
+        let bad = |why: &str| SchemaError::invalid_because("port mapping", s, why);
+        let (name, rest) = s
+            .split_once(':')
+            .ok_or_else(|| bad("expected NAME:[HOSTIP:]HOSTPORT"))?;
+        let (ip, port) = match rest.rsplit_once(':') {
+            Some((ip, port)) => (Some(ip), port),
+            None => (None, rest),
+        };
+        let host_port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad("host port must be in 1-65535"))?;
+        let host_ip = match ip {
+            Some(ip) => {
+                let bare = ip
+                    .strip_prefix('[')
+                    .and_then(|i| i.strip_suffix(']'))
+                    .unwrap_or(ip);
+                Some(bare.parse().map_err(|_| bad("bad host IP address"))?)
+            }
+            None => None,
+        };
+        Ok(ExposedPort {
+            name: name.parse()?,
+            host_port,
+            host_ip,
+            pod_port: None,
+        })
+    }
+}
+
 impl FromJson for ExposedPort {
     fn from_json(value: &Value, at: &Path) -> Result<Self, SchemaError> {
         let o = Obj::new(value, at)?;
@@ -207,5 +243,32 @@ mod tests {
             r#"manifest field "hostIP": "999.1.1.1" is not a valid IP address"#
         );
         assert!(ExposedPort::from_json(&json!({"name": "ftp"}), &at).is_err());
+    }
+
+    #[test]
+    fn exposed_port_flags() {
+        let p = ExposedPort::from_flag("http:8080").unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.host_port, p.host_ip),
+            ("http", 8080, None)
+        );
+        let p = ExposedPort::from_flag("http:127.0.0.1:8080").unwrap();
+        assert_eq!(p.host_ip, Some("127.0.0.1".parse().unwrap()));
+        let p = ExposedPort::from_flag("http:[::1]:8080").unwrap();
+        assert_eq!(p.host_ip, Some("::1".parse().unwrap()));
+        let p = ExposedPort::from_flag("http:::1:8080").unwrap();
+        assert_eq!(p.host_ip, Some("::1".parse().unwrap()));
+        for bad in [
+            "",
+            "http",
+            "http:",
+            "http:0",
+            "http:65536",
+            "Http:80",
+            "http:nothost:80",
+            "http:80x",
+        ] {
+            assert!(ExposedPort::from_flag(bad).is_err(), "{bad:?}");
+        }
     }
 }

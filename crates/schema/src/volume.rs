@@ -33,6 +33,13 @@ impl fmt::Display for VolumeKind {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for VolumeKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::str::FromStr for VolumeKind {
     type Err = SchemaError;
     fn from_str(s: &str) -> Result<Self, SchemaError> {
