@@ -116,7 +116,9 @@ pub enum ImageCommand {
 #[derive(Args, Debug)]
 pub struct OutputDirArgs {
     pub image: String,
-    pub dir: PathBuf,
+    /// Where to write (created if missing; must be empty)
+    #[arg(value_name = "DIR")]
+    pub output: PathBuf,
     /// Write only the root filesystem, not the manifest beside it
     #[arg(long)]
     pub rootfs_only: bool,

@@ -138,14 +138,14 @@ fn export(store: &Store, query: &str, file: &std::path::Path, overwrite: bool) -
 
 fn to_dir(store: &Store, args: OutputDirArgs, render: bool) -> Result<i32> {
     let r = resolve(store, &args.image)?;
-    if args.overwrite && args.dir.exists() {
-        store::fsutil::remove_tree(&args.dir)?;
+    if args.overwrite && args.output.exists() {
+        store::fsutil::remove_tree(&args.output)?;
     }
-    let rootfs = if args.rootfs_only { args.dir.clone() } else { args.dir.join("rootfs") };
+    let rootfs = if args.rootfs_only { args.output.clone() } else { args.output.join("rootfs") };
     if !args.rootfs_only {
-        std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
-        if std::fs::read_dir(&args.dir)?.next().is_some() {
-            bail!("{} is not empty; pass --overwrite to replace its content", args.dir.display());
+        std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+        if std::fs::read_dir(&args.output)?.next().is_some() {
+            bail!("{} is not empty; pass --overwrite to replace its content", args.output.display());
         }
     }
     if render {
@@ -155,7 +155,7 @@ fn to_dir(store: &Store, args: OutputDirArgs, render: bool) -> Result<i32> {
     }
     if !args.rootfs_only {
         let manifest = store.read_blob(&r.manifest)?;
-        std::fs::write(args.dir.join("manifest"), manifest)?;
+        std::fs::write(args.output.join("manifest"), manifest)?;
     }
     Ok(0)
 }
