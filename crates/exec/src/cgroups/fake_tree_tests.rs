@@ -378,6 +378,7 @@ fn removal_is_children_first_everywhere_and_repeatable() {
         });
     }
     let cgroups = Cgroups::from_mounts(mounts).unwrap();
+    assert_eq!(cgroups.pods_with_cgroups().unwrap(), ["pod1", "pod2"]);
     // Leftovers are searched in every hierarchy, used by Vessel or not.
     let leftovers = cgroups.find_pod_leftovers("pod1").unwrap();
     assert_eq!(leftovers.len(), 2);
@@ -389,6 +390,7 @@ fn removal_is_children_first_everywhere_and_repeatable() {
     }
     assert!(cgroups.find_pod_leftovers("pod1").unwrap().is_empty());
     cgroups.remove_pod("pod1").unwrap();
+    assert_eq!(cgroups.pods_with_cgroups().unwrap(), ["pod2"]);
     cgroups.app("pod2", "gone").unwrap().remove().unwrap();
 }
 

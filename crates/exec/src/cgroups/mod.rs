@@ -36,6 +36,7 @@ mod v2;
 #[cfg(test)]
 mod fake_tree_tests;
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -91,6 +92,8 @@ pub enum CgroupError {
         path: PathBuf,
         source: io::Error,
     },
+    #[error("{path} did not reach freezer state {state}")]
+    Freeze { path: PathBuf, state: &'static str },
     #[error("processes still running in cgroup {path} after SIGKILL")]
     KillTimeout { path: PathBuf },
     #[error("cannot remove cgroup {path}: {source}")]
@@ -347,6 +350,41 @@ impl Cgroups {
             path: u.join(&relative),
         });
         Ok(v1.chain(v2).filter(|d| d.path.is_dir()).collect())
+    }
+
+    /// Uuids of every pod that has a cgroup under the parent in any mounted
+    /// hierarchy, for `gc` to match against the pods it knows.
+    pub fn pods_with_cgroups(&self) -> Result<Vec<String>, CgroupError> {
+        let roots = self
+            .mounts
+            .v1
+            .iter()
+            .map(|m| &m.mount_point)
+            .chain(self.mounts.unified.iter());
+        let mut uuids = BTreeSet::new();
+        for root in roots {
+            let parent = root.join(&self.parent);
+            let entries = match std::fs::read_dir(&parent) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(CgroupError::Read {
+                        path: parent,
+                        source,
+                    })
+                }
+            };
+            for entry in entries {
+                let entry = entry.map_err(|source| CgroupError::Read {
+                    path: parent.clone(),
+                    source,
+                })?;
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    uuids.insert(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(uuids.into_iter().collect())
     }
 
     /// Kills whatever still runs in the pod's cgroups and removes them, app

@@ -78,7 +78,7 @@ pub(crate) fn oom_kills(dir: &Path) -> Result<u64, CgroupError> {
 }
 
 /// Sets `freezer.state` to `state` and waits until the kernel reports it.
-pub(crate) fn set_freezer_state(dir: &Path, state: &str) -> Result<(), CgroupError> {
+pub(crate) fn set_freezer_state(dir: &Path, state: &'static str) -> Result<(), CgroupError> {
     let path = dir.join("freezer.state");
     match fs::write(&path, state) {
         Err(CgroupError::Write { ref source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -93,10 +93,7 @@ pub(crate) fn set_freezer_state(dir: &Path, state: &str) -> Result<(), CgroupErr
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(CgroupError::Parse {
-                path,
-                content: format!("{} (waiting for {state})", now.trim()),
-            });
+            return Err(CgroupError::Freeze { path, state });
         }
         // Retrying the write nudges tasks that were mid-fork into the state.
         let _ = fs::write(&path, state);
