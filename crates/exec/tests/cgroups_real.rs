@@ -311,7 +311,10 @@ fn gc_kills_processes_left_in_v1_only_with_the_freezer() {
         .unwrap()
         .with_parent(&test.parent)
         .unwrap();
-    assert_eq!(fresh.pods_with_cgroups().unwrap(), [test.uuid.clone()]);
+    assert_eq!(
+        fresh.pods_with_cgroups().unwrap(),
+        std::slice::from_ref(&test.uuid)
+    );
     fresh.remove_pod(&test.uuid).unwrap();
     assert_eq!(shell.0.wait().unwrap().signal(), Some(libc::SIGKILL));
     assert!(fresh.find_pod_leftovers(&test.uuid).unwrap().is_empty());
