@@ -1,0 +1,333 @@
+//! OCI images for tests: layouts made by Debian's umoci, archives by skopeo, and layouts
+//! written by hand from raw tars (hostile layers, indexes, broken manifests).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use super::compress::Compression;
+use super::digest::{oci_id, sha256_hex, sha256_oci};
+use super::rootfs::busybox_rootfs;
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const REF_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// Runs a tool and returns its stdout; panics with everything it printed if it fails.
+pub fn run_tool(cmd: &mut Command) -> String {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {shown}: {e}"));
+    assert!(
+        out.status.success(),
+        "{shown} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An OCI image layout made and changed only by umoci.
+pub struct UmociLayout {
+    dir: PathBuf,
+    tag: String,
+}
+
+impl UmociLayout {
+    /// `umoci init` and `umoci new`: an image with no layers yet.
+    pub fn create(dir: &Path, tag: &str) -> UmociLayout {
+        run_tool(Command::new("umoci").args(["init", "--layout"]).arg(dir));
+        let layout = UmociLayout {
+            dir: dir.to_path_buf(),
+            tag: tag.to_string(),
+        };
+        run_tool(Command::new("umoci").args(["new", "--image", &layout.image()]));
+        layout
+    }
+
+    /// `DIR:TAG`, as umoci names an image.
+    pub fn image(&self) -> String {
+        format!("{}:{}", self.dir.display(), self.tag)
+    }
+
+    /// `oci:DIR:TAG`, as vessel and skopeo name it.
+    pub fn reference(&self) -> String {
+        format!("oci:{}", self.image())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Adds a layer: unpacks the image, lets `change` edit the root filesystem (deletions
+    /// become whiteouts), and repacks it.
+    pub fn add_layer(&self, change: impl FnOnce(&Path)) {
+        let scratch = tempfile::Builder::new()
+            .prefix("umoci-bundle-")
+            .tempdir_in(self.dir.parent().unwrap())
+            .unwrap();
+        let bundle = scratch.path().join("bundle");
+        run_tool(
+            Command::new("umoci")
+                .args(["unpack", "--image", &self.image()])
+                .arg(&bundle),
+        );
+        change(&bundle.join("rootfs"));
+        run_tool(
+            Command::new("umoci")
+                .args(["repack", "--image", &self.image()])
+                .arg(&bundle),
+        );
+    }
+
+    /// `umoci config --image DIR:TAG ARGS...`
+    pub fn config(&self, args: &[&str]) {
+        run_tool(
+            Command::new("umoci")
+                .args(["config", "--image", &self.image()])
+                .args(args),
+        );
+    }
+
+    /// The manifest digest `index.json` gives for the tag.
+    pub fn manifest_digest(&self) -> String {
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(self.dir.join("index.json")).unwrap()).unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"][REF_ANNOTATION] == self.tag.as_str())
+            .unwrap_or_else(|| panic!("tag {} not in {}/index.json", self.tag, self.dir.display()))
+            ["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The manifest JSON for the tag.
+    pub fn manifest(&self) -> Value {
+        serde_json::from_slice(&self.read_blob(&self.manifest_digest())).unwrap()
+    }
+
+    /// The image ID vessel should print: `sha256-` and the config blob's hex.
+    pub fn image_id(&self) -> String {
+        self.manifest()["config"]["digest"]
+            .as_str()
+            .unwrap()
+            .replacen(':', "-", 1)
+    }
+
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let (algo, hex) = digest.split_once(':').unwrap();
+        self.dir.join("blobs").join(algo).join(hex)
+    }
+
+    pub fn read_blob(&self, digest: &str) -> Vec<u8> {
+        std::fs::read(self.blob_path(digest)).unwrap()
+    }
+
+    /// Writes the image as an `oci-archive` tarball; returns `oci-archive:FILE:TAG`.
+    pub fn to_oci_archive(&self, file: &Path) -> String {
+        skopeo_copy(
+            &self.reference(),
+            &format!("oci-archive:{}:{}", file.display(), self.tag),
+        );
+        format!("oci-archive:{}:{}", file.display(), self.tag)
+    }
+
+    /// Writes the image as a `docker save` tarball tagged `repo_tag`; returns
+    /// `docker-archive:FILE`.
+    pub fn to_docker_archive(&self, file: &Path, repo_tag: &str) -> String {
+        skopeo_copy(
+            &self.reference(),
+            &format!("docker-archive:{}:{repo_tag}", file.display()),
+        );
+        format!("docker-archive:{}", file.display())
+    }
+}
+
+pub fn skopeo_copy(from: &str, to: &str) {
+    run_tool(Command::new("skopeo").args(["copy", "--quiet", from, to]));
+}
+
+/// A one-layer busybox image made by umoci, with `/bin/sh` as its command.
+pub fn busybox_layout(dir: &Path, tag: &str) -> UmociLayout {
+    let layout = UmociLayout::create(dir, tag);
+    layout.add_layer(busybox_rootfs);
+    layout.config(&["--config.cmd", "/bin/sh"]);
+    layout
+}
+
+/// A layer blob as it goes into a layout: possibly compressed, with its diff_id.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub blob: Vec<u8>,
+    pub media_type: String,
+    /// `sha256:` of the uncompressed tar.
+    pub diff_id: String,
+}
+
+impl Layer {
+    pub fn new(tar: &[u8], compression: Compression) -> Layer {
+        Layer {
+            blob: compression.compress(tar),
+            media_type: compression.oci_media_type().to_string(),
+            diff_id: sha256_oci(tar),
+        }
+    }
+
+    pub fn digest(&self) -> String {
+        sha256_oci(&self.blob)
+    }
+}
+
+/// The JSON descriptor of a blob.
+pub fn descriptor(media_type: &str, blob: &[u8]) -> Value {
+    json!({"mediaType": media_type, "digest": sha256_oci(blob), "size": blob.len()})
+}
+
+/// A minimal image configuration for linux/`arch` with these layers.
+pub fn image_config(arch: &str, layers: &[Layer]) -> Value {
+    json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+    })
+}
+
+/// An image written into a `RawLayout`.
+#[derive(Debug, Clone)]
+pub struct RawImage {
+    /// The manifest's descriptor, to tag or put in an index.
+    pub descriptor: Value,
+    /// The ID vessel should give it: `sha256-<hex of the config>`.
+    pub id: String,
+}
+
+/// An OCI image layout written file by file, without any tool's checks.
+pub struct RawLayout {
+    dir: PathBuf,
+    tagged: Vec<Value>,
+}
+
+impl RawLayout {
+    pub fn create(dir: &Path) -> RawLayout {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let layout = RawLayout {
+            dir: dir.to_path_buf(),
+            tagged: Vec::new(),
+        };
+        layout.write_index();
+        layout
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stores a blob under its true digest; returns `sha256:<hex>`.
+    pub fn put_blob(&self, data: &[u8]) -> String {
+        self.put_blob_as(&sha256_hex(data), data);
+        sha256_oci(data)
+    }
+
+    /// Stores `data` under the name `hex`, true or not.
+    pub fn put_blob_as(&self, hex: &str, data: &[u8]) {
+        std::fs::write(self.dir.join("blobs/sha256").join(hex), data).unwrap();
+    }
+
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        self.dir
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    }
+
+    /// Writes layers, config and manifest; returns the manifest's descriptor.
+    pub fn add_image_with(&self, layers: &[Layer], config: &Value) -> RawImage {
+        let config = serde_json::to_vec(config).unwrap();
+        self.put_blob(&config);
+        for l in layers {
+            self.put_blob(&l.blob);
+        }
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": descriptor(CONFIG_MEDIA_TYPE, &config),
+            "layers": layers.iter().map(|l| descriptor(&l.media_type, &l.blob)).collect::<Vec<_>>(),
+        });
+        RawImage {
+            descriptor: self.add_manifest_bytes(&serde_json::to_vec(&manifest).unwrap()),
+            id: oci_id(&config),
+        }
+    }
+
+    /// An image for linux/amd64 with these layers.
+    pub fn add_image(&self, layers: &[Layer]) -> RawImage {
+        self.add_image_with(layers, &image_config("amd64", layers))
+    }
+
+    /// Stores a manifest exactly as given; returns its descriptor.
+    pub fn add_manifest_bytes(&self, manifest: &[u8]) -> Value {
+        self.put_blob(manifest);
+        descriptor(MANIFEST_MEDIA_TYPE, manifest)
+    }
+
+    /// Stores an image index over `(manifest descriptor, os, arch)`; returns its descriptor.
+    pub fn add_index(&self, entries: &[(&Value, &str, &str)]) -> Value {
+        let manifests: Vec<Value> = entries
+            .iter()
+            .map(|(desc, os, arch)| {
+                let mut d = (*desc).clone();
+                d["platform"] = json!({"os": os, "architecture": arch});
+                d
+            })
+            .collect();
+        let index = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": manifests,
+        }))
+        .unwrap();
+        self.put_blob(&index);
+        descriptor(INDEX_MEDIA_TYPE, &index)
+    }
+
+    /// Names `descriptor` `tag` in index.json.
+    pub fn tag(&mut self, descriptor: &Value, tag: &str) -> String {
+        let mut d = descriptor.clone();
+        d["annotations"] = json!({ REF_ANNOTATION: tag });
+        self.tagged.push(d);
+        self.write_index();
+        self.reference(tag)
+    }
+
+    fn write_index(&self) {
+        let index =
+            json!({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": self.tagged});
+        std::fs::write(
+            self.dir.join("index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// `oci:DIR:TAG`
+    pub fn reference(&self, tag: &str) -> String {
+        format!("oci:{}:{tag}", self.dir.display())
+    }
+}
+
+/// A layout at `dir` holding one amd64 image of `layers`, tagged `latest`; returns the
+/// reference to fetch and the ID to expect.
+pub fn raw_image_layout(dir: &Path, layers: &[Layer]) -> (String, String) {
+    let mut layout = RawLayout::create(dir);
+    let image = layout.add_image(layers);
+    (layout.tag(&image.descriptor, "latest"), image.id)
+}
