@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::compress::Compression;
 use super::digest::{oci_id, sha256_hex, sha256_oci};
 use super::rootfs::busybox_rootfs;
+use super::tar::TarWriter;
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
@@ -193,12 +194,24 @@ pub fn descriptor(media_type: &str, blob: &[u8]) -> Value {
 
 /// A minimal image configuration for linux/`arch` with these layers.
 pub fn image_config(arch: &str, layers: &[Layer]) -> Value {
+    image_config_for(arch, layers.iter().map(|l| l.diff_id.clone()).collect())
+}
+
+/// A minimal image configuration for linux/`arch` with layers of these diff_ids.
+pub fn image_config_for(arch: &str, diff_ids: Vec<String>) -> Value {
     json!({
         "architecture": arch,
         "os": "linux",
         "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
     })
+}
+
+/// A layer blob already in a layout: its descriptor and diff_id.
+#[derive(Debug, Clone)]
+pub struct StoredLayer {
+    pub descriptor: Value,
+    pub diff_id: String,
 }
 
 /// An image written into a `RawLayout`.
@@ -251,20 +264,57 @@ impl RawLayout {
 
     /// Writes layers, config and manifest; returns the manifest's descriptor.
     pub fn add_image_with(&self, layers: &[Layer], config: &Value) -> RawImage {
+        let stored: Vec<StoredLayer> = layers.iter().map(|l| self.put_layer(l)).collect();
+        self.add_image_of_stored(&stored, config)
+    }
+
+    /// Writes config and manifest for layers already in the layout.
+    pub fn add_image_of_stored(&self, layers: &[StoredLayer], config: &Value) -> RawImage {
         let config = serde_json::to_vec(config).unwrap();
         self.put_blob(&config);
-        for l in layers {
-            self.put_blob(&l.blob);
-        }
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": MANIFEST_MEDIA_TYPE,
             "config": descriptor(CONFIG_MEDIA_TYPE, &config),
-            "layers": layers.iter().map(|l| descriptor(&l.media_type, &l.blob)).collect::<Vec<_>>(),
+            "layers": layers.iter().map(|l| l.descriptor.clone()).collect::<Vec<_>>(),
         });
         RawImage {
             descriptor: self.add_manifest_bytes(&serde_json::to_vec(&manifest).unwrap()),
             id: oci_id(&config),
+        }
+    }
+
+    pub fn put_layer(&self, layer: &Layer) -> StoredLayer {
+        self.put_blob(&layer.blob);
+        StoredLayer {
+            descriptor: descriptor(&layer.media_type, &layer.blob),
+            diff_id: layer.diff_id.clone(),
+        }
+    }
+
+    /// Streams an uncompressed layer of `files` files of `file_size` pseudo-random bytes
+    /// (under `data/`) into the layout, never holding it in memory.
+    pub fn put_random_layer(&self, files: usize, file_size: usize, seed: u64) -> StoredLayer {
+        let part = self.dir.join("blobs/sha256/.partial");
+        let mut out = HashingWriter::create(&part);
+        let mut rng = XorShift(seed | 1);
+        out.put(&TarWriter::new().dir("data").unterminated());
+        let mut data = vec![0u8; file_size];
+        for i in 0..files {
+            rng.fill(&mut data);
+            out.put(
+                &TarWriter::new()
+                    .file(&format!("data/{i:05}"), &data)
+                    .unterminated(),
+            );
+        }
+        out.put(&[0u8; 1024]);
+        let (hex, size) = out.finish();
+        std::fs::rename(&part, self.dir.join("blobs/sha256").join(&hex)).unwrap();
+        let digest = format!("sha256:{hex}");
+        StoredLayer {
+            descriptor: json!({"mediaType": Compression::None.oci_media_type(), "digest": digest, "size": size}),
+            diff_id: digest,
         }
     }
 
@@ -330,4 +380,65 @@ pub fn raw_image_layout(dir: &Path, layers: &[Layer]) -> (String, String) {
     let mut layout = RawLayout::create(dir);
     let image = layout.add_image(layers);
     (layout.tag(&image.descriptor, "latest"), image.id)
+}
+
+/// xorshift64*: fast pseudo-random bytes that no compressor can shrink.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// A layout at `dir` holding one image whose single uncompressed layer is `files` files
+/// of `file_size` random bytes; returns the reference and the ID to expect.
+pub fn random_image_layout(dir: &Path, files: usize, file_size: usize) -> (String, String) {
+    let mut layout = RawLayout::create(dir);
+    let layer = layout.put_random_layer(files, file_size, 0x5eed);
+    let config = image_config_for("amd64", vec![layer.diff_id.clone()]);
+    let image = layout.add_image_of_stored(&[layer], &config);
+    (layout.tag(&image.descriptor, "latest"), image.id)
+}
+
+/// A file written through sha256: (hex digest, size) at the end.
+struct HashingWriter {
+    out: std::io::BufWriter<std::fs::File>,
+    hasher: sha2::Sha256,
+    size: u64,
+}
+
+impl HashingWriter {
+    fn create(path: &Path) -> HashingWriter {
+        HashingWriter {
+            out: std::io::BufWriter::new(std::fs::File::create(path).unwrap()),
+            hasher: sha2::Digest::new(),
+            size: 0,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        std::io::Write::write_all(&mut self.out, bytes).unwrap();
+        sha2::Digest::update(&mut self.hasher, bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    fn finish(mut self) -> (String, u64) {
+        std::io::Write::flush(&mut self.out).unwrap();
+        let hex = sha2::Digest::finalize(self.hasher)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (hex, self.size)
+    }
 }
