@@ -1,1 +1,13 @@
-//! placeholder
+//! Pods: their directories and lifecycle, and the translation of what the user asked for
+//! into what the executor runs.
+
+pub mod dir;
+pub mod error;
+pub mod ops;
+pub mod request;
+pub mod runner;
+pub mod spec;
+pub mod state;
+
+pub use dir::{Dir, PodDir, Pods, State};
+pub use error::{PodError, Result};

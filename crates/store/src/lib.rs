@@ -1,6 +1,7 @@
 //! Vessel's image store: content-addressed blobs, images, and layers extracted once and
 //! shared between images. See docs/architecture.md, "Store".
 
+pub mod appc;
 pub mod decompress;
 pub mod digest;
 pub mod error;

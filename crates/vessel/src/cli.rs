@@ -54,6 +54,26 @@ pub enum Command {
     /// Operate on images in the store
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run a pod in the foreground: IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE2 ...]
+    Run(RunArgs),
+    /// Prepare a pod to run later; prints its UUID
+    Prepare(RunArgs),
+    /// Run a prepared pod
+    RunPrepared(RunPreparedArgs),
+    /// List pods
+    List(ListArgs),
+    /// Show a pod's state and its apps' exit statuses
+    Status(StatusArgs),
+    /// Print a pod's manifest
+    CatManifest(UuidArgs),
+    /// Print the apps' output
+    Logs(LogsArgs),
+    /// Stop running pods (SIGTERM, then SIGKILL after --timeout)
+    Stop(StopArgs),
+    /// Remove pods that are not running
+    Rm(UuidsArgs),
+    /// Remove exited pods after a grace period, and stale prepared ones
+    Gc(GcArgs),
     /// Print the version
     Version(FormatArgs),
     /// Print a shell completion script
@@ -151,4 +171,125 @@ pub enum Format {
     Table,
     Json,
     JsonPretty,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// Only loopback, in a network namespace of the pod's own
+    None,
+    /// The host's network namespace
+    Host,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The pod's hostname (default vessel-<uuid>)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// An environment variable for every app (NAME=VALUE)
+    #[arg(long = "set-env", value_name = "NAME=VALUE")]
+    pub set_env: Vec<String>,
+    /// A file of NAME=VALUE lines for every app
+    #[arg(long = "set-env-file", value_name = "FILE")]
+    pub set_env_file: Vec<PathBuf>,
+    /// Give the apps vessel's own environment (lowest precedence)
+    #[arg(long)]
+    pub inherit_env: bool,
+    /// Network: none or host
+    #[arg(long, value_enum, default_value = "none")]
+    pub net: Net,
+    /// Remove the pod when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Print the UUID and return once the pod runs (run only)
+    #[arg(long, short)]
+    pub detach: bool,
+    /// Write the pod's UUID to FILE
+    #[arg(long, value_name = "FILE")]
+    pub uuid_file_save: Option<PathBuf>,
+    /// IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE2 [APP FLAGS] [-- ARGS] ...]; app flags:
+    /// --exec, --name, --user, --group, --supplementary-gids, --working-dir,
+    /// --environment, --readonly-rootfs, --memory, --cpu, --cpu-shares, --oom-score-adj
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UuidArgs {
+    /// Pod UUID or unique prefix
+    #[arg(required_unless_present = "uuid_file")]
+    pub uuid: Option<String>,
+    /// Read the UUID from FILE
+    #[arg(long, value_name = "FILE")]
+    pub uuid_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct UuidsArgs {
+    /// Pod UUIDs or unique prefixes
+    #[arg(required_unless_present = "uuid_file")]
+    pub uuids: Vec<String>,
+    /// Read a UUID from FILE
+    #[arg(long, value_name = "FILE")]
+    pub uuid_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunPreparedArgs {
+    #[command(flatten)]
+    pub pod: UuidArgs,
+    /// Print the UUID and return once the pod runs
+    #[arg(long, short)]
+    pub detach: bool,
+    /// Remove the pod when it exits
+    #[arg(long)]
+    pub rm: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub pod: UuidArgs,
+    /// Wait for the pod to exit (at most DUR, e.g. 30s; forever if no value)
+    #[arg(long, num_args = 0..=1, default_missing_value = "forever", value_name = "DUR")]
+    pub wait: Option<String>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub pod: UuidArgs,
+    /// Only this app's output
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Keep printing output as the pod runs
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub pods: UuidsArgs,
+    /// SIGKILL at once
+    #[arg(long)]
+    pub force: bool,
+    /// How long to wait after SIGTERM before SIGKILL
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Keep exited pods this long before removing them
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub grace_period: std::time::Duration,
+    /// Remove prepared pods not run within this long
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub expire_prepared: std::time::Duration,
+    /// Only mark exited pods as garbage, remove nothing
+    #[arg(long)]
+    pub mark_only: bool,
 }

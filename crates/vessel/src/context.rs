@@ -20,3 +20,9 @@ impl Context {
         }
     }
 }
+
+impl Context {
+    pub fn pods(&self) -> Result<pod::Pods> {
+        pod::Pods::open(&self.global.dir).with_context(|| format!("opening pods under {}", self.global.dir.display()))
+    }
+}

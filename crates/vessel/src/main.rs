@@ -5,10 +5,17 @@ mod commands;
 mod context;
 mod insecure;
 mod output;
+mod runargs;
 
 use clap::Parser;
 
 fn main() {
+    // The pod init runs from this same binary (see exec::stage1): decide before clap.
+    let mut args = std::env::args();
+    if args.next().as_deref() == Some(exec::stage1::INIT_ARGV0) {
+        let rest: Vec<String> = std::iter::once(exec::stage1::INIT_ARGV0.to_string()).chain(args).collect();
+        exec::init::main(&rest);
+    }
     let cli = cli::Cli::parse();
     let code = match commands::dispatch(cli) {
         Ok(code) => code,

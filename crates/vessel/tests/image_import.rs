@@ -274,6 +274,39 @@ fn whiteout_of_a_directory_removes_its_whole_tree() {
 }
 
 #[test]
+fn oci_layer_without_directory_entries_gets_its_parents_created() {
+    // Not every producer writes an entry for each directory; tar creates missing parents.
+    let v = Vessel::new();
+    let tar = TarWriter::new()
+        .file("usr/local/bin/tool", b"deep")
+        .file("a/b/c/d/e", b"deeper")
+        .finish();
+    let (reference, id) =
+        raw_image_layout(&v.path("layout"), &[Layer::new(&tar, Compression::Gzip)]);
+    assert_eq!(v.fetch(&reference), id);
+    let rootfs = v.render(&id);
+    assert_eq!(
+        std::fs::read(rootfs.join("usr/local/bin/tool")).unwrap(),
+        b"deep"
+    );
+    assert_eq!(std::fs::read(rootfs.join("a/b/c/d/e")).unwrap(), b"deeper");
+}
+
+#[test]
+fn aci_without_directory_entries_gets_its_parents_created() {
+    let v = Vessel::new();
+    let tar = common::aci::raw_aci(&common::aci::manifest_bytes("example.com/nodirs"), |t| {
+        t.file("rootfs/usr/local/bin/tool", b"deep");
+    });
+    let aci = common::aci::write_aci(&v.path("nodirs.aci"), &tar, Compression::None);
+    assert_eq!(v.fetch(&aci.path_str()), aci.id);
+    assert_eq!(
+        std::fs::read(v.render(&aci.id).join("usr/local/bin/tool")).unwrap(),
+        b"deep"
+    );
+}
+
+#[test]
 fn image_index_is_resolved_to_linux_amd64() {
     let v = Vessel::new();
     let mut layout = RawLayout::create(&v.path("multi"));

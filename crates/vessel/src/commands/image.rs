@@ -160,8 +160,8 @@ fn to_dir(store: &Store, args: OutputDirArgs, render: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn gc(_ctx: &Context, store: &Store, grace: std::time::Duration) -> Result<i32> {
-    let keep: HashSet<store::Digest> = HashSet::new();
+fn gc(ctx: &Context, store: &Store, grace: std::time::Duration) -> Result<i32> {
+    let keep: HashSet<store::Digest> = crate::commands::pods::pinned(ctx)?;
     let report = store.gc(grace, &keep)?;
     for l in &report.layers {
         println!("removed layer {l}");

@@ -1,5 +1,7 @@
 pub mod fetch;
 pub mod image;
+pub mod pods;
+pub mod run;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -13,6 +15,16 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Fetch(args) => fetch::run(&ctx, args),
         Command::Image(cmd) => image::run(&ctx, cmd),
+        Command::Run(args) => run::run(&ctx, args, run::Mode::Run),
+        Command::Prepare(args) => run::run(&ctx, args, run::Mode::Prepare),
+        Command::RunPrepared(args) => run::run_prepared(&ctx, args),
+        Command::List(args) => pods::list(&ctx, &args),
+        Command::Status(args) => pods::status(&ctx, &args),
+        Command::CatManifest(args) => pods::cat_manifest(&ctx, &args),
+        Command::Logs(args) => pods::logs(&ctx, &args),
+        Command::Stop(args) => pods::stop(&ctx, &args),
+        Command::Rm(args) => pods::rm(&ctx, &args),
+        Command::Gc(args) => pods::gc(&ctx, &args),
         Command::Version(f) => version(f),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vessel", &mut std::io::stdout());

@@ -115,6 +115,51 @@ impl Drop for Victim {
     }
 }
 
+/// A host directory a hostile archive tries to chmod, chown or fill; it must stay as it is.
+pub struct VictimDir {
+    path: PathBuf,
+    before: FileSnapshot,
+}
+
+impl VictimDir {
+    pub fn new(tag: &str) -> VictimDir {
+        let path = Path::new("/tmp").join(unique_name(tag));
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("resident"), b"resident").unwrap();
+        let before = FileSnapshot::take(&path);
+        VictimDir { path, before }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn absolute(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+
+    /// Same mode, owner and times, and still only its one resident.
+    pub fn assert_intact(&self) {
+        self.before.assert_unchanged();
+        let names: Vec<String> = std::fs::read_dir(&self.path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["resident"],
+            "a hostile archive wrote into {}",
+            self.path.display()
+        );
+    }
+}
+
+impl Drop for VictimDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// What a host file looked like: content, times, links, owner, mode.
 #[derive(Debug, PartialEq, Eq)]
 pub struct FileSnapshot {
@@ -134,7 +179,11 @@ impl FileSnapshot {
             std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         FileSnapshot {
             path: path.to_path_buf(),
-            content: std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            content: if m.is_dir() {
+                Vec::new()
+            } else {
+                std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            },
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
             nlink: m.nlink(),

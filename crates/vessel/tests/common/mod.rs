@@ -84,6 +84,14 @@ impl Run {
     }
 }
 
+/// A summary of a store's content, to compare before and after a refused import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreState {
+    pub images: Vec<String>,
+    pub layers: Vec<String>,
+    pub blobs: Vec<String>,
+}
+
 /// The `vessel` binary with a fresh `--dir` of its own.
 pub struct Vessel {
     dir: tempfile::TempDir,
@@ -280,6 +288,15 @@ impl Vessel {
             "a refused import left temporary files"
         );
         self.assert_verify_clean();
+    }
+
+    /// What is in the store now: image IDs, layer directories and blobs.
+    pub fn state(&self) -> StoreState {
+        StoreState {
+            images: self.image_ids(),
+            layers: self.layer_dirs(),
+            blobs: self.blobs(),
+        }
     }
 
     /// The extracted root of the layer whose directory name is `key`.

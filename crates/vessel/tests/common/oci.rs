@@ -442,3 +442,19 @@ impl HashingWriter {
         (hex, self.size)
     }
 }
+
+/// A `docker save` tarball written by hand: a manifest.json naming `config` and `layers`
+/// (member names, which may be hostile) and tagged `repo_tag`, then whatever `members`
+/// writes.
+pub fn raw_docker_archive(
+    config: &str,
+    layers: &[&str],
+    repo_tag: &str,
+    members: impl FnOnce(&mut TarWriter),
+) -> Vec<u8> {
+    let manifest = json!([{"Config": config, "RepoTags": [repo_tag], "Layers": layers}]);
+    let mut t = TarWriter::new();
+    t.file("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    members(&mut t);
+    t.finish()
+}

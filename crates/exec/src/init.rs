@@ -1,0 +1,141 @@
+//! The pod init: pid 1 of the pod. It starts each app as its child, reports every start
+//! and exit to the supervisor, forwards the signals it receives to the apps, reaps every
+//! zombie (orphans re-parent to it), and exits when the last app has exited, which ends
+//! the pod: the kernel kills whatever the apps left behind.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+use crate::plan::PodPlan;
+use crate::proto::Event;
+
+/// Signals the init takes from the supervisor (or `vessel stop`) and passes to the apps.
+const FORWARDED: &[Signal] = &[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH];
+
+struct Status(std::fs::File);
+
+impl Status {
+    fn send(&mut self, e: &Event) {
+        // The supervisor is our parent: if it is gone, so are we (PDEATHSIG).
+        let _ = self.0.write_all(e.to_string().as_bytes());
+    }
+}
+
+/// Entry point when the binary runs as `vessel-pod-init PLAN_FD STATUS_FD`.
+pub fn main(args: &[String]) -> ! {
+    let code = match run(args) {
+        Ok(()) => 0,
+        Err(msg) => {
+            if let Some(fd) = args.get(2).and_then(|s| s.parse::<RawFd>().ok()) {
+                crate::stage1::report_error(fd, &msg);
+            }
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let fd = |i: usize| -> Result<RawFd, String> { args.get(i).and_then(|s| s.parse().ok()).ok_or_else(|| "usage: vessel-pod-init PLAN_FD STATUS_FD".to_string()) };
+    let (plan_fd, status_fd) = (fd(1)?, fd(2)?);
+    // Not dumpable: without CAP_SYS_PTRACE no app can open /proc/1/{exe,fd,root,mem}.
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    // SAFETY: the fds were passed to us by stage1 and are ours alone.
+    let mut plan_file = unsafe { std::fs::File::from_raw_fd(plan_fd) };
+    let mut status = Status(unsafe { std::fs::File::from_raw_fd(status_fd) });
+    rustix::io::fcntl_setfd(&status.0, rustix::io::FdFlags::CLOEXEC).map_err(|e| e.to_string())?;
+    let mut json = Vec::new();
+    plan_file.read_to_end(&mut json).map_err(|e| format!("reading the plan: {e}"))?;
+    drop(plan_file);
+    let plan: PodPlan = serde_json::from_slice(&json).map_err(|e| format!("parsing the plan: {e}"))?;
+
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    for s in FORWARDED {
+        mask.add(*s);
+    }
+    mask.thread_block().map_err(|e| format!("blocking signals: {e}"))?;
+    let sigfd = SignalFd::new(&mask).map_err(|e| format!("signalfd: {e}"))?;
+
+    let mut live: HashMap<Pid, usize> = HashMap::new();
+    let mut failed = false;
+    for (idx, app) in plan.apps.iter().enumerate() {
+        let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        // SAFETY: single-threaded; the child only runs app::run, which ends in exec or _exit.
+        match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+            ForkResult::Child => {
+                drop(err_r);
+                crate::app::run(app, err_w)
+            }
+            ForkResult::Parent { child } => {
+                drop(err_w);
+                // The child has its own copies now.
+                for fd in app.stdio.iter().chain(app.cgroup_fds.iter()) {
+                    // SAFETY: closing inherited descriptors this process no longer needs.
+                    unsafe { libc::close(*fd) };
+                }
+                let mut msg = String::new();
+                let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
+                if msg.is_empty() {
+                    live.insert(child, idx);
+                    status.send(&Event::Started { app: idx, pid: child.as_raw() });
+                } else {
+                    let _ = waitpid(child, None);
+                    status.send(&Event::Failed { app: idx, message: msg });
+                    failed = true;
+                    break;
+                }
+            }
+        }
+    }
+    if failed {
+        for pid in live.keys() {
+            let _ = nix::sys::signal::kill(*pid, Signal::SIGKILL);
+        }
+    }
+    while !live.is_empty() {
+        let info = match sigfd.read_signal() {
+            Ok(Some(info)) => info,
+            Ok(None) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("reading signals: {e}")),
+        };
+        let sig = Signal::try_from(info.ssi_signo as i32).ok();
+        if sig == Some(Signal::SIGCHLD) {
+            reap(&mut live, &mut status);
+        } else if let Some(s) = sig {
+            for pid in live.keys() {
+                let _ = nix::sys::signal::kill(*pid, s);
+            }
+        }
+    }
+    // Reap what is left without blocking; the kernel kills the rest when we exit.
+    while let Ok(s) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+        if s == WaitStatus::StillAlive {
+            break;
+        }
+    }
+    let _: Option<OwnedFd> = None;
+    Ok(())
+}
+
+fn reap(live: &mut HashMap<Pid, usize>, status: &mut Status) {
+    loop {
+        let mut raw = 0;
+        // SAFETY: waitpid with a valid out pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+        if let Some(idx) = live.remove(&Pid::from_raw(pid)) {
+            status.send(&Event::Exited { app: idx, status: raw });
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The supervisor's side of starting a pod: cgroups, compiled seccomp filters, pipes, and
+//! the clone into new namespaces. The supervisor is the process that keeps waiting on the
+//! pod (`vessel run`, or its detached copy); it holds the pod's lock and reads the init's
+//! reports and the apps' output.
+
+use std::io::{Seek, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use crate::cgroups::{Cgroups, Limits};
+use crate::plan::{NetMode, PodPlan};
+use crate::seccomp::{compile, SeccompProgram};
+use crate::stage1::{self, Stage1Fds};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cgroups: {0}")]
+    Cgroups(#[from] crate::cgroups::CgroupError),
+    #[error("app {app}: {reason}")]
+    App { app: String, reason: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LaunchError {
+    let what = what.into();
+    move |source| LaunchError::Io { what, source }
+}
+
+pub struct LaunchOptions {
+    /// Parent of pod cgroups in every hierarchy (default "vessel").
+    pub cgroup_parent: String,
+    /// Where compiled seccomp filters are cached (compiling the default profile costs
+    /// milliseconds; loading a cached one, microseconds).
+    pub seccomp_cache: Option<PathBuf>,
+    /// What the apps read as stdin; /dev/null when None.
+    pub stdin: Option<OwnedFd>,
+}
+
+/// A started pod, seen from the supervisor.
+pub struct Launched {
+    pub init_pid: i32,
+    pub pidfd: OwnedFd,
+    /// The init's reports (proto::Event lines).
+    pub status: std::fs::File,
+    /// Each app's stdout and stderr, in app order.
+    pub outputs: Vec<[OwnedFd; 2]>,
+    pub cgroups: Cgroups,
+}
+
+/// Starts the pod described by `plan`. Returns once the init process exists; its first
+/// reports say whether the apps started.
+pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, LaunchError> {
+    let cgroups = Cgroups::detect()?.with_parent(opts.cgroup_parent.as_str())?;
+    let pod_cg = cgroups.create_pod(&plan.uuid, &Limits::default())?;
+    let init_cg_fds = pod_cg.init.open_procs_fds()?;
+
+    let stdin = match opts.stdin {
+        Some(fd) => fd,
+        None => rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+            .map_err(|e| LaunchError::Io { what: "/dev/null".into(), source: e.into() })?,
+    };
+    // Descriptors that must reach the init (kept alive here until the clone).
+    let mut held: Vec<OwnedFd> = Vec::new();
+    let mut outputs = Vec::new();
+    for app in plan.apps.iter_mut() {
+        let limits = match app.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            Some(r) => Limits::from_oci(r)?,
+            None => Limits::default(),
+        };
+        let cg = cgroups.create_app(&plan.uuid, &app.name, &limits)?;
+        let fds = cg.open_procs_fds()?;
+        app.cgroup_fds = fds.iter().map(|f| f.as_raw_fd()).collect();
+        held.extend(fds);
+
+        if let Some(profile) = app.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            let program = compiled(profile, opts.seccomp_cache.as_deref()).map_err(|reason| LaunchError::App { app: app.name.clone(), reason })?;
+            app.seccomp_bpf = Some(program.to_bytes());
+        }
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let stdin_dup = rustix::io::fcntl_dupfd_cloexec(&stdin, 3).map_err(|e| LaunchError::Io { what: "dup".into(), source: e.into() })?;
+        app.stdio = [stdin_dup.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+        held.extend([stdin_dup, out_w, err_w]);
+        outputs.push([out_r, err_r]);
+    }
+
+    let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| LaunchError::Io { what: "memfd".into(), source: e.into() })?;
+    {
+        let mut f = std::fs::File::from(plan_fd.try_clone().map_err(io_err("memfd"))?);
+        f.write_all(&serde_json::to_vec(&plan).expect("serialisable")).map_err(io_err("writing the plan"))?;
+        f.rewind().map_err(io_err("writing the plan"))?;
+    }
+    let (status_r, status_w) = pipe()?;
+    let fds = Stage1Fds {
+        plan: plan_fd.as_raw_fd(),
+        status: status_w.as_raw_fd(),
+        init_cgroup: init_cg_fds.iter().map(|f| f.as_raw_fd()).collect(),
+        keep: held.iter().map(|f| f.as_raw_fd()).collect(),
+    };
+
+    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_PIDFD;
+    if plan.net == NetMode::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let mut pidfd: RawFd = -1;
+    // SAFETY: a fork-like clone (no new stack); this process is single-threaded here, and
+    // the child only runs stage1::run, which ends in exec or _exit.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, &mut pidfd as *mut RawFd, 0usize, 0usize) };
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        let _ = cgroups.remove_pod(&plan.uuid);
+        return Err(LaunchError::Io { what: "clone".into(), source: e });
+    }
+    if pid == 0 {
+        stage1::run(&plan, &fds);
+    }
+    drop(held);
+    drop(status_w);
+    drop(init_cg_fds);
+    drop(plan_fd);
+    Ok(Launched {
+        init_pid: pid as i32,
+        // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
+        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        status: std::fs::File::from(status_r),
+        outputs,
+        cgroups,
+    })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| LaunchError::Io { what: "pipe".into(), source: e.into() })
+}
+
+/// Compiles a seccomp profile, through an on-disk cache keyed by the profile's content.
+fn compiled(profile: &oci_spec::runtime::LinuxSeccomp, cache: Option<&Path>) -> Result<SeccompProgram, String> {
+    let json = serde_json::to_vec(profile).expect("serialisable");
+    let key = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(&json);
+        h.update(cache_salt().as_bytes());
+        hex::encode(h.finalize())
+    };
+    if let Some(dir) = cache {
+        if let Ok(bytes) = std::fs::read(dir.join(&key)) {
+            if let Ok(p) = SeccompProgram::from_bytes(&bytes) {
+                return Ok(p);
+            }
+        }
+    }
+    let program = compile(profile).map_err(|e| e.to_string())?;
+    if let Some(dir) = cache {
+        let _ = std::fs::create_dir_all(dir);
+        let tmp = dir.join(format!(".{key}.{}", std::process::id()));
+        if std::fs::write(&tmp, program.to_bytes()).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join(&key));
+        }
+    }
+    Ok(program)
+}
+
+/// A cached filter is only valid for the vessel and libseccomp that compiled it.
+fn cache_salt() -> String {
+    let lib = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro)).unwrap_or_default();
+    format!("vessel {} libseccomp {lib} arch {}", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH)
+}

@@ -1,0 +1,61 @@
+//! What the supervisor hands the pod's init: one plan for the pod, one per app. It crosses
+//! an exec (the init runs from a sealed copy of the binary, see stage1.rs), so it is plain
+//! serialisable data: paths, an OCI runtime spec per app, and numbers of inherited fds.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NetMode {
+    /// A network namespace of the pod's own with only loopback.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PodPlan {
+    pub uuid: String,
+    pub hostname: String,
+    pub net: NetMode,
+    /// Host path where the pod's private stage1 root (a tmpfs) is mounted, inside the pod's
+    /// mount namespace only.
+    pub stage1_dir: PathBuf,
+    pub apps: Vec<AppPlan>,
+    /// Copy the host's /etc/resolv.conf into the apps (host networking).
+    #[serde(default)]
+    pub resolv_conf: Option<String>,
+}
+
+/// An app's root filesystem: an overlay of read-only layer directories (topmost first)
+/// under the pod's own writable upper directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RootfsPlan {
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppPlan {
+    pub name: String,
+    pub rootfs: RootfsPlan,
+    /// The OCI runtime spec the app runs under: process, mounts, masked and read-only
+    /// paths, rlimits; its seccomp section is compiled by the supervisor into `seccomp_bpf`.
+    pub spec: oci_spec::runtime::Spec,
+    /// User and group as names or numbers, resolved inside the app's root (its
+    /// /etc/passwd and /etc/group) just before exec. None: use the spec's numbers.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Compiled seccomp filter (SeccompProgram::to_bytes), or none.
+    #[serde(default)]
+    pub seccomp_bpf: Option<Vec<u8>>,
+    /// Inherited fds: the app's stdin, stdout, stderr, and its cgroup.procs files.
+    pub stdio: [i32; 3],
+    pub cgroup_fds: Vec<i32>,
+}

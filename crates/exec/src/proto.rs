@@ -1,0 +1,109 @@
+//! The pod init's reports to the supervisor: one line per event on a pipe.
+//!
+//! ```text
+//! started <app> <pid-in-pod>
+//! failed <app> <message>
+//! exited <app> <wait status>
+//! error <message>
+//! ```
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Started { app: usize, pid: i32 },
+    Failed { app: usize, message: String },
+    Exited { app: usize, status: i32 },
+    Error { message: String },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Started { app, pid } => writeln!(f, "started {app} {pid}"),
+            Event::Failed { app, message } => writeln!(f, "failed {app} {}", one_line(message)),
+            Event::Exited { app, status } => writeln!(f, "exited {app} {status}"),
+            Event::Error { message } => writeln!(f, "error {}", one_line(message)),
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+impl Event {
+    pub fn parse(line: &str) -> Option<Event> {
+        let (word, rest) = line.split_once(' ')?;
+        let num_then = |rest: &str| -> Option<(usize, String)> {
+            let (n, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            Some((n.parse().ok()?, tail.to_string()))
+        };
+        match word {
+            "started" => {
+                let (app, pid) = num_then(rest)?;
+                Some(Event::Started { app, pid: pid.parse().ok()? })
+            }
+            "failed" => {
+                let (app, message) = num_then(rest)?;
+                Some(Event::Failed { app, message })
+            }
+            "exited" => {
+                let (app, status) = num_then(rest)?;
+                Some(Event::Exited { app, status: status.parse().ok()? })
+            }
+            "error" => Some(Event::Error { message: rest.to_string() }),
+            _ => None,
+        }
+    }
+}
+
+/// How an app ended, from its wait status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitStatus {
+    /// The exit code, or 128 + the signal number, as shells report it.
+    pub code: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+}
+
+impl ExitStatus {
+    pub fn from_wait(status: i32) -> ExitStatus {
+        if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            ExitStatus { code: 128 + sig, signal: Some(sig) }
+        } else {
+            ExitStatus { code: libc::WEXITSTATUS(status), signal: None }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for e in [
+            Event::Started { app: 0, pid: 7 },
+            Event::Failed { app: 1, message: "exec /x: no such file\nor directory".into() },
+            Event::Exited { app: 2, status: 9 },
+            Event::Error { message: "boom".into() },
+        ] {
+            let line = e.to_string();
+            let back = Event::parse(line.trim_end()).unwrap();
+            match (&e, &back) {
+                (Event::Failed { message: a, .. }, Event::Failed { message: b, .. }) => assert_eq!(a.replace('\n', " "), *b),
+                _ => assert_eq!(e, back),
+            }
+        }
+        assert_eq!(Event::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn exit_status() {
+        assert_eq!(ExitStatus::from_wait(3 << 8), ExitStatus { code: 3, signal: None });
+        assert_eq!(ExitStatus::from_wait(9), ExitStatus { code: 137, signal: Some(9) });
+    }
+}

@@ -1,0 +1,159 @@
+//! The pod's first process, cloned by the supervisor into new pid, mount, uts, ipc (and
+//! network) namespaces. It joins the pod's cgroup, mounts every app's root under a private
+//! tmpfs (the stage1 root), pivots into that tmpfs, and then execs the pod init from a
+//! read-only, detached bind mount of the vessel binary.
+//!
+//! Why the exec: pid 1 stays visible to the apps for the pod's whole life. Were it a mere
+//! fork of the host's vessel, /proc/1/exe and /proc/1/map_files would lead an app holding
+//! every capability to the host's binary (CVE-2019-5736). Executed from a detached mount
+//! marked read-only, the binary cannot be written through pid 1 (EROFS, even after every
+//! vessel process ends), and the binary is static, so no host library is mapped either.
+//! After the pivot, pid 1's root, cwd and mount namespace hold nothing of the host.
+
+use std::ffi::CString;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::mount::MountAttrFlags;
+
+use crate::mount::{self, Target};
+use crate::plan::{NetMode, PodPlan};
+
+/// The argv[0] under which the vessel binary runs as a pod init.
+pub const INIT_ARGV0: &str = "vessel-pod-init";
+
+pub struct Stage1Fds {
+    /// A memfd holding the plan as JSON.
+    pub plan: RawFd,
+    /// Write end of the status pipe to the supervisor.
+    pub status: RawFd,
+    /// cgroup.procs fds of the pod init's cgroup.
+    pub init_cgroup: Vec<RawFd>,
+    /// Every other fd the init needs (apps' stdio and cgroup.procs).
+    pub keep: Vec<RawFd>,
+}
+
+fn ctx(e: impl Into<io::Error>, what: impl std::fmt::Display) -> io::Error {
+    let e: io::Error = e.into();
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// Runs in the cloned child; never returns.
+pub fn run(plan: &PodPlan, fds: &Stage1Fds) -> ! {
+    let err = setup_and_exec(plan, fds).unwrap_err();
+    report_error(fds.status, &format!("starting the pod: {err}"));
+    // SAFETY: leaving the child without running the parent's destructors.
+    unsafe { libc::_exit(1) }
+}
+
+pub fn report_error(status_fd: RawFd, message: &str) {
+    let line = crate::proto::Event::Error { message: message.to_string() }.to_string();
+    // SAFETY: status_fd is the pipe's write end, open in this process.
+    let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(status_fd) });
+    let _ = f.write_all(line.as_bytes());
+}
+
+fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::Infallible> {
+    // Die with the supervisor: nobody else would reap or report this pod.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).map_err(|e| ctx(e, "PR_SET_PDEATHSIG"))?;
+    if rustix::process::getppid().is_none() {
+        // The supervisor died between clone and prctl (our parent is outside the pid ns,
+        // so getppid is 0 either way; the pipe check below catches a dead supervisor).
+    }
+    crate::cgroups::join_with_fds(&fds.init_cgroup).map_err(|e| ctx(io::Error::from_raw_os_error(e as i32), "joining the pod's cgroup"))?;
+    // The cgroup namespace is rooted where we now are: the app cgroups sit beside us.
+    unshare(rustix::thread::UnshareFlags::NEWCGROUP).map_err(|e| ctx(e, "unshare(CLONE_NEWCGROUP)"))?;
+    rustix::system::sethostname(plan.hostname.as_bytes()).map_err(|e| ctx(e, "sethostname"))?;
+    if plan.net == NetMode::None {
+        loopback_up().map_err(|e| ctx(e, "bringing up lo"))?;
+    }
+    // Nothing mounted in the pod propagates to the host, nor back.
+    rustix::mount::mount_change("/", rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC)
+        .map_err(|e| ctx(e, "making / private"))?;
+    let dev_null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).map_err(|e| ctx(e, "/dev/null"))?;
+
+    // The stage1 root: a small tmpfs holding one mount point per app.
+    let stage1_path = plan.stage1_dir.to_string_lossy().into_owned();
+    let stage1_target = mount::open_host(&stage1_path)?;
+    let tmpfs_opts = mount::parse_options(&["mode=755".into(), "size=1m".into(), "nosuid".into(), "nodev".into()]);
+    mount::mount_new("tmpfs", Some("vessel-stage1"), &tmpfs_opts, stage1_target.as_fd())?;
+    let stage1 = rustix::fs::open(&plan.stage1_dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| ctx(e, &stage1_path))?;
+    for app in &plan.apps {
+        let target = mount::open_target(stage1.as_fd(), &format!("apps/{}/rootfs", app.name), Target::Dir)?;
+        let overlay = crate::rootfs::overlay(&app.rootfs).map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        mount::attach(&overlay, target.as_fd()).map_err(|e| ctx(e, format!("app {}: attaching its root", app.name)))?;
+        let root = rustix::fs::openat(&stage1, format!("apps/{}/rootfs", app.name), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| ctx(e, format!("app {}: opening its root", app.name)))?;
+        crate::rootfs::prepare(root.as_fd(), app, plan, dev_null.as_fd()).map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        if app.spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)) {
+            let root_mnt = mount::open_target(stage1.as_fd(), &format!("apps/{}/rootfs", app.name), Target::Dir)?;
+            mount::set_attrs(root_mnt.as_fd(), MountAttrFlags::MOUNT_ATTR_RDONLY, MountAttrFlags::empty(), false)
+                .map_err(|e| ctx(e, format!("app {}: read-only root", app.name)))?;
+        }
+    }
+
+    // The binary, as a detached read-only mount, taken before the host's root goes away.
+    // By path: /proc/self/exe refers to the host namespace's mount, which open_tree cannot
+    // clone from this one.
+    let exe_path = std::fs::read_link("/proc/self/exe").map_err(|e| ctx(e, "/proc/self/exe"))?;
+    let exe = mount::clone_tree(rustix::fs::CWD, &exe_path.to_string_lossy(), false)?;
+    mount::set_attrs(exe.as_fd(), MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV, MountAttrFlags::empty(), false)?;
+
+    // Into the stage1 root; the host's root is detached and gone from this namespace.
+    rustix::process::fchdir(&stage1).map_err(|e| ctx(e, "chdir to stage1"))?;
+    rustix::process::pivot_root(".", ".").map_err(|e| ctx(e, "pivot_root"))?;
+    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH).map_err(|e| ctx(e, "detaching the host's root"))?;
+    rustix::process::chdir("/").map_err(|e| ctx(e, "chdir /"))?;
+
+    // Standard streams: nothing of the supervisor's terminal reaches pid 1.
+    for std_fd in 0..3 {
+        // SAFETY: dup2 onto the standard descriptors.
+        unsafe { libc::dup2(dev_null.as_raw_fd(), std_fd) };
+    }
+    // Every other fd closes at exec but the ones the init needs.
+    // SAFETY: close_range with the CLOEXEC flag only marks descriptors.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    for fd in fds.keep.iter().chain([&fds.plan, &fds.status]) {
+        // SAFETY: clearing FD_CLOEXEC on our own descriptors.
+        unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+    }
+    let argv0 = CString::new(INIT_ARGV0).expect("no NUL");
+    let plan_arg = CString::new(fds.plan.to_string()).expect("digits");
+    let status_arg = CString::new(fds.status.to_string()).expect("digits");
+    let argv = [argv0.as_ptr(), plan_arg.as_ptr(), status_arg.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: NUL-terminated argv and envp arrays of valid C strings.
+    unsafe { libc::syscall(libc::SYS_execveat, exe.as_raw_fd(), c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH) };
+    Err(ctx(io::Error::last_os_error(), "executing the pod init"))
+}
+
+/// `ip link set lo up`, by ioctl: the only interface of a pod without a network.
+fn loopback_up() -> io::Result<()> {
+    // SAFETY: plain socket and ioctl calls on a zeroed ifreq.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sock = OwnedFd::from_raw_fd(sock);
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// unshare(2) for this single-threaded process.
+fn unshare(flags: rustix::thread::UnshareFlags) -> rustix::io::Result<()> {
+    // SAFETY: the caller is single-threaded, so no other thread sees its namespaces change.
+    unsafe { rustix::thread::unshare_unsafe(flags) }
+}

@@ -1,0 +1,102 @@
+//! User and group names resolved in the app's own /etc/passwd and /etc/group, after the
+//! app has pivoted into its root (so the image's files are read, never the host's).
+
+use std::io;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub uid: u32,
+    pub gid: u32,
+    pub home: Option<String>,
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A passwd entry by name or, for a number, by uid (numbers need no entry).
+fn passwd_lookup(passwd: &str, user: &str) -> Option<(u32, u32, String)> {
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 7 {
+            return None;
+        }
+        let (uid, gid) = (f[2].parse().ok()?, f[3].parse().ok()?);
+        (f[0] == user || f[2] == user).then(|| (uid, gid, f[5].to_string()))
+    })
+}
+
+fn group_lookup(group: &str, name: &str) -> Option<u32> {
+    group.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 3 {
+            return None;
+        }
+        (f[0] == name).then(|| f[2].parse().ok()).flatten()
+    })
+}
+
+/// Resolves `user` and `group` (names or numbers). With no group, the user's primary
+/// group from passwd (0 for a bare uid without an entry).
+pub fn resolve(user: &str, group: Option<&str>) -> io::Result<Resolved> {
+    resolve_in(&read("/etc/passwd"), &read("/etc/group"), user, group)
+}
+
+pub fn resolve_in(passwd: &str, groups: &str, user: &str, group: Option<&str>) -> io::Result<Resolved> {
+    let entry = passwd_lookup(passwd, user);
+    let (uid, primary, home) = match (user.parse::<u32>(), entry) {
+        (_, Some((uid, gid, home))) => (uid, gid, Some(home)),
+        (Ok(uid), None) => (uid, 0, None),
+        (Err(_), None) => {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("user {user:?} is not in the image's /etc/passwd")));
+        }
+    };
+    let gid = match group {
+        None | Some("") => primary,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => group_lookup(groups, g)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("group {g:?} is not in the image's /etc/group")))?,
+        },
+    };
+    Ok(Resolved { uid, gid, home })
+}
+
+/// Supplementary groups of a user name from /etc/group (for images that list them).
+pub fn supplementary(groups: &str, user: &str) -> Vec<u32> {
+    groups
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() < 4 {
+                return None;
+            }
+            f[3].split(',').any(|m| m == user).then(|| f[2].parse().ok()).flatten()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\nuser:x:1000:\nstaff:x:50:user\n";
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(resolve_in(PASSWD, GROUP, "user", None).unwrap(), Resolved { uid: 1000, gid: 1000, home: Some("/home/user".into()) });
+        assert_eq!(resolve_in(PASSWD, GROUP, "user", Some("staff")).unwrap().gid, 50);
+        assert_eq!(resolve_in(PASSWD, GROUP, "4242", None).unwrap(), Resolved { uid: 4242, gid: 0, home: None });
+        assert_eq!(resolve_in(PASSWD, GROUP, "1000", Some("7")).unwrap().gid, 7);
+        assert_eq!(supplementary(GROUP, "user"), vec![50]);
+    }
+
+    #[test]
+    fn unknown_names_say_so() {
+        let e = resolve_in(PASSWD, GROUP, "nobody2", None).unwrap_err();
+        assert!(e.to_string().contains("nobody2"));
+        let e = resolve_in(PASSWD, GROUP, "user", Some("wheel")).unwrap_err();
+        assert!(e.to_string().contains("wheel"));
+    }
+}

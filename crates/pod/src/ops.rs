@@ -1,0 +1,131 @@
+//! Operations on existing pods: stop, remove, garbage-collect.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::dir::{Dir, PodDir, Pods, State};
+use crate::error::{PodError, Result};
+use crate::state::{same_process, PodState};
+
+const GC_MARK: &str = "gc-marked";
+
+/// Removes a pod that no process holds: its directory and any cgroups left behind (a
+/// supervisor killed with SIGKILL leaves them). Mounts need no cleanup: they lived in the
+/// pod's own mount namespace, which died with it.
+pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
+    if !pod.try_lock()? {
+        return Err(PodError::WrongState { uuid: pod.uuid.clone(), state: pod.state().name().into(), reason: "it is in use; stop it first".into() });
+    }
+    if pod.dir != Dir::Garbage {
+        pod.move_to(Dir::Garbage)?;
+    }
+    remove_cgroups(&pod.uuid, cgroup_parent);
+    let path = pod.path();
+    std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e))?;
+    Ok(())
+}
+
+pub fn remove_cgroups(uuid: &str, parent: &str) {
+    if let Ok(cg) = exec::cgroups::Cgroups::detect().and_then(|c| c.with_parent(parent)) {
+        let _ = cg.remove_pod(uuid);
+    }
+}
+
+/// Signals a running pod's init, after checking the recorded pid still is that init.
+pub fn signal(pod: &PodDir, sig: i32) -> Result<()> {
+    let state = PodState::load(&pod.path())?;
+    let pid = state.pid.ok_or_else(|| PodError::WrongState { uuid: pod.uuid.clone(), state: pod.state().name().into(), reason: "it has no init process".into() })?;
+    if !same_process(pid, state.pid_start) {
+        return Ok(()); // already gone
+    }
+    // SAFETY: kill(2) on a pid we verified.
+    unsafe { libc::kill(pid, sig) };
+    Ok(())
+}
+
+/// Waits until no process holds the pod's lock; false on timeout.
+pub fn wait_unlocked(pod: &mut PodDir, timeout: Option<Duration>) -> bool {
+    let start = Instant::now();
+    loop {
+        let _ = pod.refresh();
+        if !pod.is_locked() {
+            return true;
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `stop`: SIGTERM (SIGKILL with force), then SIGKILL once `timeout` has passed.
+pub fn stop(mut pod: PodDir, force: bool, timeout: Duration) -> Result<()> {
+    if pod.state() != State::Running {
+        return Err(PodError::WrongState { uuid: pod.uuid.clone(), state: pod.state().name().into(), reason: "only a running pod can be stopped".into() });
+    }
+    signal(&pod, if force { libc::SIGKILL } else { libc::SIGTERM })?;
+    if !wait_unlocked(&mut pod, Some(if force { Duration::from_secs(10) } else { timeout })) {
+        signal(&pod, libc::SIGKILL)?;
+        if !wait_unlocked(&mut pod, Some(Duration::from_secs(10))) {
+            return Err(PodError::Invalid(format!("pod {} did not stop", pod.uuid)));
+        }
+    }
+    Ok(())
+}
+
+fn age(path: &Path) -> Duration {
+    let m = std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or(SystemTime::now());
+    SystemTime::now().duration_since(m).unwrap_or_default()
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct GcReport {
+    pub marked: Vec<String>,
+    pub removed: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+pub struct GcOptions {
+    pub grace: Duration,
+    pub expire_prepared: Duration,
+    pub mark_only: bool,
+    pub cgroup_parent: String,
+}
+
+/// rkt's gc: exited pods are first marked (moved to exited-garbage), then removed once the
+/// grace period has passed; aborted and expired prepared pods are removed. A pod someone
+/// holds locked is never touched.
+pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
+    let mut report = GcReport::default();
+    for mut pod in pods.all()? {
+        let remove_now = match (pod.dir, pod.is_locked()) {
+            (_, true) => continue,
+            (Dir::Run, false) => {
+                if !pod.try_lock()? {
+                    continue;
+                }
+                pod.move_to(Dir::ExitedGarbage)?;
+                let _ = std::fs::write(pod.path().join(GC_MARK), b"");
+                pod.unlock();
+                report.marked.push(pod.uuid.clone());
+                opts.grace.is_zero()
+            }
+            (Dir::ExitedGarbage, false) => {
+                let mark = pod.path().join(GC_MARK);
+                let since = if mark.exists() { age(&mark) } else { age(&pod.path()) };
+                since >= opts.grace
+            }
+            (Dir::Prepared, false) => age(&pod.path()) >= opts.expire_prepared,
+            (Dir::Embryo | Dir::Prepare | Dir::Garbage, false) => true,
+        };
+        if remove_now && !opts.mark_only {
+            let uuid = pod.uuid.clone();
+            match remove(pod, &opts.cgroup_parent) {
+                Ok(()) => report.removed.push(uuid),
+                Err(PodError::WrongState { .. }) => {}
+                Err(e) => report.failed.push(format!("{uuid}: {e}")),
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,287 @@
+//! Preparing a pod (stage0) and supervising it while it runs.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use exec::launch::{launch, LaunchOptions};
+use exec::plan::{AppPlan, NetMode, PodPlan, RootfsPlan};
+use exec::proto::{Event, ExitStatus};
+use exec::supervise::{self, Observer, Stream};
+use schema::ImageManifest;
+
+use crate::dir::{Dir, PodDir, Pods};
+use crate::error::{PodError, Result};
+use crate::request::PodRequest;
+use crate::state::{process_start_time, AppState, PodState};
+
+/// An image resolved from the store for one app.
+pub struct ResolvedImage {
+    pub id: String,
+    pub name: String,
+    pub manifest: ImageManifest,
+    /// Overlay lower directories, topmost first.
+    pub lower: Vec<PathBuf>,
+    /// Layer keys and IDs to keep from gc while the pod exists.
+    pub pinned: Vec<String>,
+}
+
+pub const PLAN_FILE: &str = "plan.json";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
+    move |e| PodError::io(path, e)
+}
+
+/// Creates the pod's directory with its manifest, each app's spec and writable layer,
+/// and its state. Returns the pod in prepared/, still locked by us.
+pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Result<PodDir> {
+    if req.apps.is_empty() {
+        return Err(PodError::Invalid("no image given".into()));
+    }
+    let mut pod = pods.create()?;
+    pod.move_to(Dir::Prepare)?;
+    let dir = pod.path();
+    let hostname = req.hostname.clone().unwrap_or_else(|| format!("vessel-{}", pod.uuid));
+    let mut names = HashSet::new();
+    let mut apps = Vec::new();
+    let mut app_states = Vec::new();
+    let mut pinned = Vec::new();
+    let mut runtime_apps = Vec::new();
+    for (req_app, image) in req.apps.iter().zip(images) {
+        let name = match &req_app.name {
+            Some(n) => n.parse::<schema::AcName>().map_err(|e| PodError::Invalid(format!("--name {n:?}: {e}")))?.to_string(),
+            None => schema::app_name_for_image(&image.name).map(|n| n.to_string()).unwrap_or_else(|_| "app".into()),
+        };
+        if !names.insert(name.clone()) {
+            return Err(PodError::Invalid(format!("two apps are named {name:?}; name them apart with --name")));
+        }
+        let app_spec = crate::spec::build(&image.manifest, req_app, req, &name, &hostname)?;
+        let app_dir = dir.join("apps").join(&name);
+        for sub in ["upper", "work"] {
+            fs::create_dir_all(app_dir.join(sub)).map_err(io(&app_dir))?;
+        }
+        let spec_path = app_dir.join("spec.json");
+        fs::write(&spec_path, serde_json::to_vec_pretty(&app_spec.spec).expect("serialisable")).map_err(io(&spec_path))?;
+        runtime_apps.push(serde_json::json!({
+            "name": name,
+            "image": {"name": image.name, "id": image.id},
+            "app": image.manifest.app,
+            "readOnlyRootFS": req_app.readonly_rootfs,
+        }));
+        apps.push(AppPlan {
+            name: name.clone(),
+            // Relative to the pod directory, which moves between states; made absolute at run.
+            rootfs: RootfsPlan { lower: image.lower.clone(), upper: PathBuf::from(format!("apps/{name}/upper")), work: PathBuf::from(format!("apps/{name}/work")) },
+            spec: app_spec.spec,
+            user: Some(app_spec.user),
+            group: app_spec.group,
+            seccomp_bpf: None,
+            stdio: [-1; 3],
+            cgroup_fds: Vec::new(),
+        });
+        app_states.push(AppState { name, image_id: image.id.clone(), image_name: image.name.clone(), ..Default::default() });
+        pinned.extend(image.pinned);
+    }
+    let manifest = serde_json::json!({"acKind": "PodManifest", "acVersion": schema::SPEC_VERSION.to_string(), "apps": runtime_apps});
+    let manifest_path = dir.join("pod");
+    fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).expect("serialisable")).map_err(io(&manifest_path))?;
+    fs::create_dir(dir.join("stage1")).map_err(io(&dir))?;
+    fs::create_dir(dir.join("logs")).map_err(io(&dir))?;
+    let resolv_conf = if req.net == NetMode::Host { fs::read_to_string("/etc/resolv.conf").ok() } else { None };
+    let plan = PodPlan {
+        uuid: pod.uuid.clone(),
+        hostname: hostname.clone(),
+        net: req.net,
+        // Recorded relative: the pod moves between state directories.
+        stage1_dir: PathBuf::from("stage1"),
+        apps,
+        resolv_conf,
+    };
+    let plan_path = dir.join(PLAN_FILE);
+    fs::write(&plan_path, serde_json::to_vec(&plan).expect("serialisable")).map_err(io(&plan_path))?;
+    let state = PodState {
+        uuid: pod.uuid.clone(),
+        created: Some(chrono::Utc::now()),
+        hostname,
+        net: match req.net {
+            NetMode::None => "none".into(),
+            NetMode::Host => "host".into(),
+        },
+        apps: app_states,
+        pinned,
+        ..Default::default()
+    };
+    state.save(&dir)?;
+    pod.move_to(Dir::Prepared)?;
+    Ok(pod)
+}
+
+/// Where the apps' output goes besides the logs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Attach {
+    /// Copy to our stdout and stderr (a foreground `run`).
+    Terminal,
+    /// Logs only (a detached pod).
+    None,
+}
+
+struct PodObserver<'a> {
+    dir: PathBuf,
+    state: &'a mut PodState,
+    logs: Vec<Option<fs::File>>,
+    attach: Attach,
+    init_pid: i32,
+    /// Told once every app has started (or one failed): for --detach.
+    on_started: Option<Box<dyn FnOnce(std::result::Result<(), String>) + 'a>>,
+    started: usize,
+}
+
+impl PodObserver<'_> {
+    fn notify(&mut self, r: std::result::Result<(), String>) {
+        if let Some(f) = self.on_started.take() {
+            f(r);
+        }
+    }
+}
+
+impl Observer for PodObserver<'_> {
+    fn event(&mut self, e: &Event) {
+        match e {
+            Event::Started { app, pid } => {
+                if let Some(a) = self.state.apps.get_mut(*app) {
+                    a.pid = host_pid(self.init_pid, *pid);
+                }
+                self.started += 1;
+                let _ = self.state.save(&self.dir);
+                if self.started == self.state.apps.len() {
+                    self.notify(Ok(()));
+                }
+            }
+            Event::Failed { app, message } => {
+                let name = self.state.apps.get(*app).map(|a| a.name.clone()).unwrap_or_default();
+                if let Some(a) = self.state.apps.get_mut(*app) {
+                    a.error = Some(message.clone());
+                    a.exit_code = Some(start_failure_code(message));
+                }
+                self.state.error = Some(format!("app {name}: {message}"));
+                let _ = self.state.save(&self.dir);
+                self.notify(Err(format!("app {name}: {message}")));
+            }
+            Event::Exited { app, status } => {
+                let st = ExitStatus::from_wait(*status);
+                if let Some(a) = self.state.apps.get_mut(*app) {
+                    a.exit_code = Some(st.code);
+                    a.signal = st.signal;
+                    a.pid = None;
+                }
+                let _ = self.state.save(&self.dir);
+            }
+            Event::Error { message } => {
+                self.state.error = Some(message.clone());
+                let _ = self.state.save(&self.dir);
+                self.notify(Err(message.clone()));
+            }
+        }
+    }
+
+    fn output(&mut self, app: usize, stream: Stream, data: &[u8]) {
+        if let Some(Some(f)) = self.logs.get_mut(app) {
+            let _ = f.write_all(data);
+        }
+        if self.attach == Attach::Terminal {
+            let _ = match stream {
+                Stream::Stdout => std::io::stdout().write_all(data),
+                Stream::Stderr => std::io::stderr().write_all(data),
+            };
+        }
+    }
+}
+
+/// docker's convention for a command that could not run: 127 not found, 126 not
+/// executable, 125 any other failure to start.
+fn start_failure_code(message: &str) -> i32 {
+    if message.contains("No such file or directory") {
+        127
+    } else if message.contains("Permission denied") || message.contains("Exec format error") {
+        126
+    } else {
+        125
+    }
+}
+
+/// Maps a pid inside the pod to the host's, through the NSpid lines of the init's children.
+fn host_pid(init_pid: i32, ns_pid: i32) -> Option<i32> {
+    let children = fs::read_to_string(format!("/proc/{init_pid}/task/{init_pid}/children")).ok()?;
+    children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()).find(|hp| {
+        fs::read_to_string(format!("/proc/{hp}/status"))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("NSpid:")).map(|l| l.split_whitespace().last() == Some(&ns_pid.to_string())))
+            .unwrap_or(false)
+    })
+}
+
+pub struct RunOptions {
+    pub attach: Attach,
+    pub cgroup_parent: String,
+    pub seccomp_cache: Option<PathBuf>,
+}
+
+/// Runs a prepared pod that this process holds locked, until it exits. Returns its final
+/// state. `on_started` hears once whether every app started.
+pub fn run_prepared(mut pod: PodDir, opts: &RunOptions, on_started: Option<Box<dyn FnOnce(std::result::Result<(), String>) + '_>>) -> Result<PodState> {
+    if pod.dir != Dir::Prepared {
+        return Err(PodError::WrongState { uuid: pod.uuid.clone(), state: pod.state().name().into(), reason: "only a prepared pod can run".into() });
+    }
+    // Block SIGINT/SIGTERM first so none is lost while the pod starts.
+    let mask = supervise::block_signals().map_err(|e| PodError::Invalid(format!("blocking signals: {e}")))?;
+    pod.move_to(Dir::Run)?;
+    let dir = pod.path();
+    let mut state = PodState::load(&dir)?;
+    let plan_path = dir.join(PLAN_FILE);
+    let mut plan: PodPlan = serde_json::from_slice(&fs::read(&plan_path).map_err(io(&plan_path))?).map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
+    plan.stage1_dir = dir.join("stage1");
+    for a in plan.apps.iter_mut() {
+        a.rootfs.upper = dir.join(&a.rootfs.upper);
+        a.rootfs.work = dir.join(&a.rootfs.work);
+    }
+    let mut logs = Vec::new();
+    for a in &plan.apps {
+        let p = dir.join("logs").join(format!("{}.log", a.name));
+        logs.push(fs::OpenOptions::new().create(true).append(true).open(&p).ok());
+    }
+    let launch_opts = LaunchOptions { cgroup_parent: opts.cgroup_parent.clone(), seccomp_cache: opts.seccomp_cache.clone(), stdin: None };
+    let mut launched = match launch(plan, launch_opts) {
+        Ok(l) => l,
+        Err(e) => {
+            state.error = Some(e.to_string());
+            state.finished = Some(chrono::Utc::now());
+            state.save(&dir)?;
+            if let Some(f) = on_started {
+                f(Err(e.to_string()));
+            }
+            return Err(PodError::Invalid(e.to_string()));
+        }
+    };
+    state.started = Some(chrono::Utc::now());
+    state.pid = Some(launched.init_pid);
+    state.pid_start = process_start_time(launched.init_pid);
+    state.save(&dir)?;
+    let init_pid = launched.init_pid;
+    let cgroups = launched.cgroups.clone();
+    {
+        let mut observer = PodObserver { dir: dir.clone(), state: &mut state, logs, attach: opts.attach, init_pid, on_started, started: 0 };
+        supervise::supervise(&mut launched, &mut observer, &mask).map_err(|e| PodError::Invalid(format!("supervising the pod: {e}")))?;
+        observer.notify(Err("the pod ended before all its apps started".into()));
+    }
+    for a in state.apps.iter_mut() {
+        if cgroups.app(&state.uuid, &a.name).ok().and_then(|c| c.oom_killed().ok()) == Some(true) {
+            a.oom_killed = true;
+        }
+        a.pid = None;
+    }
+    let _ = cgroups.remove_pod(&state.uuid);
+    state.finished = Some(chrono::Utc::now());
+    state.save(&dir)?;
+    Ok(state)
+}

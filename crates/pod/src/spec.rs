@@ -1,0 +1,324 @@
+//! Translates an app (its image's appc app, plus the user's flags) into the OCI runtime
+//! spec the executor runs. Secure by default: Docker's capability set, the default seccomp
+//! filter, no_new_privs, masked and read-only /proc and /sys paths, a minimal /dev.
+
+use std::collections::BTreeMap;
+
+use exec::caps::CapabilitySet;
+use oci_spec::runtime::{
+    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder,
+    RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+use schema::{annotations::names, ImageManifest, TypedIsolator};
+
+use crate::error::{PodError, Result};
+use crate::request::{AppRequest, Insecure, PodRequest};
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Paths no app sees into (as runc and Docker mask them).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// The app as the executor will run it.
+pub struct AppSpec {
+    pub name: String,
+    pub spec: Spec,
+    /// Names (or numbers) resolved in the image at start.
+    pub user: String,
+    pub group: Option<String>,
+}
+
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
+    MountBuilder::default()
+        .destination(dest)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()
+        .expect("valid mount")
+}
+
+pub fn default_mounts() -> Vec<Mount> {
+    vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+    ]
+}
+
+fn json_array(v: Option<&str>) -> Vec<String> {
+    v.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
+}
+
+/// The command line: the image's, with `--exec` replacing the program and `-- args`
+/// replacing the arguments (an OCI image's Cmd, keeping its Entrypoint).
+pub fn command(image: &ImageManifest, req: &AppRequest) -> Result<Vec<String>> {
+    let app = image.app.as_ref();
+    let image_argv: Vec<String> = app.map(|a| a.exec.argv().to_vec()).unwrap_or_default();
+    let entrypoint = json_array(image.annotations.get(names::DOCKER_ENTRYPOINT));
+    let is_oci = image.annotations.get(names::DOCKER_ENTRYPOINT).is_some() || image.annotations.get(names::DOCKER_CMD).is_some();
+    let argv = match (&req.exec, &req.args) {
+        (Some(exec), Some(args)) => std::iter::once(exec.clone()).chain(args.iter().cloned()).collect(),
+        (Some(exec), None) => vec![exec.clone()],
+        (None, Some(args)) if is_oci => entrypoint.into_iter().chain(args.iter().cloned()).collect(),
+        (None, Some(args)) => image_argv.first().cloned().into_iter().chain(args.iter().cloned()).collect(),
+        (None, None) => image_argv,
+    };
+    if argv.is_empty() {
+        return Err(PodError::Invalid(format!("image {} has no command to run; give one with --exec", req.image)));
+    }
+    Ok(argv)
+}
+
+/// Builds the environment, lowest precedence first: inherited, image, --set-env-file and
+/// --set-env, --environment; then the appc execution environment.
+pub fn environment(image: &ImageManifest, req: &AppRequest, pod: &PodRequest, app_name: &str) -> Vec<String> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    fn put(env: &mut Vec<(String, String)>, k: &str, v: &str) {
+        match env.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = v.to_string(),
+            None => env.push((k.to_string(), v.to_string())),
+        }
+    }
+    let mut set = |k: &str, v: &str| put(&mut env, k, v);
+    if pod.inherit_env {
+        for (k, v) in std::env::vars() {
+            set(&k, &v);
+        }
+    }
+    if let Some(app) = &image.app {
+        for var in app.environment.iter() {
+            set(var.name.as_str(), &var.value);
+        }
+    }
+    for (k, v) in pod.set_env.iter().chain(req.environment.iter()) {
+        set(k, v);
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        put(&mut env, "PATH", DEFAULT_PATH);
+    }
+    put(&mut env, "AC_APP_NAME", app_name);
+    put(&mut env, "container", "vessel");
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// Capabilities the app keeps: Docker's default set, narrowed or replaced by the image's
+/// isolators; every capability with --insecure-options=capabilities.
+fn capabilities(image: &ImageManifest, insecure: &Insecure) -> Result<CapabilitySet> {
+    if insecure.capabilities {
+        return Ok(CapabilitySet::all());
+    }
+    let mut set = CapabilitySet::docker_default();
+    for iso in image.app.iter().flat_map(|a| a.isolators.typed()) {
+        match iso {
+            TypedIsolator::CapabilitiesRetain(c) => {
+                set = CapabilitySet::parse(c.set.iter()).map_err(|e| PodError::Invalid(format!("image isolator: {e}")))?;
+            }
+            TypedIsolator::CapabilitiesRemove(c) => {
+                set = set.difference(CapabilitySet::parse(c.set.iter()).map_err(|e| PodError::Invalid(format!("image isolator: {e}")))?);
+            }
+            _ => {}
+        }
+    }
+    Ok(set)
+}
+
+/// Limits from the image's isolators, overridden by the flags.
+struct Resources {
+    memory: Option<u64>,
+    cpu_millis: Option<u64>,
+    cpu_shares: Option<u64>,
+    oom_score_adj: Option<i32>,
+}
+
+fn resources(image: &ImageManifest, req: &AppRequest) -> Resources {
+    let mut r = Resources { memory: None, cpu_millis: None, cpu_shares: None, oom_score_adj: None };
+    for iso in image.app.iter().flat_map(|a| a.isolators.typed()) {
+        match iso {
+            TypedIsolator::Memory(l) => r.memory = l.limit_bytes(),
+            TypedIsolator::Cpu(l) => r.cpu_millis = l.limit_millis(),
+            TypedIsolator::CpuShares(s) => r.cpu_shares = Some(s as u64),
+            TypedIsolator::OomScoreAdj(a) => r.oom_score_adj = Some(a),
+            _ => {}
+        }
+    }
+    if req.memory.is_some() {
+        r.memory = req.memory;
+    }
+    if req.cpu_millis.is_some() {
+        r.cpu_millis = req.cpu_millis;
+    }
+    if req.cpu_shares.is_some() {
+        r.cpu_shares = req.cpu_shares;
+    }
+    if req.oom_score_adj.is_some() {
+        r.oom_score_adj = req.oom_score_adj;
+    }
+    r
+}
+
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// oci-spec knows capabilities by their names without `CAP_`; any it does not know (newer
+/// than the crate) are left out.
+fn to_oci_caps(set: CapabilitySet) -> oci_spec::runtime::Capabilities {
+    set.iter().filter_map(|c| c.short_name().parse().ok()).collect()
+}
+
+pub fn build(image: &ImageManifest, req: &AppRequest, pod: &PodRequest, app_name: &str, hostname: &str) -> Result<AppSpec> {
+    let bad = |what: &str, e: String| PodError::Invalid(format!("app {app_name}: {what}: {e}"));
+    let argv = command(image, req)?;
+    let app = image.app.as_ref();
+    let user = req.user.clone().or_else(|| app.map(|a| a.user.clone())).filter(|u| !u.is_empty()).unwrap_or_else(|| "0".into());
+    let group_from_passwd = image.annotations.get(names::VESSEL_GROUP_FROM_PASSWD) == Some("true");
+    let group = match &req.group {
+        Some(g) => Some(g.clone()),
+        None if group_from_passwd || req.user.is_some() => None,
+        None => app.map(|a| a.group.clone()).filter(|g| !g.is_empty()),
+    };
+    let cwd = req
+        .working_dir
+        .clone()
+        .or_else(|| app.and_then(|a| a.working_directory.clone()))
+        .unwrap_or_else(|| "/".into());
+    if !cwd.starts_with('/') {
+        return Err(bad("working directory", format!("{cwd:?} is not absolute")));
+    }
+    let mut gids = app.map(|a| a.supplementary_gids.clone()).unwrap_or_default();
+    gids.extend(&req.supplementary_gids);
+
+    let caps = capabilities(image, &pod.insecure)?;
+    let oci_caps = to_oci_caps(caps);
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(oci_caps.clone())
+        .effective(oci_caps.clone())
+        .permitted(oci_caps)
+        .build()
+        .map_err(|e| bad("capabilities", e.to_string()))?;
+    let res = resources(image, req);
+    let mut process = ProcessBuilder::default()
+        .args(argv)
+        .env(environment(image, req, pod, app_name))
+        .cwd(cwd)
+        .user(UserBuilder::default().uid(0u32).gid(0u32).additional_gids(gids).build().map_err(|e| bad("user", e.to_string()))?)
+        .capabilities(capabilities)
+        .no_new_privileges(!pod.insecure.capabilities)
+        .build()
+        .map_err(|e| bad("process", e.to_string()))?;
+    if let Some(adj) = res.oom_score_adj {
+        process.set_oom_score_adj(Some(adj));
+    }
+
+    let mut resources = LinuxResourcesBuilder::default();
+    if let Some(m) = res.memory {
+        resources = resources.memory(LinuxMemoryBuilder::default().limit(m as i64).build().map_err(|e| bad("memory", e.to_string()))?);
+    }
+    if res.cpu_millis.is_some() || res.cpu_shares.is_some() {
+        let mut cpu = LinuxCpuBuilder::default();
+        if let Some(ms) = res.cpu_millis {
+            cpu = cpu.quota((ms * CPU_PERIOD_US / 1000) as i64).period(CPU_PERIOD_US);
+        }
+        if let Some(s) = res.cpu_shares {
+            cpu = cpu.shares(s);
+        }
+        resources = resources.cpu(cpu.build().map_err(|e| bad("cpu", e.to_string()))?);
+    }
+    let mut linux = LinuxBuilder::default().resources(resources.build().map_err(|e| bad("resources", e.to_string()))?);
+    if !pod.insecure.paths {
+        linux = linux
+            .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .readonly_paths(READONLY_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    }
+    if !pod.insecure.seccomp {
+        linux = linux.seccomp(exec::seccomp::default_profile(caps));
+    }
+    let spec = SpecBuilder::default()
+        .version("1.2.0")
+        .hostname(hostname)
+        .root(RootBuilder::default().path("rootfs").readonly(req.readonly_rootfs).build().map_err(|e| bad("root", e.to_string()))?)
+        .process(process)
+        .mounts(default_mounts())
+        .linux(linux.build().map_err(|e| bad("linux", e.to_string()))?)
+        .annotations(BTreeMap::<String, String>::new().into_iter().collect::<std::collections::HashMap<_, _>>())
+        .build()
+        .map_err(|e| bad("spec", e.to_string()))?;
+    Ok(AppSpec { name: app_name.to_string(), spec, user, group })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(json: &str) -> ImageManifest {
+        ImageManifest::from_slice(json.as_bytes()).unwrap()
+    }
+
+    fn aci() -> ImageManifest {
+        manifest(r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/app","app":{"exec":["/bin/app","--flag"],"user":"0","group":"0","environment":[{"name":"A","value":"image"},{"name":"B","value":"image"}]}}"#)
+    }
+
+    #[test]
+    fn exec_and_args() {
+        let m = aci();
+        let mut r = AppRequest { image: "x".into(), ..Default::default() };
+        assert_eq!(command(&m, &r).unwrap(), vec!["/bin/app", "--flag"]);
+        r.args = Some(vec!["a".into()]);
+        assert_eq!(command(&m, &r).unwrap(), vec!["/bin/app", "a"]);
+        r.exec = Some("/bin/sh".into());
+        assert_eq!(command(&m, &r).unwrap(), vec!["/bin/sh", "a"]);
+        r.args = None;
+        assert_eq!(command(&m, &r).unwrap(), vec!["/bin/sh"]);
+    }
+
+    #[test]
+    fn env_precedence() {
+        let m = aci();
+        let pod = PodRequest { set_env: vec![("B".into(), "pod".into()), ("C".into(), "pod".into())], ..Default::default() };
+        let r = AppRequest { environment: vec![("C".into(), "app".into())], ..Default::default() };
+        let env = environment(&m, &r, &pod, "app");
+        assert!(env.contains(&"A=image".to_string()));
+        assert!(env.contains(&"B=pod".to_string()));
+        assert!(env.contains(&"C=app".to_string()));
+        assert!(env.contains(&"AC_APP_NAME=app".to_string()));
+        assert!(env.contains(&"container=vessel".to_string()));
+        assert!(env.iter().any(|e| e.starts_with("PATH=")));
+    }
+
+    #[test]
+    fn secure_defaults_and_insecure_options() {
+        let m = aci();
+        let r = AppRequest { image: "x".into(), memory: Some(128 << 20), cpu_millis: Some(500), ..Default::default() };
+        let s = build(&m, &r, &PodRequest::default(), "app", "h").unwrap().spec;
+        let linux = s.linux().as_ref().unwrap();
+        assert!(linux.seccomp().is_some());
+        assert!(linux.masked_paths().as_ref().unwrap().contains(&"/proc/kcore".to_string()));
+        assert_eq!(s.process().as_ref().unwrap().no_new_privileges(), Some(true));
+        let res = linux.resources().as_ref().unwrap();
+        assert_eq!(res.memory().as_ref().unwrap().limit(), Some(128 << 20));
+        assert_eq!(res.cpu().as_ref().unwrap().quota(), Some(50_000));
+        let caps = s.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 14);
+
+        let pod = PodRequest { insecure: Insecure { capabilities: true, paths: true, seccomp: true }, ..Default::default() };
+        let s = build(&m, &r, &pod, "app", "h").unwrap().spec;
+        assert!(s.linux().as_ref().unwrap().seccomp().is_none());
+        assert!(s.linux().as_ref().unwrap().masked_paths().is_none());
+    }
+}

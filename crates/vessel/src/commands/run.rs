@@ -1,0 +1,198 @@
+//! `run`, `prepare` and `run-prepared`: stage0, then the supervisor.
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+
+use anyhow::{bail, Context as _, Result};
+use pod::request::{parse_env_file, parse_env_pair, Insecure, PodRequest};
+use pod::runner::{self, Attach, ResolvedImage, RunOptions};
+use pod::{Dir, PodDir};
+
+use crate::cli::{Net, RunArgs, RunPreparedArgs};
+use crate::context::Context;
+
+#[derive(PartialEq, Eq)]
+pub enum Mode {
+    Run,
+    Prepare,
+}
+
+pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
+    let apps = crate::runargs::parse(&args.images).map_err(anyhow::Error::msg)?;
+    if args.detach && mode == Mode::Prepare {
+        bail!("--detach is for run, not prepare");
+    }
+    let mut set_env = Vec::new();
+    for f in &args.set_env_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("--set-env-file {}", f.display()))?;
+        set_env.extend(parse_env_file(&text, &f.display().to_string()).map_err(anyhow::Error::msg)?);
+    }
+    for kv in &args.set_env {
+        set_env.push(parse_env_pair(kv).map_err(|e| anyhow::anyhow!("--set-env: {e}"))?);
+    }
+    let insecure = ctx.global.insecure_options;
+    let req = PodRequest {
+        apps,
+        hostname: args.hostname.clone(),
+        set_env,
+        inherit_env: args.inherit_env,
+        net: match args.net {
+            Net::None => exec::plan::NetMode::None,
+            Net::Host => exec::plan::NetMode::Host,
+        },
+        insecure: Insecure { capabilities: insecure.capabilities, paths: insecure.paths, seccomp: insecure.seccomp },
+    };
+    let store = ctx.store()?;
+    let pods = ctx.pods()?;
+    let pod = {
+        // Held until the pod records the layers it uses, so image gc cannot take them.
+        let _lock = store.lock_shared()?;
+        let mut images = Vec::new();
+        for app in &req.apps {
+            images.push(resolve_image(ctx, &store, &app.image)?);
+        }
+        runner::prepare(&pods, &req, images)?
+    };
+    if let Some(f) = &args.uuid_file_save {
+        std::fs::write(f, format!("{}\n", pod.uuid)).with_context(|| format!("--uuid-file-save {}", f.display()))?;
+    }
+    if mode == Mode::Prepare {
+        println!("{}", pod.uuid);
+        return Ok(0);
+    }
+    run_pod(ctx, pod, args.detach, args.rm)
+}
+
+/// Finds the image in the store, importing or fetching it first when it names a file,
+/// a layout or an archive.
+fn resolve_image(ctx: &Context, store: &store::Store, image: &str) -> Result<ResolvedImage> {
+    let r = fetch::ImageRef::parse(image).map_err(anyhow::Error::msg)?;
+    let record = match r {
+        fetch::ImageRef::Name(name) => store.resolve(&name).map_err(|e| match e {
+            store::StoreError::NotFound(_) => anyhow::anyhow!("image {name:?} is not in the store; fetch it first (vessel fetch)"),
+            other => other.into(),
+        })?,
+        _ => {
+            let opts = fetch::FetchOptions { insecure_skip_verify: ctx.global.insecure_options.image };
+            fetch::fetch(store, image, &opts)?
+        }
+    };
+    let manifest = store.image_manifest(&record)?;
+    let lower = store.lower_dirs(&record)?;
+    let mut pinned: Vec<String> = record.layers.iter().map(|l| l.key()).collect();
+    pinned.push(record.id.key());
+    let _ = store.touch_last_used(&record.id);
+    let name = match record.labels.get("version") {
+        Some(v) if record.format == store::images::Format::Oci => format!("{}:{v}", record.name),
+        _ => record.name.clone(),
+    };
+    Ok(ResolvedImage { id: record.id.key(), name, manifest, lower, pinned })
+}
+
+pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
+    let pods = ctx.pods()?;
+    let uuid = crate::commands::pods::uuid_of(&args.pod)?;
+    let mut pod = pods.find(&uuid)?;
+    if pod.dir != Dir::Prepared {
+        bail!("pod {} is {}, not prepared", pod.uuid, pod.state().name());
+    }
+    if !pod.try_lock()? {
+        bail!("pod {} is being run by another process", pod.uuid);
+    }
+    run_pod(ctx, pod, args.detach, args.rm)
+}
+
+fn run_options(ctx: &Context, attach: Attach) -> RunOptions {
+    RunOptions {
+        attach,
+        cgroup_parent: exec::cgroups::DEFAULT_PARENT.to_string(),
+        seccomp_cache: Some(ctx.global.dir.join("cache").join("seccomp")),
+    }
+}
+
+fn run_pod(ctx: &Context, pod: PodDir, detach: bool, rm: bool) -> Result<i32> {
+    if detach {
+        return run_detached(ctx, pod, rm);
+    }
+    let uuid = pod.uuid.clone();
+    let result = runner::run_prepared(pod, &run_options(ctx, Attach::Terminal), None);
+    let pods = ctx.pods()?;
+    let code = match &result {
+        Ok(state) => {
+            if let Some(e) = &state.error {
+                eprintln!("vessel: pod {uuid}: {e}");
+            }
+            for a in &state.apps {
+                if a.oom_killed {
+                    eprintln!("vessel: app {} was killed: out of memory", a.name);
+                }
+            }
+            let code = state.exit_code();
+            if code == 0 && state.error.is_some() {
+                125
+            } else {
+                code
+            }
+        }
+        Err(e) => {
+            eprintln!("vessel: pod {uuid}: {e}");
+            125
+        }
+    };
+    if rm {
+        if let Ok(p) = pods.find(&uuid) {
+            pod::ops::remove(p, exec::cgroups::DEFAULT_PARENT)?;
+        }
+    }
+    Ok(code)
+}
+
+/// Forks a supervisor that outlives us; returns once every app has started.
+fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let uuid = pod.uuid.clone();
+    // SAFETY: single-threaded here; the child runs the supervisor and exits.
+    match unsafe { libc::fork() } {
+        -1 => bail!("fork: {}", std::io::Error::last_os_error()),
+        0 => {
+            drop(r);
+            let _ = rustix::process::setsid();
+            if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+                for fd in 0..3 {
+                    // SAFETY: dup2 onto the standard descriptors.
+                    unsafe { libc::dup2(null.as_raw_fd(), fd) };
+                }
+            }
+            // Close-on-exec: the pod's processes never hold it, so it closes when we do.
+            let mut notify = std::fs::File::from(w);
+            let on_started: Box<dyn FnOnce(std::result::Result<(), String>)> = Box::new(move |res| {
+                let line = match res {
+                    Ok(()) => "ok\n".to_string(),
+                    Err(e) => format!("error {e}\n"),
+                };
+                let _ = notify.write_all(line.as_bytes());
+            });
+            let _ = runner::run_prepared(pod, &run_options(ctx, Attach::None), Some(on_started));
+            if rm {
+                if let Ok(p) = ctx.pods().and_then(|pods| Ok(pods.find(&uuid)?)) {
+                    let _ = pod::ops::remove(p, exec::cgroups::DEFAULT_PARENT);
+                }
+            }
+            std::process::exit(0);
+        }
+        _ => {
+            drop(w);
+            drop(pod);
+            let mut msg = String::new();
+            std::fs::File::from(r).read_to_string(&mut msg)?;
+            match msg.trim_end().strip_prefix("error ") {
+                None if msg.starts_with("ok") => {
+                    println!("{uuid}");
+                    Ok(0)
+                }
+                Some(e) => bail!("pod {uuid}: {e}"),
+                None => bail!("pod {uuid}: the supervisor ended before the pod started"),
+            }
+        }
+    }
+}
