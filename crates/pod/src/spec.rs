@@ -210,6 +210,9 @@ pub fn build(image: &ImageManifest, req: &AppRequest, pod: &PodRequest, app_name
         .bounding(oci_caps.clone())
         .effective(oci_caps.clone())
         .permitted(oci_caps)
+        // Explicitly empty: oci-spec's defaults would put three capabilities here.
+        .inheritable(oci_spec::runtime::Capabilities::new())
+        .ambient(oci_spec::runtime::Capabilities::new())
         .build()
         .map_err(|e| bad("capabilities", e.to_string()))?;
     let res = resources(image, req);

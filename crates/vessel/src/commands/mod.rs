@@ -10,7 +10,11 @@ use crate::cli::{Cli, Command, Format, FormatArgs};
 use crate::context::Context;
 
 /// Runs a command; the result is the process exit status.
-pub fn dispatch(cli: Cli) -> Result<i32> {
+pub fn dispatch(mut cli: Cli) -> Result<i32> {
+    // Absolute, because pods record paths under it and their processes change directory.
+    if cli.global.dir.is_relative() {
+        cli.global.dir = std::env::current_dir()?.join(&cli.global.dir);
+    }
     let ctx = Context { global: cli.global };
     match cli.command {
         Command::Fetch(args) => fetch::run(&ctx, args),
