@@ -832,6 +832,9 @@ fn oci_manifest_that_is_not_json_is_refused() {
     g.refused(&reference, &["manifest"]);
 }
 
+/// A change that breaks a valid manifest, for schema tests.
+type Breakage = fn(&mut serde_json::Value);
+
 /// A layout whose manifest is the valid one with `change` applied.
 fn layout_with_changed_manifest(v: &Vessel, change: impl FnOnce(&mut serde_json::Value)) -> String {
     let layer = Layer::new(
@@ -851,7 +854,7 @@ fn layout_with_changed_manifest(v: &Vessel, change: impl FnOnce(&mut serde_json:
 #[test]
 fn oci_manifests_breaking_the_schema_are_refused() {
     let g = Guarded::new();
-    let breakages: [(&str, fn(&mut serde_json::Value)); 6] = [
+    let breakages: [(&str, Breakage); 6] = [
         ("schemaVersion 1", |m| m["schemaVersion"] = 1.into()),
         ("layers not a list", |m| m["layers"] = "layer.tar".into()),
         ("no config", |m| {
@@ -958,7 +961,7 @@ fn aci_manifest_that_is_not_json_is_refused() {
 #[test]
 fn aci_manifests_breaking_the_schema_are_refused() {
     let g = Guarded::new();
-    let breakages: [(&str, fn(&mut serde_json::Value)); 6] = [
+    let breakages: [(&str, Breakage); 6] = [
         ("wrong acKind", |m| m["acKind"] = "PodManifest".into()),
         ("no acVersion", |m| {
             m.as_object_mut().unwrap().remove("acVersion");

@@ -22,6 +22,21 @@ fn fetch_without_insecure_option_is_refused_with_the_flag_to_pass() {
 }
 
 #[test]
+fn missing_oci_layout_is_refused_naming_the_image_and_the_cause_once() {
+    let v = Vessel::new();
+    let reference = format!("oci:{}:latest", v.path("nowhere").display());
+    let run = v
+        .fetch_refused(&reference)
+        .stderr_names(&[&reference, "No such file or directory"]);
+    assert_eq!(
+        run.stderr.matches("No such file or directory").count(),
+        1,
+        "the cause is repeated:\n{run}"
+    );
+    v.assert_nothing_stored();
+}
+
+#[test]
 fn oci_layout_made_by_umoci_is_imported_under_its_config_digest() {
     let v = Vessel::new();
     let layout = busybox_layout(&v.path("busybox"), "latest");
