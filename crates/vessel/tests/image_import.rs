@@ -420,3 +420,62 @@ fn walk_names(dir: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+#[test]
+fn docker_archive_of_several_images_is_imported_by_the_tag_named() {
+    let v = Vessel::new();
+    let mut archive = common::oci::DockerArchiveBuilder::new();
+    archive.add_image(
+        "example.org/one:1",
+        &[TarWriter::new().file("which", b"one").finish()],
+    );
+    let two = archive.add_image(
+        "example.org/two:2",
+        &[TarWriter::new().file("which", b"two").finish()],
+    );
+    let file = v.path("two-images.tar");
+    std::fs::write(&file, archive.finish()).unwrap();
+    let unnamed = format!("docker-archive:{}", file.display());
+    v.fetch_refused(&unnamed).stderr_names(&[&unnamed]);
+    v.assert_nothing_stored();
+    assert_eq!(v.fetch(&format!("{unnamed}:example.org/two:2")), two);
+    assert_eq!(v.images()[0]["name"], "example.org/two:2");
+    assert_eq!(std::fs::read(v.render(&two).join("which")).unwrap(), b"two");
+}
+
+#[test]
+fn oci_archive_and_layout_of_several_tags_are_imported_by_the_tag_named() {
+    let v = Vessel::new();
+    let mut layout = RawLayout::create(&v.path("tags"));
+    let mut ids = Vec::new();
+    for tag in ["a", "b"] {
+        let image = layout.add_image(&[Layer::new(
+            &TarWriter::new().file("which", tag.as_bytes()).finish(),
+            Compression::Gzip,
+        )]);
+        layout.tag(&image.descriptor, tag);
+        ids.push(image.id);
+    }
+    let file = v.path("tags.tar");
+    common::oci::tar_layout(layout.dir(), &file);
+    let archive = format!("oci-archive:{}", file.display());
+    for unnamed_or_unknown in [
+        archive.clone(),
+        format!("{archive}:nope"),
+        layout.reference("nope"),
+    ] {
+        v.fetch_refused(&unnamed_or_unknown)
+            .stderr_names(&[&unnamed_or_unknown]);
+    }
+    v.assert_nothing_stored();
+    assert_eq!(v.fetch(&format!("{archive}:b")), ids[1]);
+    assert_eq!(v.fetch(&layout.reference("a")), ids[0]);
+    assert_eq!(
+        std::fs::read(v.render(&ids[1]).join("which")).unwrap(),
+        b"b"
+    );
+    assert_eq!(
+        std::fs::read(v.render(&ids[0]).join("which")).unwrap(),
+        b"a"
+    );
+}

@@ -458,3 +458,54 @@ pub fn raw_docker_archive(
     members(&mut t);
     t.finish()
 }
+
+/// A `docker save` tarball of several images, written by hand.
+#[derive(Default)]
+pub struct DockerArchiveBuilder {
+    tar: TarWriter,
+    entries: Vec<Value>,
+}
+
+impl DockerArchiveBuilder {
+    pub fn new() -> DockerArchiveBuilder {
+        DockerArchiveBuilder::default()
+    }
+
+    /// Adds an image of these uncompressed layer tars tagged `repo_tag`; returns the ID
+    /// vessel should give it (`sha256-` of its config).
+    pub fn add_image(&mut self, repo_tag: &str, layers: &[Vec<u8>]) -> String {
+        let diff_ids: Vec<String> = layers.iter().map(|l| sha256_oci(l)).collect();
+        let mut config = image_config_for("amd64", diff_ids);
+        config["config"]["Labels"] = json!({ "tag": repo_tag });
+        let config = serde_json::to_vec(&config).unwrap();
+        let config_name = format!("{}.json", sha256_hex(&config));
+        self.tar.file(&config_name, &config);
+        let mut names = Vec::new();
+        for layer in layers {
+            let name = format!("{}/layer.tar", sha256_hex(layer));
+            self.tar.file(&name, layer);
+            names.push(name);
+        }
+        self.entries
+            .push(json!({"Config": config_name, "RepoTags": [repo_tag], "Layers": names}));
+        oci_id(&config)
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.tar
+            .file("manifest.json", &serde_json::to_vec(&self.entries).unwrap());
+        self.tar.finish()
+    }
+}
+
+/// Packs a layout directory as an `oci-archive` tarball with the system's tar.
+pub fn tar_layout(layout: &Path, file: &Path) {
+    run_tool(
+        Command::new("tar")
+            .arg("-C")
+            .arg(layout)
+            .arg("-cf")
+            .arg(file)
+            .args(["oci-layout", "index.json", "blobs"]),
+    );
+}

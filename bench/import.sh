@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Importing a large image, side by side in one hyperfine run:
+#   - vessel fetch --insecure-options=image oci:LAYOUT:bench into a cold (empty) store,
+#   - umoci unpack of the same layout,
+#   - gzip -dc of the layer blob to /dev/null: the floor, decompression alone.
+# The image is a Debian 12 minbase root filesystem made by debootstrap now, from the
+# mirror apt is configured with, and packed as an OCI layout by umoci. If debootstrap
+# cannot reach the mirror, a synthetic root filesystem of similar size is used instead
+# (busybox-static plus files copied from this machine's /usr), and the result says so.
+#
+# Usage: bench/import.sh [--runs N] [--reuse-rootfs]
+#   --runs N          timed runs per command (default 5, after one warm-up)
+#   --reuse-rootfs    keep the root filesystem of the previous run instead of rebuilding it
+# Environment: VESSEL=path/to/vessel (default: a release build of this checkout),
+#              BENCH_WORK=scratch directory (default /var/tmp/vessel-bench).
+# Writes bench/results/import.md.
+
+source "$(dirname "$0")/lib.sh"
+
+runs=5
+reuse_rootfs=0
+while (($#)); do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --reuse-rootfs) reuse_rootfs=1; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+done
+
+require_root
+require_tools hyperfine umoci debootstrap gzip python3 busybox
+vessel=$(vessel_binary)
+work=$BENCH_WORK/import
+mkdir -p "$work"
+rootfs=$work/rootfs
+
+# A synthetic root filesystem: busybox and its applets, and about 300 MiB of real files
+# (libraries, docs, locales) copied from this machine's /usr.
+synthetic_rootfs() {
+  local dest=$1
+  mkdir -p "$dest/bin" "$dest/etc" "$dest/tmp"
+  cp /bin/busybox "$dest/bin/"
+  busybox --list | while read -r applet; do
+    [[ $applet == busybox ]] || ln -sf busybox "$dest/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$dest/etc/passwd"
+  find /usr/lib /usr/share -xdev -type f -printf '%s\t%P\t%h\n' 2>/dev/null |
+    awk -F'\t' '{ total += $1; sub("^/", "", $3); print $3 "/" $2; if (total > 300 * 1048576) exit }' >"$work/synthetic.list"
+  tar -C / --files-from "$work/synthetic.list" -cf - 2>/dev/null | tar -C "$dest" -xf -
+}
+
+if ((reuse_rootfs)) && [[ -d $rootfs && -f $work/rootfs.source ]]; then
+  say "reusing the root filesystem of the last run: $(cat "$work/rootfs.source")"
+else
+  rm -rf "$rootfs"
+  mirror=$(apt_mirror)
+  say "debootstrap --variant=minbase bookworm from $mirror"
+  if debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1; then
+    echo "Debian 12 (bookworm) minbase, made by debootstrap from $mirror" >"$work/rootfs.source"
+  else
+    say "debootstrap could not build from $mirror (see $work/debootstrap.log): FALLING BACK to a synthetic root filesystem"
+    rm -rf "$rootfs"
+    synthetic_rootfs "$rootfs"
+    echo "SYNTHETIC (debootstrap could not reach $mirror): busybox-static plus about 300 MiB of files from this machine's /usr" >"$work/rootfs.source"
+  fi
+fi
+
+say "packing it as an OCI layout with umoci"
+layout=$work/layout
+rm -rf "$layout" "$work/bundle"
+umoci init --layout "$layout"
+umoci new --image "$layout:bench"
+umoci unpack --image "$layout:bench" "$work/bundle" >/dev/null
+rm -rf "$work/bundle/rootfs"
+cp -a "$rootfs" "$work/bundle/rootfs"
+umoci repack --image "$layout:bench" "$work/bundle"
+rm -rf "$work/bundle"
+blob=$(python3 - "$layout" <<'PY'
+import json, sys
+layout = sys.argv[1]
+def blob(d):
+    algo, hex_ = d.split(":")
+    return f"{layout}/blobs/{algo}/{hex_}"
+index = json.load(open(f"{layout}/index.json"))
+manifest = json.load(open(blob(index["manifests"][0]["digest"])))
+print(blob(manifest["layers"][-1]["digest"]))
+PY
+)
+blob_bytes=$(stat -c %s "$blob")
+tree_bytes=$(du -sb "$rootfs" | cut -f1)
+tree_files=$(find "$rootfs" | wc -l)
+
+say "timing: vessel fetch, umoci unpack, gzip -dc ($runs runs each)"
+store=$work/store
+unpacked=$work/unpacked
+hyperfine --runs "$runs" --warmup 1 --style basic \
+  --export-json "$work/import.json" --export-markdown "$work/import.table.md" \
+  -n "vessel fetch (cold store)" --prepare "rm -rf $store; sync" \
+  "$vessel --dir $store fetch --insecure-options=image oci:$layout:bench" \
+  -n "umoci unpack" --prepare "rm -rf $unpacked; sync" \
+  "umoci unpack --image $layout:bench $unpacked" \
+  -n "gzip -dc (floor)" --prepare "sync" \
+  "gzip -dc $blob >/dev/null"
+
+# The last vessel run left a store: check it is sound, so the timing was of a real import.
+"$vessel" --dir "$store" image verify
+rm -rf "$store" "$unpacked"
+
+vessel_s=$(hyperfine_mean "$work/import.json" 0)
+umoci_s=$(hyperfine_mean "$work/import.json" 1)
+gzip_s=$(hyperfine_mean "$work/import.json" 2)
+vs_umoci=$(ratio "$umoci_s" "$vessel_s")
+vs_gzip=$(ratio "$vessel_s" "$gzip_s")
+
+mkdir -p "$RESULTS_DIR"
+result=$RESULTS_DIR/import.md
+{
+  echo "# Import of a large image: vessel fetch vs umoci unpack"
+  echo
+  echo "Recorded $(date -u '+%Y-%m-%d %H:%M UTC') by \`bench/import.sh --runs $runs\`, vessel at commit \`$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)\`."
+  echo
+  echo "## Machine"
+  echo
+  machine_markdown
+  echo
+  echo "## Image"
+  echo
+  echo "- vessel: \`$vessel\` ($(stat -c %s "$vessel") bytes)"
+  echo "- Root filesystem: $(cat "$work/rootfs.source")"
+  echo "- $tree_files entries, $((tree_bytes / 1048576)) MiB uncompressed; one gzip layer of $((blob_bytes / 1048576)) MiB, packed by \`umoci repack\`"
+  echo
+  echo "## Commands (one hyperfine run, $runs timed runs each after a warm-up)"
+  echo
+  echo '```'
+  echo "vessel --dir STORE fetch --insecure-options=image oci:LAYOUT:bench   # prepare: rm -rf STORE; sync"
+  echo "umoci unpack --image LAYOUT:bench BUNDLE                           # prepare: rm -rf BUNDLE; sync"
+  echo "gzip -dc LAYER_BLOB >/dev/null                                      # prepare: sync"
+  echo '```'
+  echo
+  echo "## Results"
+  echo
+  cat "$work/import.table.md"
+  echo
+  echo "- vessel fetch is **${vs_umoci}x** as fast as umoci unpack of the same layout (higher is better)."
+  echo "- vessel fetch takes **${vs_gzip}x** the time of \`gzip -dc\` of its layer alone (target: at most 1.5x)."
+  echo
+  echo "Every run starts with no dirty data (\`sync\` in each prepare step) and the layout in the page"
+  echo "cache. vessel's import also hashes the compressed and uncompressed streams, records every"
+  echo "file's hash for \`image verify\`, and syncs the layer before publishing it; umoci unpack does"
+  echo "not sync, so part of its writing is still in flight when it exits."
+  echo
+  echo "## Rerun"
+  echo
+  echo '```'
+  echo "sudo bench/import.sh               # rebuilds the root filesystem with debootstrap"
+  echo "sudo bench/import.sh --reuse-rootfs # keeps the last one; --runs N for more runs"
+  echo '```'
+} >"$result"
+say "wrote $result"
+cat "$result"

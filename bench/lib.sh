@@ -1,0 +1,76 @@
+# Shared by the bench/ scripts (source it): where to work, which vessel to time, and how
+# to describe the machine in a result file.
+
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+RESULTS_DIR=$BENCH_DIR/results
+# Large scratch space, outside the repository and off tmpfs.
+BENCH_WORK=${BENCH_WORK:-/var/tmp/vessel-bench}
+
+say() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+require_root() {
+  [[ $(id -u) == 0 ]] || die "run as root (vessel's store and umoci unpack keep file owners)"
+}
+
+require_tools() {
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null || die "$t is missing (apt-get install it, or run .ci/run)"
+  done
+}
+
+# The vessel binary to time: $VESSEL if set, else a fresh release build of this checkout.
+vessel_binary() {
+  if [[ -n ${VESSEL:-} ]]; then
+    echo "$VESSEL"
+    return
+  fi
+  # Ask cargo where it put the binary: .cargo/config.toml may name a build target.
+  (cd "$REPO_DIR" && cargo build --release -p vessel --bin vessel --message-format=json-render-diagnostics) |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "vessel":
+        print(m["executable"])'
+
+}
+
+# The first Debian mirror apt on this machine is configured with (deb822 or one-line).
+apt_mirror() {
+  local uri
+  uri=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
+  if [[ -z $uri ]]; then
+    uri=$(grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
+  fi
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# A few lines about the machine, as markdown.
+machine_markdown() {
+  local cpu mem kernel fs
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+  kernel=$(uname -r)
+  fs=$(findmnt -no FSTYPE -T "$BENCH_WORK" 2>/dev/null || echo unknown)
+  cat <<EOF
+- CPU: $(nproc) cores, $cpu
+- Memory: $mem
+- Kernel: $kernel; $(. /etc/os-release && echo "$PRETTY_NAME")
+- Work directory filesystem: $fs ($BENCH_WORK)
+- Tools: $(hyperfine --version), $(umoci --version | head -n1), $(gzip --version | head -n1)
+EOF
+}
+
+# Mean seconds of command number $2 (0-based) in hyperfine's JSON export $1.
+hyperfine_mean() {
+  python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["mean"])' "$1" "$2"
+}
+
+ratio() {
+  python3 -c 'import sys; print("%.2f" % (float(sys.argv[1]) / float(sys.argv[2])))' "$1" "$2"
+}
