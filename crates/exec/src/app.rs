@@ -20,17 +20,22 @@ impl<E: std::fmt::Display> From<(&str, E)> for Fail {
     }
 }
 
-pub fn run(app: &AppPlan, err: OwnedFd) -> ! {
-    let Fail(msg) = setup_and_exec(app, &err).unwrap_err();
+pub fn run(app: &AppPlan, err: OwnedFd, go: OwnedFd) -> ! {
+    let Fail(msg) = setup_and_exec(app, &err, go).unwrap_err();
     let mut f = std::fs::File::from(err);
     let _ = f.write_all(msg.as_bytes());
     // SAFETY: leave without the parent's destructors.
     unsafe { libc::_exit(127) }
 }
 
-fn setup_and_exec(app: &AppPlan, err: &OwnedFd) -> Result<std::convert::Infallible, Fail> {
+fn setup_and_exec(app: &AppPlan, err: &OwnedFd, go: OwnedFd) -> Result<std::convert::Infallible, Fail> {
     let _ = SigSet::empty().thread_set_mask();
-    crate::cgroups::join_with_fds(&app.cgroup_fds).map_err(|e| Fail::from(("joining the app's cgroup", e)))?;
+    // Wait until the init has moved us into our cgroup (it closes `go` then).
+    let mut byte = [0u8; 1];
+    let _ = rustix::io::read(&go, &mut byte);
+    drop(go);
+    // Our cgroup is the root of what we see.
+    unshare(rustix::thread::UnshareFlags::NEWCGROUP).map_err(|e| Fail::from(("unshare(CLONE_NEWCGROUP)", e)))?;
     let _ = rustix::process::setsid();
     unshare(rustix::thread::UnshareFlags::NEWNS).map_err(|e| Fail::from(("unshare(CLONE_NEWNS)", e)))?;
     let root = format!("/apps/{}/rootfs", app.name);

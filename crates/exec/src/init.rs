@@ -66,33 +66,54 @@ fn run(args: &[String]) -> Result<(), String> {
 
     let mut live: HashMap<Pid, usize> = HashMap::new();
     let mut failed = false;
-    for (idx, app) in plan.apps.iter().enumerate() {
+    // Fork every app first; each waits on `go` until it sits in its cgroup. Moving the
+    // init and all apps in one burst matters: on cgroup v1 the first migration after a
+    // quiet spell waits for an RCU grace period (milliseconds); the rest of a burst is
+    // nearly free.
+    let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let mut forked = Vec::new();
+    for app in plan.apps.iter() {
         let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         // SAFETY: single-threaded; the child only runs app::run, which ends in exec or _exit.
         match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
             ForkResult::Child => {
                 drop(err_r);
-                crate::app::run(app, err_w)
+                drop(go_w);
+                let go = go_r.try_clone().unwrap_or_else(|_| unsafe { libc::_exit(126) });
+                crate::app::run(app, err_w, go)
             }
             ForkResult::Parent { child } => {
                 drop(err_w);
-                // The child has its own copies now.
-                for fd in app.stdio.iter().chain(app.cgroup_fds.iter()) {
+                for fd in app.stdio.iter() {
                     // SAFETY: closing inherited descriptors this process no longer needs.
                     unsafe { libc::close(*fd) };
                 }
-                let mut msg = String::new();
-                let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
-                if msg.is_empty() {
-                    live.insert(child, idx);
-                    status.send(&Event::Started { app: idx, pid: child.as_raw() });
-                } else {
-                    let _ = waitpid(child, None);
-                    status.send(&Event::Failed { app: idx, message: msg });
-                    failed = true;
-                    break;
-                }
+                forked.push((child, err_r));
             }
+        }
+    }
+    drop(go_r);
+    for (app, (child, _)) in plan.apps.iter().zip(&forked) {
+        let pid = child.as_raw().to_string();
+        crate::cgroups::move_with_fds(&app.cgroup_fds, pid.as_bytes()).map_err(|e| format!("moving app {} into its cgroup: {e}", app.name))?;
+    }
+    crate::cgroups::join_with_fds(&plan.init_cgroup_fds).map_err(|e| format!("joining the pod's cgroup: {e}"))?;
+    for fd in plan.apps.iter().flat_map(|a| a.cgroup_fds.iter()).chain(plan.init_cgroup_fds.iter()) {
+        // SAFETY: the cgroup descriptors are ours and no longer needed.
+        unsafe { libc::close(*fd) };
+    }
+    let _ = unshare(rustix::thread::UnshareFlags::NEWCGROUP);
+    drop(go_w);
+    for (idx, (child, err_r)) in forked.into_iter().enumerate() {
+        let mut msg = String::new();
+        let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
+        if msg.is_empty() {
+            live.insert(child, idx);
+            status.send(&Event::Started { app: idx, pid: child.as_raw() });
+        } else {
+            let _ = waitpid(child, None);
+            status.send(&Event::Failed { app: idx, message: msg });
+            failed = true;
         }
     }
     if failed {
@@ -138,4 +159,10 @@ fn reap(live: &mut HashMap<Pid, usize>, status: &mut Status) {
             status.send(&Event::Exited { app: idx, status: raw });
         }
     }
+}
+
+/// unshare(2) for this single-threaded process.
+fn unshare(flags: rustix::thread::UnshareFlags) -> rustix::io::Result<()> {
+    // SAFETY: the init is single-threaded.
+    unsafe { rustix::thread::unshare_unsafe(flags) }
 }

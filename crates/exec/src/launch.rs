@@ -58,6 +58,8 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     let cgroups = Cgroups::detect()?.with_parent(opts.cgroup_parent.as_str())?;
     let pod_cg = cgroups.create_pod(&plan.uuid, &Limits::default())?;
     let init_cg_fds = pod_cg.init.open_procs_fds()?;
+    plan.init_cgroup_fds = init_cg_fds.iter().map(|f| f.as_raw_fd()).collect();
+    crate::trace::mark("pod cgroup created");
 
     let stdin = match opts.stdin {
         Some(fd) => fd,
@@ -81,6 +83,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             let program = compiled(profile, opts.seccomp_cache.as_deref()).map_err(|reason| LaunchError::App { app: app.name.clone(), reason })?;
             app.seccomp_bpf = Some(program.to_bytes());
         }
+        // The init needs only the compiled filter, not the (large) profile.
+        if let Some(linux) = app.spec.linux_mut() {
+            linux.set_seccomp(None);
+        }
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let stdin_dup = rustix::io::fcntl_dupfd_cloexec(&stdin, 3).map_err(|e| LaunchError::Io { what: "dup".into(), source: e.into() })?;
@@ -89,6 +95,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         outputs.push([out_r, err_r]);
     }
 
+    crate::trace::mark("apps' cgroups, seccomp and pipes ready");
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
         .map_err(|e| LaunchError::Io { what: "memfd".into(), source: e.into() })?;
     {
@@ -100,8 +107,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     let fds = Stage1Fds {
         plan: plan_fd.as_raw_fd(),
         status: status_w.as_raw_fd(),
-        init_cgroup: init_cg_fds.iter().map(|f| f.as_raw_fd()).collect(),
-        keep: held.iter().map(|f| f.as_raw_fd()).collect(),
+        keep: held.iter().chain(init_cg_fds.iter()).map(|f| f.as_raw_fd()).collect(),
     };
 
     let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_PIDFD;
@@ -120,6 +126,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     if pid == 0 {
         stage1::run(&plan, &fds);
     }
+    crate::trace::mark("cloned");
     drop(held);
     drop(status_w);
     drop(init_cg_fds);

@@ -15,4 +15,5 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod stage1;
 pub mod supervise;
+pub mod trace;
 pub mod users;

@@ -25,6 +25,9 @@ pub struct PodPlan {
     /// mount namespace only.
     pub stage1_dir: PathBuf,
     pub apps: Vec<AppPlan>,
+    /// cgroup.procs fds of the init's own cgroup, inherited.
+    #[serde(default)]
+    pub init_cgroup_fds: Vec<i32>,
     /// Copy the host's /etc/resolv.conf into the apps (host networking).
     #[serde(default)]
     pub resolv_conf: Option<String>,

@@ -28,8 +28,6 @@ pub struct Stage1Fds {
     pub plan: RawFd,
     /// Write end of the status pipe to the supervisor.
     pub status: RawFd,
-    /// cgroup.procs fds of the pod init's cgroup.
-    pub init_cgroup: Vec<RawFd>,
     /// Every other fd the init needs (apps' stdio and cgroup.procs).
     pub keep: Vec<RawFd>,
 }
@@ -61,9 +59,8 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         // The supervisor died between clone and prctl (our parent is outside the pid ns,
         // so getppid is 0 either way; the pipe check below catches a dead supervisor).
     }
-    crate::cgroups::join_with_fds(&fds.init_cgroup).map_err(|e| ctx(io::Error::from_raw_os_error(e as i32), "joining the pod's cgroup"))?;
-    // The cgroup namespace is rooted where we now are: the app cgroups sit beside us.
-    unshare(rustix::thread::UnshareFlags::NEWCGROUP).map_err(|e| ctx(e, "unshare(CLONE_NEWCGROUP)"))?;
+    // No cgroup work here: the init moves itself and the apps in one go (see init.rs).
+    let _ = rustix::process::setsid();
     rustix::system::sethostname(plan.hostname.as_bytes()).map_err(|e| ctx(e, "sethostname"))?;
     if plan.net == NetMode::None {
         loopback_up().map_err(|e| ctx(e, "bringing up lo"))?;
@@ -150,10 +147,4 @@ fn loopback_up() -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// unshare(2) for this single-threaded process.
-fn unshare(flags: rustix::thread::UnshareFlags) -> rustix::io::Result<()> {
-    // SAFETY: the caller is single-threaded, so no other thread sees its namespaces change.
-    unsafe { rustix::thread::unshare_unsafe(flags) }
 }

@@ -96,6 +96,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         // Recorded relative: the pod moves between state directories.
         stage1_dir: PathBuf::from("stage1"),
         apps,
+        init_cgroup_fds: Vec::new(),
         resolv_conf,
     };
     let plan_path = dir.join(PLAN_FILE);
@@ -149,6 +150,7 @@ impl Observer for PodObserver<'_> {
     fn event(&mut self, e: &Event) {
         match e {
             Event::Started { app, pid } => {
+                exec::trace::mark("app started");
                 if let Some(a) = self.state.apps.get_mut(*app) {
                     a.pid = host_pid(self.init_pid, *pid);
                 }
@@ -169,6 +171,7 @@ impl Observer for PodObserver<'_> {
                 self.notify(Err(format!("app {name}: {message}")));
             }
             Event::Exited { app, status } => {
+                exec::trace::mark("app exited");
                 let st = ExitStatus::from_wait(*status);
                 if let Some(a) = self.state.apps.get_mut(*app) {
                     a.exit_code = Some(st.code);
@@ -263,6 +266,7 @@ pub fn run_prepared(mut pod: PodDir, opts: &RunOptions, on_started: Option<Box<d
             return Err(PodError::Invalid(e.to_string()));
         }
     };
+    exec::trace::mark("launched");
     state.started = Some(chrono::Utc::now());
     state.pid = Some(launched.init_pid);
     state.pid_start = process_start_time(launched.init_pid);
@@ -274,13 +278,16 @@ pub fn run_prepared(mut pod: PodDir, opts: &RunOptions, on_started: Option<Box<d
         supervise::supervise(&mut launched, &mut observer, &mask).map_err(|e| PodError::Invalid(format!("supervising the pod: {e}")))?;
         observer.notify(Err("the pod ended before all its apps started".into()));
     }
+    exec::trace::mark("pod exited");
     for a in state.apps.iter_mut() {
         if cgroups.app(&state.uuid, &a.name).ok().and_then(|c| c.oom_killed().ok()) == Some(true) {
             a.oom_killed = true;
         }
         a.pid = None;
     }
+    exec::trace::mark("oom checked");
     let _ = cgroups.remove_pod(&state.uuid);
+    exec::trace::mark("cgroups removed");
     state.finished = Some(chrono::Utc::now());
     state.save(&dir)?;
     Ok(state)

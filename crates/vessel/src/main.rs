@@ -16,6 +16,7 @@ fn main() {
         let rest: Vec<String> = std::iter::once(exec::stage1::INIT_ARGV0.to_string()).chain(args).collect();
         exec::init::main(&rest);
     }
+    exec::trace::init();
     let cli = cli::Cli::parse();
     let code = match commands::dispatch(cli) {
         Ok(code) => code,

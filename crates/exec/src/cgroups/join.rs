@@ -51,11 +51,17 @@ impl Cgroup {
 /// in a child between fork and exec. Stops at the first failure and returns
 /// its errno.
 pub fn join_with_fds<F: AsRawFd>(fds: &[F]) -> Result<(), Errno> {
+    move_with_fds(fds, b"0")
+}
+
+/// Moves a process (by its pid, as seen from the caller's pid namespace) into the cgroups
+/// whose `cgroup.procs` descriptors are given. No allocation.
+pub fn move_with_fds<F: AsRawFd>(fds: &[F], pid: &[u8]) -> Result<(), Errno> {
     for fd in fds {
         loop {
             // SAFETY: writes one byte from a static buffer to a caller-owned fd.
-            let ret = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
-            if ret == 1 {
+            let ret = unsafe { libc::write(fd.as_raw_fd(), pid.as_ptr().cast(), pid.len()) };
+            if ret == pid.len() as isize {
                 break;
             }
             let errno = Errno::last();

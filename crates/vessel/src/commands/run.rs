@@ -42,6 +42,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
         },
         insecure: Insecure { capabilities: insecure.capabilities, paths: insecure.paths, seccomp: insecure.seccomp },
     };
+    exec::trace::mark("parsed");
     let store = ctx.store()?;
     let pods = ctx.pods()?;
     let pod = {
@@ -51,8 +52,10 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
         for app in &req.apps {
             images.push(resolve_image(ctx, &store, &app.image)?);
         }
+        exec::trace::mark("images resolved");
         runner::prepare(&pods, &req, images)?
     };
+    exec::trace::mark("prepared");
     if let Some(f) = &args.uuid_file_save {
         std::fs::write(f, format!("{}\n", pod.uuid)).with_context(|| format!("--uuid-file-save {}", f.display()))?;
     }
@@ -143,6 +146,7 @@ fn run_pod(ctx: &Context, pod: PodDir, detach: bool, rm: bool) -> Result<i32> {
         if let Ok(p) = pods.find(&uuid) {
             pod::ops::remove(p, exec::cgroups::DEFAULT_PARENT)?;
         }
+        exec::trace::mark("removed");
     }
     Ok(code)
 }
