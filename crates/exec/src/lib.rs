@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod dev;
 pub mod init;
 pub mod launch;
+pub mod memory;
 pub mod mount;
 pub mod plan;
 pub mod proto;

@@ -48,6 +48,7 @@ pub fn supervise(pod: &mut Launched, observer: &mut dyn Observer, mask: &SigSet)
     let mut init_done = false;
     let mut signals_seen = 0;
     let mut buf = vec![0u8; 64 * 1024];
+    let mut released = false;
     loop {
         let all_closed = !status_open && open.iter().all(|(_, _, fd)| fd.is_none());
         if init_done && all_closed {
@@ -73,7 +74,15 @@ pub fn supervise(pod: &mut Launched, observer: &mut dyn Observer, mask: &SigSet)
         }
         // Once the init is gone, the pipes close as the kernel kills the pod; don't wait
         // forever on a descriptor some escaped process might still hold.
-        let timeout = if init_done { PollTimeout::from(2000u16) } else { PollTimeout::NONE };
+        // A pod that runs a while gets a lean supervisor: after a quiet 200 ms, the pages
+        // that starting it touched are given back (short pods never pay for that).
+        let timeout = if init_done {
+            PollTimeout::from(2000u16)
+        } else if released {
+            PollTimeout::NONE
+        } else {
+            PollTimeout::from(200u16)
+        };
         let n = match poll(&mut fds, timeout) {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => continue,
@@ -81,6 +90,11 @@ pub fn supervise(pod: &mut Launched, observer: &mut dyn Observer, mask: &SigSet)
         };
         if n == 0 && init_done {
             break;
+        }
+        if n == 0 && !released {
+            crate::memory::release_binary_pages();
+            released = true;
+            continue;
         }
         let ready: Vec<(isize, bool)> = fds.iter().zip(&which).map(|(f, w)| (*w, f.revents().is_some_and(|r| !r.is_empty()))).collect();
         drop(fds);

@@ -112,14 +112,22 @@ impl Guarded {
     /// Fetches `image`, which may be refused or accepted, as long as the store stays
     /// sound (and unchanged, if refused).
     fn refused_or_accepted(&self, image: &str) {
+        let before = self.v.state();
         let run = self.v.run(&["fetch", "--insecure-options=image", image]);
         if run.status.success() {
-            self.assert_sound();
+            let id = run.stdout.trim();
+            self.v.render(id);
         } else {
             let run = run.failure();
             assert_names_image(&run, image);
-            self.assert_store_as_before();
+            assert_eq!(self.v.state(), before, "a refused import changed the store");
         }
+        assert_eq!(
+            self.v.tmp_entries(),
+            Vec::<String>::new(),
+            "an import left temporary files"
+        );
+        self.assert_sound();
     }
 
     fn assert_store_as_before(&self) {
@@ -156,7 +164,8 @@ impl Guarded {
     }
 }
 
-/// The error names the image: its reference as given, or the file or directory in it.
+/// The error names the image, once: its reference as given, or the file or directory in
+/// it.
 fn assert_names_image(run: &Run, image: &str) {
     let path = image
         .split_once(':')
@@ -167,6 +176,10 @@ fn assert_names_image(run: &Run, image: &str) {
     assert!(
         run.stderr.contains(image) || run.stderr.contains(path),
         "the error should name the image {image}:\n{run}"
+    );
+    assert!(
+        run.stderr.matches(&format!("image {image}")).count() <= 1,
+        "the error names the image more than once:\n{run}"
     );
 }
 
@@ -555,15 +568,69 @@ fn oci_whiteout_of_dot_or_dotdot_is_refused() {
 
 #[test]
 fn aci_file_named_like_a_whiteout_is_an_ordinary_file() {
+    // ACIs have no whiteouts: `.wh.NAME` is a file like any other.
     let g = Guarded::new();
     let victim = Victim::new("aci-whiteout");
     let name = format!(".wh.{}", victim.name());
     let image = Aci.image(&g.v, |t, _| {
         t.file(&format!("rootfs/tmp/{name}"), b"just a file");
-        t.file(&format!("/tmp/{name}"), b"outside rootfs");
     });
-    // The second entry sits outside rootfs/: the ACI is refused, and nothing is deleted.
-    g.refused(&image, &[&name]);
+    let rootfs = g.accepted(&image);
+    victim.assert_intact();
+    assert_eq!(
+        file_inside(&rootfs, &format!("tmp/{name}")).as_deref(),
+        Some(&b"just a file"[..])
+    );
+}
+
+#[test]
+fn aci_whiteout_named_outside_rootfs_is_refused() {
+    let g = Guarded::new();
+    let victim = Victim::new("aci-whiteout-outside");
+    let entry = format!("/tmp/.wh.{}", victim.name());
+    let image = Aci.image(&g.v, |t, _| {
+        t.file(&entry, b"");
+    });
+    g.refused(&image, &[&entry]);
+    victim.assert_intact();
+}
+
+#[test]
+fn oci_whiteout_through_a_symlink_in_the_same_layer_deletes_nothing_on_the_host() {
+    let g = Guarded::new();
+    let victim = Victim::new("whiteout-same-layer");
+    let image = Oci.image(&g.v, |t, _| {
+        t.symlink("hosttmp", "/tmp");
+        t.file(&format!("hosttmp/.wh.{}", victim.name()), b"");
+    });
+    g.refused_or_accepted(&image);
+    victim.assert_intact();
+}
+
+#[test]
+fn oci_opaque_marker_through_a_symlink_empties_nothing_on_the_host() {
+    // With a victim directory, not /tmp: a failure here must not wipe the machine's /tmp.
+    let g = Guarded::new();
+    let victim = VictimDir::new("opaque-link");
+    let link = TarWriter::new().symlink("vd", &victim.absolute()).finish();
+    let opaque = TarWriter::new()
+        .file("vd/.wh..wh..opq", b"")
+        .file("vd/new", b"new")
+        .finish();
+    let (across, _) = raw_image_layout(
+        &g.v.path("opaque-across"),
+        &[
+            Layer::new(&link, Compression::Gzip),
+            Layer::new(&opaque, Compression::Gzip),
+        ],
+    );
+    g.refused_or_accepted(&across);
+    victim.assert_intact();
+    let same = Oci.image(&g.v, |t, _| {
+        t.symlink("vd", &victim.absolute());
+        t.file("vd/.wh..wh..opq", b"");
+    });
+    g.refused_or_accepted(&same);
     victim.assert_intact();
 }
 
