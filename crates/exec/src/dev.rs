@@ -29,24 +29,52 @@ const LINKS: &[(&str, &str)] = &[
 /// Fills a freshly mounted /dev (an fd of the tmpfs root).
 pub fn populate(dev: BorrowedFd<'_>) -> io::Result<()> {
     for (name, major, minor) in STANDARD_DEVICES {
-        match rustix::fs::mknodat(dev, *name, FileType::CharacterDevice, Mode::from_raw_mode(0o666), rustix::fs::makedev(*major, *minor)) {
+        match rustix::fs::mknodat(
+            dev,
+            *name,
+            FileType::CharacterDevice,
+            Mode::from_raw_mode(0o666),
+            rustix::fs::makedev(*major, *minor),
+        ) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(io::Error::new(io::Error::from(e).kind(), format!("mknod /dev/{name}: {e}"))),
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("mknod /dev/{name}: {e}"),
+                ))
+            }
         }
         // mknod honours the umask; make the mode exact.
-        rustix::fs::chmodat(dev, *name, Mode::from_raw_mode(0o666), rustix::fs::AtFlags::empty())
-            .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("chmod /dev/{name}: {e}")))?;
+        rustix::fs::chmodat(
+            dev,
+            *name,
+            Mode::from_raw_mode(0o666),
+            rustix::fs::AtFlags::empty(),
+        )
+        .map_err(|e| {
+            io::Error::new(io::Error::from(e).kind(), format!("chmod /dev/{name}: {e}"))
+        })?;
     }
     for (name, target) in LINKS {
         match rustix::fs::symlinkat(*target, dev, *name) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(io::Error::new(io::Error::from(e).kind(), format!("symlink /dev/{name}: {e}"))),
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("symlink /dev/{name}: {e}"),
+                ))
+            }
         }
     }
     for dir in ["pts", "shm", "mqueue"] {
         match rustix::fs::mkdirat(dev, dir, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(io::Error::new(io::Error::from(e).kind(), format!("mkdir /dev/{dir}: {e}"))),
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("mkdir /dev/{dir}: {e}"),
+                ))
+            }
         }
     }
     Ok(())

@@ -16,7 +16,15 @@ use crate::plan::PodPlan;
 use crate::proto::Event;
 
 /// Signals the init takes from the supervisor (or `vessel stop`) and passes to the apps.
-const FORWARDED: &[Signal] = &[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH];
+const FORWARDED: &[Signal] = &[
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
 
 struct Status(std::fs::File);
 
@@ -42,7 +50,11 @@ pub fn main(args: &[String]) -> ! {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let fd = |i: usize| -> Result<RawFd, String> { args.get(i).and_then(|s| s.parse().ok()).ok_or_else(|| "usage: vessel-pod-init PLAN_FD STATUS_FD".to_string()) };
+    let fd = |i: usize| -> Result<RawFd, String> {
+        args.get(i)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| "usage: vessel-pod-init PLAN_FD STATUS_FD".to_string())
+    };
     let (plan_fd, status_fd) = (fd(1)?, fd(2)?);
     // Not dumpable: without CAP_SYS_PTRACE no app can open /proc/1/{exe,fd,root,mem}.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
@@ -52,16 +64,20 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut status = Status(unsafe { std::fs::File::from_raw_fd(status_fd) });
     rustix::io::fcntl_setfd(&status.0, rustix::io::FdFlags::CLOEXEC).map_err(|e| e.to_string())?;
     let mut json = Vec::new();
-    plan_file.read_to_end(&mut json).map_err(|e| format!("reading the plan: {e}"))?;
+    plan_file
+        .read_to_end(&mut json)
+        .map_err(|e| format!("reading the plan: {e}"))?;
     drop(plan_file);
-    let plan: PodPlan = serde_json::from_slice(&json).map_err(|e| format!("parsing the plan: {e}"))?;
+    let plan: PodPlan =
+        serde_json::from_slice(&json).map_err(|e| format!("parsing the plan: {e}"))?;
 
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     for s in FORWARDED {
         mask.add(*s);
     }
-    mask.thread_block().map_err(|e| format!("blocking signals: {e}"))?;
+    mask.thread_block()
+        .map_err(|e| format!("blocking signals: {e}"))?;
     let sigfd = SignalFd::new(&mask).map_err(|e| format!("signalfd: {e}"))?;
 
     let mut live: HashMap<Pid, usize> = HashMap::new();
@@ -70,16 +86,20 @@ fn run(args: &[String]) -> Result<(), String> {
     // init and all apps in one burst matters: on cgroup v1 the first migration after a
     // quiet spell waits for an RCU grace period (milliseconds); the rest of a burst is
     // nearly free.
-    let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| format!("pipe: {e}"))?;
     let mut forked = Vec::new();
     for app in plan.apps.iter() {
-        let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| format!("pipe: {e}"))?;
         // SAFETY: single-threaded; the child only runs app::run, which ends in exec or _exit.
         match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
             ForkResult::Child => {
                 drop(err_r);
                 drop(go_w);
-                let go = go_r.try_clone().unwrap_or_else(|_| unsafe { libc::_exit(126) });
+                let go = go_r
+                    .try_clone()
+                    .unwrap_or_else(|_| unsafe { libc::_exit(126) });
                 crate::app::run(app, err_w, go)
             }
             ForkResult::Parent { child } => {
@@ -95,10 +115,17 @@ fn run(args: &[String]) -> Result<(), String> {
     drop(go_r);
     for (app, (child, _)) in plan.apps.iter().zip(&forked) {
         let pid = child.as_raw().to_string();
-        crate::cgroups::move_with_fds(&app.cgroup_fds, pid.as_bytes()).map_err(|e| format!("moving app {} into its cgroup: {e}", app.name))?;
+        crate::cgroups::move_with_fds(&app.cgroup_fds, pid.as_bytes())
+            .map_err(|e| format!("moving app {} into its cgroup: {e}", app.name))?;
     }
-    crate::cgroups::join_with_fds(&plan.init_cgroup_fds).map_err(|e| format!("joining the pod's cgroup: {e}"))?;
-    for fd in plan.apps.iter().flat_map(|a| a.cgroup_fds.iter()).chain(plan.init_cgroup_fds.iter()) {
+    crate::cgroups::join_with_fds(&plan.init_cgroup_fds)
+        .map_err(|e| format!("joining the pod's cgroup: {e}"))?;
+    for fd in plan
+        .apps
+        .iter()
+        .flat_map(|a| a.cgroup_fds.iter())
+        .chain(plan.init_cgroup_fds.iter())
+    {
         // SAFETY: the cgroup descriptors are ours and no longer needed.
         unsafe { libc::close(*fd) };
     }
@@ -109,10 +136,16 @@ fn run(args: &[String]) -> Result<(), String> {
         let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
         if msg.is_empty() {
             live.insert(child, idx);
-            status.send(&Event::Started { app: idx, pid: child.as_raw() });
+            status.send(&Event::Started {
+                app: idx,
+                pid: child.as_raw(),
+            });
         } else {
             let _ = waitpid(child, None);
-            status.send(&Event::Failed { app: idx, message: msg });
+            status.send(&Event::Failed {
+                app: idx,
+                message: msg,
+            });
             failed = true;
         }
     }
@@ -156,7 +189,10 @@ fn reap(live: &mut HashMap<Pid, usize>, status: &mut Status) {
             return;
         }
         if let Some(idx) = live.remove(&Pid::from_raw(pid)) {
-            status.send(&Event::Exited { app: idx, status: raw });
+            status.send(&Event::Exited {
+                app: idx,
+                status: raw,
+            });
         }
     }
 }

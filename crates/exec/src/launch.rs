@@ -63,14 +63,26 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
 
     let stdin = match opts.stdin {
         Some(fd) => fd,
-        None => rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .map_err(|e| LaunchError::Io { what: "/dev/null".into(), source: e.into() })?,
+        None => rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| LaunchError::Io {
+            what: "/dev/null".into(),
+            source: e.into(),
+        })?,
     };
     // Descriptors that must reach the init (kept alive here until the clone).
     let mut held: Vec<OwnedFd> = Vec::new();
     let mut outputs = Vec::new();
     for app in plan.apps.iter_mut() {
-        let limits = match app.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        let limits = match app
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+        {
             Some(r) => Limits::from_oci(r)?,
             None => Limits::default(),
         };
@@ -80,7 +92,12 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         held.extend(fds);
 
         if let Some(profile) = app.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            let program = compiled(profile, opts.seccomp_cache.as_deref()).map_err(|reason| LaunchError::App { app: app.name.clone(), reason })?;
+            let program = compiled(profile, opts.seccomp_cache.as_deref()).map_err(|reason| {
+                LaunchError::App {
+                    app: app.name.clone(),
+                    reason,
+                }
+            })?;
             app.seccomp_bpf = Some(program.to_bytes());
         }
         // The init needs only the compiled filter, not the (large) profile.
@@ -89,7 +106,11 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         }
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
-        let stdin_dup = rustix::io::fcntl_dupfd_cloexec(&stdin, 3).map_err(|e| LaunchError::Io { what: "dup".into(), source: e.into() })?;
+        let stdin_dup =
+            rustix::io::fcntl_dupfd_cloexec(&stdin, 3).map_err(|e| LaunchError::Io {
+                what: "dup".into(),
+                source: e.into(),
+            })?;
         app.stdio = [stdin_dup.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
         held.extend([stdin_dup, out_w, err_w]);
         outputs.push([out_r, err_r]);
@@ -97,31 +118,55 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
 
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| LaunchError::Io { what: "memfd".into(), source: e.into() })?;
+        .map_err(|e| LaunchError::Io {
+            what: "memfd".into(),
+            source: e.into(),
+        })?;
     {
         let mut f = std::fs::File::from(plan_fd.try_clone().map_err(io_err("memfd"))?);
-        f.write_all(&serde_json::to_vec(&plan).expect("serialisable")).map_err(io_err("writing the plan"))?;
+        f.write_all(&serde_json::to_vec(&plan).expect("serialisable"))
+            .map_err(io_err("writing the plan"))?;
         f.rewind().map_err(io_err("writing the plan"))?;
     }
     let (status_r, status_w) = pipe()?;
     let fds = Stage1Fds {
         plan: plan_fd.as_raw_fd(),
         status: status_w.as_raw_fd(),
-        keep: held.iter().chain(init_cg_fds.iter()).map(|f| f.as_raw_fd()).collect(),
+        keep: held
+            .iter()
+            .chain(init_cg_fds.iter())
+            .map(|f| f.as_raw_fd())
+            .collect(),
     };
 
-    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_PIDFD;
+    let mut flags = libc::CLONE_NEWPID
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_PIDFD;
     if plan.net == NetMode::None {
         flags |= libc::CLONE_NEWNET;
     }
     let mut pidfd: RawFd = -1;
     // SAFETY: a fork-like clone (no new stack); this process is single-threaded here, and
     // the child only runs stage1::run, which ends in exec or _exit.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, &mut pidfd as *mut RawFd, 0usize, 0usize) };
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            &mut pidfd as *mut RawFd,
+            0usize,
+            0usize,
+        )
+    };
     if pid < 0 {
         let e = std::io::Error::last_os_error();
         let _ = cgroups.remove_pod(&plan.uuid);
-        return Err(LaunchError::Io { what: "clone".into(), source: e });
+        return Err(LaunchError::Io {
+            what: "clone".into(),
+            source: e,
+        });
     }
     if pid == 0 {
         stage1::run(&plan, &fds);
@@ -142,11 +187,17 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| LaunchError::Io { what: "pipe".into(), source: e.into() })
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| LaunchError::Io {
+        what: "pipe".into(),
+        source: e.into(),
+    })
 }
 
 /// Compiles a seccomp profile, through an on-disk cache keyed by the profile's content.
-fn compiled(profile: &oci_spec::runtime::LinuxSeccomp, cache: Option<&Path>) -> Result<SeccompProgram, String> {
+fn compiled(
+    profile: &oci_spec::runtime::LinuxSeccomp,
+    cache: Option<&Path>,
+) -> Result<SeccompProgram, String> {
     let json = serde_json::to_vec(profile).expect("serialisable");
     let key = {
         use sha2::Digest;
@@ -175,6 +226,12 @@ fn compiled(profile: &oci_spec::runtime::LinuxSeccomp, cache: Option<&Path>) -> 
 
 /// A cached filter is only valid for the vessel and libseccomp that compiled it.
 fn cache_salt() -> String {
-    let lib = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro)).unwrap_or_default();
-    format!("vessel {} libseccomp {lib} arch {}", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH)
+    let lib = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    format!(
+        "vessel {} libseccomp {lib} arch {}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    )
 }

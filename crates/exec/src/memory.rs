@@ -8,14 +8,21 @@ use std::io::BufRead;
 /// Unmaps the clean file-backed read-only pages of our own executable (text and rodata,
 /// never relocated or written data). Only a hint: errors are ignored.
 pub fn release_binary_pages() {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else { return };
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
     let exe = exe.to_string_lossy().into_owned();
-    let Ok(f) = std::fs::File::open("/proc/self/smaps") else { return };
+    let Ok(f) = std::fs::File::open("/proc/self/smaps") else {
+        return;
+    };
     let mut current: Option<(usize, usize, bool)> = None;
     let mut ranges = Vec::new();
     for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
         let first = line.split_whitespace().next().unwrap_or("");
-        if let Some((a, b)) = first.split_once('-').filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit())) {
+        if let Some((a, b)) = first
+            .split_once('-')
+            .filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit()))
+        {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let perms = fields.get(1).copied().unwrap_or("");
             let path = fields.get(5).copied().unwrap_or("");

@@ -10,8 +10,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
+    open_tree, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
 };
 
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
@@ -33,9 +33,16 @@ fn errctx(e: impl Into<io::Error>, what: impl std::fmt::Display) -> io::Error {
 pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result<OwnedFd> {
     let rel = path.trim_start_matches('/');
     if rel.is_empty() {
-        return rustix::fs::openat(root, ".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).map_err(|e| errctx(e, "/"));
+        return rustix::fs::openat(root, ".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| errctx(e, "/"));
     }
-    match rustix::fs::openat2(root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), IN_ROOT) {
+    match rustix::fs::openat2(
+        root,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        IN_ROOT,
+    ) {
         Ok(fd) => return Ok(fd),
         Err(Errno::NOENT) => {}
         Err(e) => return Err(errctx(e, path)),
@@ -45,13 +52,25 @@ pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result
         None => ("", rel),
     };
     let pfd = if parent.is_empty() {
-        rustix::fs::openat(root, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        rustix::fs::openat(
+            root,
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
     } else {
-        open_target(root, parent, Target::Dir).and_then(|_| {
-            rustix::fs::openat2(root, parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), IN_ROOT)
+        open_target(root, parent, Target::Dir)
+            .and_then(|_| {
+                rustix::fs::openat2(
+                    root,
+                    parent,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    IN_ROOT,
+                )
                 .map_err(io::Error::from)
-        })
-        .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
+            })
+            .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
     }
     .map_err(|e| errctx(e, format!("parent of {path}")))?;
     match kind {
@@ -60,13 +79,25 @@ pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result
             Err(e) => return Err(errctx(e, format!("creating {path}"))),
         },
         Target::File => {
-            match rustix::fs::openat(&pfd, name, OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(0o644)) {
+            match rustix::fs::openat(
+                &pfd,
+                name,
+                OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            ) {
                 Ok(_) | Err(Errno::EXIST) => {}
                 Err(e) => return Err(errctx(e, format!("creating {path}"))),
             }
         }
     }
-    rustix::fs::openat2(root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), IN_ROOT).map_err(|e| errctx(e, path))
+    rustix::fs::openat2(
+        root,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        IN_ROOT,
+    )
+    .map_err(|e| errctx(e, path))
 }
 
 /// Splits OCI mount options into mount attributes, filesystem parameters, and whether it
@@ -79,7 +110,12 @@ pub struct Options {
 }
 
 pub fn parse_options(options: &[String]) -> Options {
-    let mut o = Options { attrs: MountAttrFlags::empty(), params: Vec::new(), bind: false, recursive: false };
+    let mut o = Options {
+        attrs: MountAttrFlags::empty(),
+        params: Vec::new(),
+        bind: false,
+        recursive: false,
+    };
     for opt in options {
         match opt.as_str() {
             "ro" => o.attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY,
@@ -98,7 +134,8 @@ pub fn parse_options(options: &[String]) -> Options {
             }
             // Propagation is private for everything in a pod; "suid", "dev", "exec",
             // "async" are defaults.
-            "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "suid" | "dev" | "exec" | "async" | "defaults" => {}
+            "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "suid" | "dev"
+            | "exec" | "async" | "defaults" => {}
             other => match other.split_once('=') {
                 Some((k, v)) => o.params.push((k.to_string(), Some(v.to_string()))),
                 None => o.params.push((other.to_string(), None)),
@@ -109,8 +146,14 @@ pub fn parse_options(options: &[String]) -> Options {
 }
 
 /// Creates a new filesystem instance and attaches it at `target` (an fd from open_target).
-pub fn mount_new(fstype: &str, source: Option<&str>, opts: &Options, target: BorrowedFd<'_>) -> io::Result<()> {
-    let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| errctx(e, format!("fsopen {fstype}")))?;
+pub fn mount_new(
+    fstype: &str,
+    source: Option<&str>,
+    opts: &Options,
+    target: BorrowedFd<'_>,
+) -> io::Result<()> {
+    let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| errctx(e, format!("fsopen {fstype}")))?;
     if let Some(src) = source {
         // Some filesystems (proc, sysfs) reject a "source" they have no use for.
         let _ = fsconfig_set_string(&fs, "source", src);
@@ -123,14 +166,21 @@ pub fn mount_new(fstype: &str, source: Option<&str>, opts: &Options, target: Bor
         r.map_err(|e| errctx(e, format!("{fstype} option {k}")))?;
     }
     fsconfig_create(&fs).map_err(|e| errctx(e, format!("creating {fstype}")))?;
-    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, opts.attrs).map_err(|e| errctx(e, format!("fsmount {fstype}")))?;
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, opts.attrs)
+        .map_err(|e| errctx(e, format!("fsmount {fstype}")))?;
     attach(&mnt, target)
 }
 
 /// Attaches a detached mount (from fsmount or open_tree) onto `target`.
 pub fn attach(mnt: &OwnedFd, target: BorrowedFd<'_>) -> io::Result<()> {
-    move_mount(mnt, "", target, "", MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH)
-        .map_err(|e| errctx(e, "move_mount"))
+    move_mount(
+        mnt,
+        "",
+        target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(|e| errctx(e, "move_mount"))
 }
 
 /// A detached copy of the mount at `source` (an fd or a path relative to `dirfd`).
@@ -146,7 +196,12 @@ pub fn clone_tree(dirfd: BorrowedFd<'_>, path: &str, recursive: bool) -> io::Res
 }
 
 /// Sets (and clears) attributes of a mount, recursively if asked: mount_setattr(2).
-pub fn set_attrs(mnt: BorrowedFd<'_>, set: MountAttrFlags, clear: MountAttrFlags, recursive: bool) -> io::Result<()> {
+pub fn set_attrs(
+    mnt: BorrowedFd<'_>,
+    set: MountAttrFlags,
+    clear: MountAttrFlags,
+    recursive: bool,
+) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -154,14 +209,26 @@ pub fn set_attrs(mnt: BorrowedFd<'_>, set: MountAttrFlags, clear: MountAttrFlags
         propagation: u64,
         userns_fd: u64,
     }
-    let attr = MountAttr { attr_set: set.bits() as u64, attr_clr: clear.bits() as u64, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: set.bits() as u64,
+        attr_clr: clear.bits() as u64,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
     // SAFETY: a valid fd, an empty C string, and a properly sized struct.
     let r = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, mnt.as_raw_fd(), c"".as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
     };
     if r < 0 {
         return Err(errctx(io::Error::last_os_error(), "mount_setattr"));
@@ -171,7 +238,12 @@ pub fn set_attrs(mnt: BorrowedFd<'_>, set: MountAttrFlags, clear: MountAttrFlags
 
 /// Bind-mounts `source` (an open fd or O_PATH fd of a file or directory outside or inside
 /// the root) onto `target`, read-only if asked.
-pub fn bind(source: BorrowedFd<'_>, target: BorrowedFd<'_>, recursive: bool, attrs: MountAttrFlags) -> io::Result<()> {
+pub fn bind(
+    source: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    recursive: bool,
+    attrs: MountAttrFlags,
+) -> io::Result<()> {
     let tree = clone_tree(source, "", recursive)?;
     if !attrs.is_empty() {
         set_attrs(tree.as_fd(), attrs, MountAttrFlags::empty(), recursive)?;
@@ -181,12 +253,20 @@ pub fn bind(source: BorrowedFd<'_>, target: BorrowedFd<'_>, recursive: bool, att
 
 /// Makes the mount at `target` read-only in place (a read-only bind of itself).
 pub fn remount_readonly(target: BorrowedFd<'_>) -> io::Result<()> {
-    bind(target, target, true, MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV)
+    bind(
+        target,
+        target,
+        true,
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+            | MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV,
+    )
 }
 
 /// Opens a host path (not inside any root) as an O_PATH fd.
 pub fn open_host(path: &str) -> io::Result<OwnedFd> {
-    rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).map_err(|e| errctx(e, path))
+    rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| errctx(e, path))
 }
 
 #[cfg(test)]
@@ -195,9 +275,25 @@ mod tests {
 
     #[test]
     fn options_split() {
-        let o = parse_options(&["nosuid".into(), "ro".into(), "mode=755".into(), "size=65536k".into(), "newinstance".into(), "rprivate".into()]);
-        assert!(o.attrs.contains(MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NOSUID));
-        assert_eq!(o.params, vec![("mode".into(), Some("755".into())), ("size".into(), Some("65536k".into())), ("newinstance".into(), None)]);
+        let o = parse_options(&[
+            "nosuid".into(),
+            "ro".into(),
+            "mode=755".into(),
+            "size=65536k".into(),
+            "newinstance".into(),
+            "rprivate".into(),
+        ]);
+        assert!(o
+            .attrs
+            .contains(MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NOSUID));
+        assert_eq!(
+            o.params,
+            vec![
+                ("mode".into(), Some("755".into())),
+                ("size".into(), Some("65536k".into())),
+                ("newinstance".into(), None)
+            ]
+        );
         assert!(!o.bind);
         assert!(parse_options(&["rbind".into()]).recursive);
     }

@@ -42,7 +42,10 @@ impl Event {
         match word {
             "started" => {
                 let (app, pid) = num_then(rest)?;
-                Some(Event::Started { app, pid: pid.parse().ok()? })
+                Some(Event::Started {
+                    app,
+                    pid: pid.parse().ok()?,
+                })
             }
             "failed" => {
                 let (app, message) = num_then(rest)?;
@@ -50,9 +53,14 @@ impl Event {
             }
             "exited" => {
                 let (app, status) = num_then(rest)?;
-                Some(Event::Exited { app, status: status.parse().ok()? })
+                Some(Event::Exited {
+                    app,
+                    status: status.parse().ok()?,
+                })
             }
-            "error" => Some(Event::Error { message: rest.to_string() }),
+            "error" => Some(Event::Error {
+                message: rest.to_string(),
+            }),
             _ => None,
         }
     }
@@ -72,9 +80,15 @@ impl ExitStatus {
     pub fn from_wait(status: i32) -> ExitStatus {
         if libc::WIFSIGNALED(status) {
             let sig = libc::WTERMSIG(status);
-            ExitStatus { code: 128 + sig, signal: Some(sig) }
+            ExitStatus {
+                code: 128 + sig,
+                signal: Some(sig),
+            }
         } else {
-            ExitStatus { code: libc::WEXITSTATUS(status), signal: None }
+            ExitStatus {
+                code: libc::WEXITSTATUS(status),
+                signal: None,
+            }
         }
     }
 }
@@ -87,14 +101,21 @@ mod tests {
     fn round_trips() {
         for e in [
             Event::Started { app: 0, pid: 7 },
-            Event::Failed { app: 1, message: "exec /x: no such file\nor directory".into() },
+            Event::Failed {
+                app: 1,
+                message: "exec /x: no such file\nor directory".into(),
+            },
             Event::Exited { app: 2, status: 9 },
-            Event::Error { message: "boom".into() },
+            Event::Error {
+                message: "boom".into(),
+            },
         ] {
             let line = e.to_string();
             let back = Event::parse(line.trim_end()).unwrap();
             match (&e, &back) {
-                (Event::Failed { message: a, .. }, Event::Failed { message: b, .. }) => assert_eq!(a.replace('\n', " "), *b),
+                (Event::Failed { message: a, .. }, Event::Failed { message: b, .. }) => {
+                    assert_eq!(a.replace('\n', " "), *b)
+                }
                 _ => assert_eq!(e, back),
             }
         }
@@ -103,7 +124,19 @@ mod tests {
 
     #[test]
     fn exit_status() {
-        assert_eq!(ExitStatus::from_wait(3 << 8), ExitStatus { code: 3, signal: None });
-        assert_eq!(ExitStatus::from_wait(9), ExitStatus { code: 137, signal: Some(9) });
+        assert_eq!(
+            ExitStatus::from_wait(3 << 8),
+            ExitStatus {
+                code: 3,
+                signal: None
+            }
+        );
+        assert_eq!(
+            ExitStatus::from_wait(9),
+            ExitStatus {
+                code: 137,
+                signal: Some(9)
+            }
+        );
     }
 }

@@ -7,7 +7,10 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
-use rustix::mount::{fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, FsMountFlags, FsOpenFlags, MountAttrFlags};
+use rustix::mount::{
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, FsMountFlags,
+    FsOpenFlags, MountAttrFlags,
+};
 
 use crate::mount::{self, Target};
 use crate::plan::{AppPlan, PodPlan, RootfsPlan};
@@ -18,13 +21,20 @@ fn ctx(e: io::Error, what: impl std::fmt::Display) -> io::Error {
 
 /// overlayfs escapes: ':' separates lower dirs in the legacy option, ',' separates options.
 fn escape_overlay_path(p: &str) -> String {
-    p.replace('\\', "\\\\").replace(':', "\\:").replace(',', "\\,")
+    p.replace('\\', "\\\\")
+        .replace(':', "\\:")
+        .replace(',', "\\,")
 }
 
 /// Mounts the app's overlay and returns a detached mount fd.
 pub fn overlay(plan: &RootfsPlan) -> io::Result<OwnedFd> {
-    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| ctx(e.into(), "fsopen overlay"))?;
-    let lowers: Vec<String> = plan.lower.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| ctx(e.into(), "fsopen overlay"))?;
+    let lowers: Vec<String> = plan
+        .lower
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     // "lowerdir+" (Linux 6.8) takes one layer per call, with no length limit; older
     // kernels get the classic colon-joined list.
     let mut appended = true;
@@ -35,47 +45,81 @@ pub fn overlay(plan: &RootfsPlan) -> io::Result<OwnedFd> {
         }
     }
     if !appended {
-        let fs2 = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| ctx(e.into(), "fsopen overlay"))?;
+        let fs2 = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+            .map_err(|e| ctx(e.into(), "fsopen overlay"))?;
         let joined: Vec<String> = lowers.iter().map(|l| escape_overlay_path(l)).collect();
-        fsconfig_set_string(&fs2, "lowerdir", joined.join(":").as_str()).map_err(|e| ctx(e.into(), "overlay lowerdir"))?;
+        fsconfig_set_string(&fs2, "lowerdir", joined.join(":").as_str())
+            .map_err(|e| ctx(e.into(), "overlay lowerdir"))?;
         return finish_overlay(fs2, plan);
     }
     finish_overlay(fs, plan)
 }
 
 fn finish_overlay(fs: OwnedFd, plan: &RootfsPlan) -> io::Result<OwnedFd> {
-    fsconfig_set_string(&fs, "upperdir", plan.upper.as_os_str()).map_err(|e| ctx(e.into(), format!("overlay upperdir {}", plan.upper.display())))?;
-    fsconfig_set_string(&fs, "workdir", plan.work.as_os_str()).map_err(|e| ctx(e.into(), format!("overlay workdir {}", plan.work.display())))?;
+    fsconfig_set_string(&fs, "upperdir", plan.upper.as_os_str()).map_err(|e| {
+        ctx(
+            e.into(),
+            format!("overlay upperdir {}", plan.upper.display()),
+        )
+    })?;
+    fsconfig_set_string(&fs, "workdir", plan.work.as_os_str())
+        .map_err(|e| ctx(e.into(), format!("overlay workdir {}", plan.work.display())))?;
     // A pod's writable layer is scratch: skipping its syncs makes writes and the final
     // unmount cheap. A crash leaves the upper dir unmountable, and nothing remounts it.
     let _ = fsconfig_set_flag(&fs, "volatile");
-    fsconfig_create(&fs).map_err(|e| ctx(e.into(), format!("mounting the overlay (lower {:?})", plan.lower)))?;
-    fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).map_err(|e| ctx(e.into(), "fsmount overlay"))
+    fsconfig_create(&fs).map_err(|e| {
+        ctx(
+            e.into(),
+            format!("mounting the overlay (lower {:?})", plan.lower),
+        )
+    })?;
+    fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(|e| ctx(e.into(), "fsmount overlay"))
 }
 
 /// Prepares one app's root at `root` (an fd of the mounted overlay).
-pub fn prepare(root: BorrowedFd<'_>, app: &AppPlan, pod: &PodPlan, dev_null: BorrowedFd<'_>) -> io::Result<()> {
+pub fn prepare(
+    root: BorrowedFd<'_>,
+    app: &AppPlan,
+    pod: &PodPlan,
+    dev_null: BorrowedFd<'_>,
+) -> io::Result<()> {
     let spec = &app.spec;
     for m in spec.mounts().iter().flatten() {
         let dest = m.destination().to_string_lossy().into_owned();
         let options: Vec<String> = m.options().clone().unwrap_or_default();
         let opts = mount::parse_options(&options);
         let fstype = m.typ().clone().unwrap_or_default();
-        let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned());
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned());
         if opts.bind || fstype == "bind" {
-            let src = source.ok_or_else(|| io::Error::other(format!("bind mount {dest} has no source")))?;
+            let src = source
+                .ok_or_else(|| io::Error::other(format!("bind mount {dest} has no source")))?;
             let src_fd = mount::open_host(&src)?;
-            let is_dir = rustix::fs::fstat(&src_fd).map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir()).unwrap_or(true);
-            let target = mount::open_target(root, &dest, if is_dir { Target::Dir } else { Target::File })?;
-            mount::bind(src_fd.as_fd(), target.as_fd(), opts.recursive, opts.attrs).map_err(|e| ctx(e, format!("bind {src} on {dest}")))?;
+            let is_dir = rustix::fs::fstat(&src_fd)
+                .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+                .unwrap_or(true);
+            let target =
+                mount::open_target(root, &dest, if is_dir { Target::Dir } else { Target::File })?;
+            mount::bind(src_fd.as_fd(), target.as_fd(), opts.recursive, opts.attrs)
+                .map_err(|e| ctx(e, format!("bind {src} on {dest}")))?;
             continue;
         }
         let target = mount::open_target(root, &dest, Target::Dir)?;
         refuse_root_itself(root, target.as_fd(), &dest)?;
-        mount::mount_new(&fstype, source.as_deref(), &opts, target.as_fd()).map_err(|e| ctx(e, format!("mounting {fstype} on {dest}")))?;
+        mount::mount_new(&fstype, source.as_deref(), &opts, target.as_fd())
+            .map_err(|e| ctx(e, format!("mounting {fstype} on {dest}")))?;
         if dest == "/dev" {
-            let dev = rustix::fs::openat2(root, "dev", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)
-                .map_err(|e| ctx(e.into(), "/dev"))?;
+            let dev = rustix::fs::openat2(
+                root,
+                "dev",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT,
+            )
+            .map_err(|e| ctx(e.into(), "/dev"))?;
             crate::dev::populate(dev.as_fd())?;
         }
     }
@@ -86,7 +130,8 @@ pub fn prepare(root: BorrowedFd<'_>, app: &AppPlan, pod: &PodPlan, dev_null: Bor
         }
         for p in linux.readonly_paths().iter().flatten() {
             match open_existing(root, p)? {
-                Some(fd) => mount::remount_readonly(fd.as_fd()).map_err(|e| ctx(e, format!("making {p} read-only")))?,
+                Some(fd) => mount::remount_readonly(fd.as_fd())
+                    .map_err(|e| ctx(e, format!("making {p} read-only")))?,
                 None => continue,
             }
         }
@@ -99,13 +144,21 @@ pub fn prepare(root: BorrowedFd<'_>, app: &AppPlan, pod: &PodPlan, dev_null: Bor
 fn refuse_root_itself(root: BorrowedFd<'_>, target: BorrowedFd<'_>, dest: &str) -> io::Result<()> {
     let (a, b) = (rustix::fs::fstat(root)?, rustix::fs::fstat(target)?);
     if a.st_dev == b.st_dev && a.st_ino == b.st_ino {
-        return Err(io::Error::other(format!("mount target {dest} resolves to the root of the image (a symlink?)")));
+        return Err(io::Error::other(format!(
+            "mount target {dest} resolves to the root of the image (a symlink?)"
+        )));
     }
     Ok(())
 }
 
 fn open_existing(root: BorrowedFd<'_>, path: &str) -> io::Result<Option<OwnedFd>> {
-    match rustix::fs::openat2(root, path.trim_start_matches('/'), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS) {
+    match rustix::fs::openat2(
+        root,
+        path.trim_start_matches('/'),
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    ) {
         Ok(fd) => Ok(Some(fd)),
         Err(rustix::io::Errno::NOENT) => Ok(None),
         Err(e) => Err(ctx(e.into(), path)),
@@ -114,10 +167,18 @@ fn open_existing(root: BorrowedFd<'_>, path: &str) -> io::Result<Option<OwnedFd>
 
 /// Hides a path: /dev/null over a file, an empty read-only tmpfs over a directory.
 fn mask(root: BorrowedFd<'_>, path: &str, dev_null: BorrowedFd<'_>) -> io::Result<()> {
-    let Some(fd) = open_existing(root, path)? else { return Ok(()) };
-    let is_dir = rustix::fs::fstat(&fd).map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())?;
+    let Some(fd) = open_existing(root, path)? else {
+        return Ok(());
+    };
+    let is_dir = rustix::fs::fstat(&fd)
+        .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())?;
     if is_dir {
-        let opts = mount::Options { attrs: MountAttrFlags::MOUNT_ATTR_RDONLY, params: Vec::new(), bind: false, recursive: false };
+        let opts = mount::Options {
+            attrs: MountAttrFlags::MOUNT_ATTR_RDONLY,
+            params: Vec::new(),
+            bind: false,
+            recursive: false,
+        };
         mount::mount_new("tmpfs", Some("tmpfs"), &opts, fd.as_fd())
     } else {
         mount::bind(dev_null, fd.as_fd(), false, MountAttrFlags::empty())
@@ -145,7 +206,8 @@ fn write_in_root(root: BorrowedFd<'_>, path: &str, content: &[u8]) -> io::Result
 fn write_etc(root: BorrowedFd<'_>, app: &AppPlan, pod: &PodPlan) -> io::Result<()> {
     let host = pod.hostname.as_str();
     write_in_root(root, "/etc/hostname", format!("{host}\n").as_bytes())?;
-    let hosts = format!("127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback {host}\n");
+    let hosts =
+        format!("127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback {host}\n");
     write_in_root(root, "/etc/hosts", hosts.as_bytes())?;
     if let Some(resolv) = &pod.resolv_conf {
         write_in_root(root, "/etc/resolv.conf", resolv.as_bytes())?;

@@ -46,7 +46,10 @@ pub fn run(plan: &PodPlan, fds: &Stage1Fds) -> ! {
 }
 
 pub fn report_error(status_fd: RawFd, message: &str) {
-    let line = crate::proto::Event::Error { message: message.to_string() }.to_string();
+    let line = crate::proto::Event::Error {
+        message: message.to_string(),
+    }
+    .to_string();
     // SAFETY: status_fd is the pipe's write end, open in this process.
     let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(status_fd) });
     let _ = f.write_all(line.as_bytes());
@@ -54,7 +57,8 @@ pub fn report_error(status_fd: RawFd, message: &str) {
 
 fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::Infallible> {
     // Die with the supervisor: nobody else would reap or report this pod.
-    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).map_err(|e| ctx(e, "PR_SET_PDEATHSIG"))?;
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| ctx(e, "PR_SET_PDEATHSIG"))?;
     if rustix::process::getppid().is_none() {
         // The supervisor died between clone and prctl (our parent is outside the pid ns,
         // so getppid is 0 either way; the pipe check below catches a dead supervisor).
@@ -66,27 +70,72 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         loopback_up().map_err(|e| ctx(e, "bringing up lo"))?;
     }
     // Nothing mounted in the pod propagates to the host, nor back.
-    rustix::mount::mount_change("/", rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC)
-        .map_err(|e| ctx(e, "making / private"))?;
-    let dev_null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).map_err(|e| ctx(e, "/dev/null"))?;
+    rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
+    )
+    .map_err(|e| ctx(e, "making / private"))?;
+    let dev_null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| ctx(e, "/dev/null"))?;
 
     // The stage1 root: a small tmpfs holding one mount point per app.
     let stage1_path = plan.stage1_dir.to_string_lossy().into_owned();
     let stage1_target = mount::open_host(&stage1_path)?;
-    let tmpfs_opts = mount::parse_options(&["mode=755".into(), "size=1m".into(), "nosuid".into(), "nodev".into()]);
-    mount::mount_new("tmpfs", Some("vessel-stage1"), &tmpfs_opts, stage1_target.as_fd())?;
-    let stage1 = rustix::fs::open(&plan.stage1_dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| ctx(e, &stage1_path))?;
+    let tmpfs_opts = mount::parse_options(&[
+        "mode=755".into(),
+        "size=1m".into(),
+        "nosuid".into(),
+        "nodev".into(),
+    ]);
+    mount::mount_new(
+        "tmpfs",
+        Some("vessel-stage1"),
+        &tmpfs_opts,
+        stage1_target.as_fd(),
+    )?;
+    let stage1 = rustix::fs::open(
+        &plan.stage1_dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ctx(e, &stage1_path))?;
     for app in &plan.apps {
-        let target = mount::open_target(stage1.as_fd(), &format!("apps/{}/rootfs", app.name), Target::Dir)?;
-        let overlay = crate::rootfs::overlay(&app.rootfs).map_err(|e| ctx(e, format!("app {}", app.name)))?;
-        mount::attach(&overlay, target.as_fd()).map_err(|e| ctx(e, format!("app {}: attaching its root", app.name)))?;
-        let root = rustix::fs::openat(&stage1, format!("apps/{}/rootfs", app.name), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| ctx(e, format!("app {}: opening its root", app.name)))?;
-        crate::rootfs::prepare(root.as_fd(), app, plan, dev_null.as_fd()).map_err(|e| ctx(e, format!("app {}", app.name)))?;
-        if app.spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)) {
-            let root_mnt = mount::open_target(stage1.as_fd(), &format!("apps/{}/rootfs", app.name), Target::Dir)?;
-            mount::set_attrs(root_mnt.as_fd(), MountAttrFlags::MOUNT_ATTR_RDONLY, MountAttrFlags::empty(), false)
-                .map_err(|e| ctx(e, format!("app {}: read-only root", app.name)))?;
+        let target = mount::open_target(
+            stage1.as_fd(),
+            &format!("apps/{}/rootfs", app.name),
+            Target::Dir,
+        )?;
+        let overlay =
+            crate::rootfs::overlay(&app.rootfs).map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        mount::attach(&overlay, target.as_fd())
+            .map_err(|e| ctx(e, format!("app {}: attaching its root", app.name)))?;
+        let root = rustix::fs::openat(
+            &stage1,
+            format!("apps/{}/rootfs", app.name),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| ctx(e, format!("app {}: opening its root", app.name)))?;
+        crate::rootfs::prepare(root.as_fd(), app, plan, dev_null.as_fd())
+            .map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        if app
+            .spec
+            .root()
+            .as_ref()
+            .is_some_and(|r| r.readonly() == Some(true))
+        {
+            let root_mnt = mount::open_target(
+                stage1.as_fd(),
+                &format!("apps/{}/rootfs", app.name),
+                Target::Dir,
+            )?;
+            mount::set_attrs(
+                root_mnt.as_fd(),
+                MountAttrFlags::MOUNT_ATTR_RDONLY,
+                MountAttrFlags::empty(),
+                false,
+            )
+            .map_err(|e| ctx(e, format!("app {}: read-only root", app.name)))?;
         }
     }
 
@@ -95,12 +144,20 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     // clone from this one.
     let exe_path = std::fs::read_link("/proc/self/exe").map_err(|e| ctx(e, "/proc/self/exe"))?;
     let exe = mount::clone_tree(rustix::fs::CWD, &exe_path.to_string_lossy(), false)?;
-    mount::set_attrs(exe.as_fd(), MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV, MountAttrFlags::empty(), false)?;
+    mount::set_attrs(
+        exe.as_fd(),
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+            | MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV,
+        MountAttrFlags::empty(),
+        false,
+    )?;
 
     // Into the stage1 root; the host's root is detached and gone from this namespace.
     rustix::process::fchdir(&stage1).map_err(|e| ctx(e, "chdir to stage1"))?;
     rustix::process::pivot_root(".", ".").map_err(|e| ctx(e, "pivot_root"))?;
-    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH).map_err(|e| ctx(e, "detaching the host's root"))?;
+    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
+        .map_err(|e| ctx(e, "detaching the host's root"))?;
     rustix::process::chdir("/").map_err(|e| ctx(e, "chdir /"))?;
 
     // Standard streams: nothing of the supervisor's terminal reaches pid 1.
@@ -110,7 +167,14 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     }
     // Every other fd closes at exec but the ones the init needs.
     // SAFETY: close_range with the CLOEXEC flag only marks descriptors.
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     for fd in fds.keep.iter().chain([&fds.plan, &fds.status]) {
         // SAFETY: clearing FD_CLOEXEC on our own descriptors.
         unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
@@ -118,10 +182,24 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     let argv0 = CString::new(INIT_ARGV0).expect("no NUL");
     let plan_arg = CString::new(fds.plan.to_string()).expect("digits");
     let status_arg = CString::new(fds.status.to_string()).expect("digits");
-    let argv = [argv0.as_ptr(), plan_arg.as_ptr(), status_arg.as_ptr(), std::ptr::null()];
+    let argv = [
+        argv0.as_ptr(),
+        plan_arg.as_ptr(),
+        status_arg.as_ptr(),
+        std::ptr::null(),
+    ];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     // SAFETY: NUL-terminated argv and envp arrays of valid C strings.
-    unsafe { libc::syscall(libc::SYS_execveat, exe.as_raw_fd(), c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            exe.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
     Err(ctx(io::Error::last_os_error(), "executing the pod init"))
 }
 

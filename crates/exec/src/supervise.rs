@@ -36,7 +36,11 @@ pub fn block_signals() -> nix::Result<SigSet> {
 }
 
 /// Runs until the pod's init exits; returns its wait status.
-pub fn supervise(pod: &mut Launched, observer: &mut dyn Observer, mask: &SigSet) -> std::io::Result<i32> {
+pub fn supervise(
+    pod: &mut Launched,
+    observer: &mut dyn Observer,
+    mask: &SigSet,
+) -> std::io::Result<i32> {
     let sigfd = SignalFd::with_flags(mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
     let mut status = std::io::BufReader::new(pod.status.try_clone()?);
     let mut open: Vec<(usize, Stream, Option<OwnedFd>)> = Vec::new();
@@ -96,7 +100,11 @@ pub fn supervise(pod: &mut Launched, observer: &mut dyn Observer, mask: &SigSet)
             released = true;
             continue;
         }
-        let ready: Vec<(isize, bool)> = fds.iter().zip(&which).map(|(f, w)| (*w, f.revents().is_some_and(|r| !r.is_empty()))).collect();
+        let ready: Vec<(isize, bool)> = fds
+            .iter()
+            .zip(&which)
+            .map(|(f, w)| (*w, f.revents().is_some_and(|r| !r.is_empty())))
+            .collect();
         drop(fds);
         for (w, is_ready) in ready {
             if !is_ready {
@@ -116,12 +124,21 @@ pub fn supervise(pod: &mut Launched, observer: &mut dyn Observer, mask: &SigSet)
                 }
                 -2 => {
                     while let Ok(Some(info)) = sigfd.read_signal() {
-                        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+                        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                            continue;
+                        };
                         observer.signal(sig);
                         signals_seen += 1;
                         // First signal: ask the apps to stop. Another: stop them now.
-                        let forward = if signals_seen > 1 { Signal::SIGKILL } else { Signal::SIGTERM };
-                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pod.init_pid), forward);
+                        let forward = if signals_seen > 1 {
+                            Signal::SIGKILL
+                        } else {
+                            Signal::SIGTERM
+                        };
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pod.init_pid),
+                            forward,
+                        );
                     }
                 }
                 -3 => init_done = true,

@@ -42,21 +42,33 @@ pub fn resolve(user: &str, group: Option<&str>) -> io::Result<Resolved> {
     resolve_in(&read("/etc/passwd"), &read("/etc/group"), user, group)
 }
 
-pub fn resolve_in(passwd: &str, groups: &str, user: &str, group: Option<&str>) -> io::Result<Resolved> {
+pub fn resolve_in(
+    passwd: &str,
+    groups: &str,
+    user: &str,
+    group: Option<&str>,
+) -> io::Result<Resolved> {
     let entry = passwd_lookup(passwd, user);
     let (uid, primary, home) = match (user.parse::<u32>(), entry) {
         (_, Some((uid, gid, home))) => (uid, gid, Some(home)),
         (Ok(uid), None) => (uid, 0, None),
         (Err(_), None) => {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("user {user:?} is not in the image's /etc/passwd")));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("user {user:?} is not in the image's /etc/passwd"),
+            ));
         }
     };
     let gid = match group {
         None | Some("") => primary,
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => group_lookup(groups, g)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("group {g:?} is not in the image's /etc/group")))?,
+            Err(_) => group_lookup(groups, g).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("group {g:?} is not in the image's /etc/group"),
+                )
+            })?,
         },
     };
     Ok(Resolved { uid, gid, home })
@@ -71,7 +83,10 @@ pub fn supplementary(groups: &str, user: &str) -> Vec<u32> {
             if f.len() < 4 {
                 return None;
             }
-            f[3].split(',').any(|m| m == user).then(|| f[2].parse().ok()).flatten()
+            f[3].split(',')
+                .any(|m| m == user)
+                .then(|| f[2].parse().ok())
+                .flatten()
         })
         .collect()
 }
@@ -85,9 +100,28 @@ mod tests {
 
     #[test]
     fn names_and_numbers() {
-        assert_eq!(resolve_in(PASSWD, GROUP, "user", None).unwrap(), Resolved { uid: 1000, gid: 1000, home: Some("/home/user".into()) });
-        assert_eq!(resolve_in(PASSWD, GROUP, "user", Some("staff")).unwrap().gid, 50);
-        assert_eq!(resolve_in(PASSWD, GROUP, "4242", None).unwrap(), Resolved { uid: 4242, gid: 0, home: None });
+        assert_eq!(
+            resolve_in(PASSWD, GROUP, "user", None).unwrap(),
+            Resolved {
+                uid: 1000,
+                gid: 1000,
+                home: Some("/home/user".into())
+            }
+        );
+        assert_eq!(
+            resolve_in(PASSWD, GROUP, "user", Some("staff"))
+                .unwrap()
+                .gid,
+            50
+        );
+        assert_eq!(
+            resolve_in(PASSWD, GROUP, "4242", None).unwrap(),
+            Resolved {
+                uid: 4242,
+                gid: 0,
+                home: None
+            }
+        );
         assert_eq!(resolve_in(PASSWD, GROUP, "1000", Some("7")).unwrap().gid, 7);
         assert_eq!(supplementary(GROUP, "user"), vec![50]);
     }

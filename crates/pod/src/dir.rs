@@ -23,7 +23,14 @@ pub enum Dir {
 }
 
 impl Dir {
-    pub const ALL: [Dir; 6] = [Dir::Embryo, Dir::Prepare, Dir::Prepared, Dir::Run, Dir::ExitedGarbage, Dir::Garbage];
+    pub const ALL: [Dir; 6] = [
+        Dir::Embryo,
+        Dir::Prepare,
+        Dir::Prepared,
+        Dir::Run,
+        Dir::ExitedGarbage,
+        Dir::Garbage,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -117,7 +124,12 @@ impl Pods {
         let path = self.path(Dir::Embryo, &uuid);
         fs::create_dir(&path).map_err(|e| PodError::io(&path, e))?;
         let lock = lock_dir(&path, true)?.expect("a new directory is not locked by anyone");
-        Ok(PodDir { uuid, dir: Dir::Embryo, pods: self.clone(), lock: Some(lock) })
+        Ok(PodDir {
+            uuid,
+            dir: Dir::Embryo,
+            pods: self.clone(),
+            lock: Some(lock),
+        })
     }
 
     /// Every pod, in whatever state.
@@ -132,9 +144,16 @@ impl Pods {
             };
             for ent in rd {
                 let ent = ent.map_err(|e| PodError::io(&base, e))?;
-                let Some(name) = ent.file_name().to_str().map(str::to_string) else { continue };
+                let Some(name) = ent.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
                 if uuid::Uuid::parse_str(&name).is_ok() {
-                    out.push(PodDir { uuid: name, dir: d, pods: self.clone(), lock: None });
+                    out.push(PodDir {
+                        uuid: name,
+                        dir: d,
+                        pods: self.clone(),
+                        lock: None,
+                    });
                 }
             }
         }
@@ -147,7 +166,11 @@ impl Pods {
         if q.is_empty() {
             return Err(PodError::NotFound(query.to_string()));
         }
-        let mut hits: Vec<PodDir> = self.all()?.into_iter().filter(|p| p.uuid.starts_with(q)).collect();
+        let mut hits: Vec<PodDir> = self
+            .all()?
+            .into_iter()
+            .filter(|p| p.uuid.starts_with(q))
+            .collect();
         match hits.len() {
             0 => Err(PodError::NotFound(query.to_string())),
             1 => Ok(hits.pop().unwrap()),
@@ -161,7 +184,10 @@ impl Pods {
                     p.refresh()?;
                     Ok(p)
                 } else {
-                    Err(PodError::Ambiguous { query: query.to_string(), candidates: uuids })
+                    Err(PodError::Ambiguous {
+                        query: query.to_string(),
+                        candidates: uuids,
+                    })
                 }
             }
         }
@@ -173,7 +199,11 @@ fn lock_dir(path: &Path, exclusive: bool) -> Result<Option<File>> {
         Ok(f) => f,
         Err(e) => return Err(PodError::io(path, e)),
     };
-    let op = if exclusive { FlockOperation::NonBlockingLockExclusive } else { FlockOperation::NonBlockingLockShared };
+    let op = if exclusive {
+        FlockOperation::NonBlockingLockExclusive
+    } else {
+        FlockOperation::NonBlockingLockShared
+    };
     match flock(&f, op) {
         Ok(()) => Ok(Some(f)),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
@@ -224,7 +254,9 @@ impl PodDir {
                 Ok(true)
             }
             Ok(None) => Ok(false),
-            Err(PodError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(PodError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }

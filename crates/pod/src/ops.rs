@@ -14,7 +14,11 @@ const GC_MARK: &str = "gc-marked";
 /// pod's own mount namespace, which died with it.
 pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
     if !pod.try_lock()? {
-        return Err(PodError::WrongState { uuid: pod.uuid.clone(), state: pod.state().name().into(), reason: "it is in use; stop it first".into() });
+        return Err(PodError::WrongState {
+            uuid: pod.uuid.clone(),
+            state: pod.state().name().into(),
+            reason: "it is in use; stop it first".into(),
+        });
     }
     if pod.dir != Dir::Garbage {
         pod.move_to(Dir::Garbage)?;
@@ -34,7 +38,11 @@ pub fn remove_cgroups(uuid: &str, parent: &str) {
 /// Signals a running pod's init, after checking the recorded pid still is that init.
 pub fn signal(pod: &PodDir, sig: i32) -> Result<()> {
     let state = PodState::load(&pod.path())?;
-    let pid = state.pid.ok_or_else(|| PodError::WrongState { uuid: pod.uuid.clone(), state: pod.state().name().into(), reason: "it has no init process".into() })?;
+    let pid = state.pid.ok_or_else(|| PodError::WrongState {
+        uuid: pod.uuid.clone(),
+        state: pod.state().name().into(),
+        reason: "it has no init process".into(),
+    })?;
     if !same_process(pid, state.pid_start) {
         return Ok(()); // already gone
     }
@@ -61,10 +69,21 @@ pub fn wait_unlocked(pod: &mut PodDir, timeout: Option<Duration>) -> bool {
 /// `stop`: SIGTERM (SIGKILL with force), then SIGKILL once `timeout` has passed.
 pub fn stop(mut pod: PodDir, force: bool, timeout: Duration) -> Result<()> {
     if pod.state() != State::Running {
-        return Err(PodError::WrongState { uuid: pod.uuid.clone(), state: pod.state().name().into(), reason: "only a running pod can be stopped".into() });
+        return Err(PodError::WrongState {
+            uuid: pod.uuid.clone(),
+            state: pod.state().name().into(),
+            reason: "only a running pod can be stopped".into(),
+        });
     }
     signal(&pod, if force { libc::SIGKILL } else { libc::SIGTERM })?;
-    if !wait_unlocked(&mut pod, Some(if force { Duration::from_secs(10) } else { timeout })) {
+    if !wait_unlocked(
+        &mut pod,
+        Some(if force {
+            Duration::from_secs(10)
+        } else {
+            timeout
+        }),
+    ) {
         signal(&pod, libc::SIGKILL)?;
         if !wait_unlocked(&mut pod, Some(Duration::from_secs(10))) {
             return Err(PodError::Invalid(format!("pod {} did not stop", pod.uuid)));
@@ -74,7 +93,9 @@ pub fn stop(mut pod: PodDir, force: bool, timeout: Duration) -> Result<()> {
 }
 
 fn age(path: &Path) -> Duration {
-    let m = std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or(SystemTime::now());
+    let m = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::now());
     SystemTime::now().duration_since(m).unwrap_or_default()
 }
 
@@ -112,7 +133,11 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
             }
             (Dir::ExitedGarbage, false) => {
                 let mark = pod.path().join(GC_MARK);
-                let since = if mark.exists() { age(&mark) } else { age(&pod.path()) };
+                let since = if mark.exists() {
+                    age(&mark)
+                } else {
+                    age(&pod.path())
+                };
                 since >= opts.grace
             }
             (Dir::Prepared, false) => age(&pod.path()) >= opts.expire_prepared,

@@ -76,6 +76,8 @@ mod tests {
         assert!(parse_env_pair("novalue").is_err());
         let f = parse_env_file("# c\nA=1\n\nB=2\n", "f").unwrap();
         assert_eq!(f, vec![("A".into(), "1".into()), ("B".into(), "2".into())]);
-        assert!(parse_env_file("A=1\nbad\n", "f").unwrap_err().contains("f:2"));
+        assert!(parse_env_file("A=1\nbad\n", "f")
+            .unwrap_err()
+            .contains("f:2"));
     }
 }

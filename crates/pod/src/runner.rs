@@ -42,7 +42,10 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
     let mut pod = pods.create()?;
     pod.move_to(Dir::Prepare)?;
     let dir = pod.path();
-    let hostname = req.hostname.clone().unwrap_or_else(|| format!("vessel-{}", pod.uuid));
+    let hostname = req
+        .hostname
+        .clone()
+        .unwrap_or_else(|| format!("vessel-{}", pod.uuid));
     let mut names = HashSet::new();
     let mut apps = Vec::new();
     let mut app_states = Vec::new();
@@ -50,11 +53,18 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
     let mut runtime_apps = Vec::new();
     for (req_app, image) in req.apps.iter().zip(images) {
         let name = match &req_app.name {
-            Some(n) => n.parse::<schema::AcName>().map_err(|e| PodError::Invalid(format!("--name {n:?}: {e}")))?.to_string(),
-            None => schema::app_name_for_image(&image.name).map(|n| n.to_string()).unwrap_or_else(|_| "app".into()),
+            Some(n) => n
+                .parse::<schema::AcName>()
+                .map_err(|e| PodError::Invalid(format!("--name {n:?}: {e}")))?
+                .to_string(),
+            None => schema::app_name_for_image(&image.name)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "app".into()),
         };
         if !names.insert(name.clone()) {
-            return Err(PodError::Invalid(format!("two apps are named {name:?}; name them apart with --name")));
+            return Err(PodError::Invalid(format!(
+                "two apps are named {name:?}; name them apart with --name"
+            )));
         }
         let app_spec = crate::spec::build(&image.manifest, req_app, req, &name, &hostname)?;
         let app_dir = dir.join("apps").join(&name);
@@ -62,7 +72,11 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
             fs::create_dir_all(app_dir.join(sub)).map_err(io(&app_dir))?;
         }
         let spec_path = app_dir.join("spec.json");
-        fs::write(&spec_path, serde_json::to_vec_pretty(&app_spec.spec).expect("serialisable")).map_err(io(&spec_path))?;
+        fs::write(
+            &spec_path,
+            serde_json::to_vec_pretty(&app_spec.spec).expect("serialisable"),
+        )
+        .map_err(io(&spec_path))?;
         runtime_apps.push(serde_json::json!({
             "name": name,
             "image": {"name": image.name, "id": image.id},
@@ -72,7 +86,11 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         apps.push(AppPlan {
             name: name.clone(),
             // Relative to the pod directory, which moves between states; made absolute at run.
-            rootfs: RootfsPlan { lower: image.lower.clone(), upper: PathBuf::from(format!("apps/{name}/upper")), work: PathBuf::from(format!("apps/{name}/work")) },
+            rootfs: RootfsPlan {
+                lower: image.lower.clone(),
+                upper: PathBuf::from(format!("apps/{name}/upper")),
+                work: PathBuf::from(format!("apps/{name}/work")),
+            },
             spec: app_spec.spec,
             user: Some(app_spec.user),
             group: app_spec.group,
@@ -80,15 +98,32 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
             stdio: [-1; 3],
             cgroup_fds: Vec::new(),
         });
-        app_states.push(AppState { name, image_id: image.id.clone(), image_name: image.name.clone(), ..Default::default() });
-        pinned.extend(image.pinned);
+        app_states.push(AppState {
+            name,
+            image_id: image.id.clone(),
+            image_name: image.name.clone(),
+            ..Default::default()
+        });
+        for key in image.pinned {
+            if !pinned.contains(&key) {
+                pinned.push(key);
+            }
+        }
     }
     let manifest = serde_json::json!({"acKind": "PodManifest", "acVersion": schema::SPEC_VERSION.to_string(), "apps": runtime_apps});
     let manifest_path = dir.join("pod");
-    fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).expect("serialisable")).map_err(io(&manifest_path))?;
+    fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).expect("serialisable"),
+    )
+    .map_err(io(&manifest_path))?;
     fs::create_dir(dir.join("stage1")).map_err(io(&dir))?;
     fs::create_dir(dir.join("logs")).map_err(io(&dir))?;
-    let resolv_conf = if req.net == NetMode::Host { fs::read_to_string("/etc/resolv.conf").ok() } else { None };
+    let resolv_conf = if req.net == NetMode::Host {
+        fs::read_to_string("/etc/resolv.conf").ok()
+    } else {
+        None
+    };
     let plan = PodPlan {
         uuid: pod.uuid.clone(),
         hostname: hostname.clone(),
@@ -100,7 +135,8 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         resolv_conf,
     };
     let plan_path = dir.join(PLAN_FILE);
-    fs::write(&plan_path, serde_json::to_vec(&plan).expect("serialisable")).map_err(io(&plan_path))?;
+    fs::write(&plan_path, serde_json::to_vec(&plan).expect("serialisable"))
+        .map_err(io(&plan_path))?;
     let state = PodState {
         uuid: pod.uuid.clone(),
         created: Some(chrono::Utc::now()),
@@ -161,7 +197,12 @@ impl Observer for PodObserver<'_> {
                 }
             }
             Event::Failed { app, message } => {
-                let name = self.state.apps.get(*app).map(|a| a.name.clone()).unwrap_or_default();
+                let name = self
+                    .state
+                    .apps
+                    .get(*app)
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default();
                 if let Some(a) = self.state.apps.get_mut(*app) {
                     a.error = Some(message.clone());
                     a.exit_code = Some(start_failure_code(message));
@@ -216,12 +257,19 @@ fn start_failure_code(message: &str) -> i32 {
 /// Maps a pid inside the pod to the host's, through the NSpid lines of the init's children.
 fn host_pid(init_pid: i32, ns_pid: i32) -> Option<i32> {
     let children = fs::read_to_string(format!("/proc/{init_pid}/task/{init_pid}/children")).ok()?;
-    children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()).find(|hp| {
-        fs::read_to_string(format!("/proc/{hp}/status"))
-            .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("NSpid:")).map(|l| l.split_whitespace().last() == Some(&ns_pid.to_string())))
-            .unwrap_or(false)
-    })
+    children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .find(|hp| {
+            fs::read_to_string(format!("/proc/{hp}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("NSpid:"))
+                        .map(|l| l.split_whitespace().last() == Some(&ns_pid.to_string()))
+                })
+                .unwrap_or(false)
+        })
 }
 
 pub struct RunOptions {
@@ -232,17 +280,27 @@ pub struct RunOptions {
 
 /// Runs a prepared pod that this process holds locked, until it exits. Returns its final
 /// state. `on_started` hears once whether every app started.
-pub fn run_prepared(mut pod: PodDir, opts: &RunOptions, on_started: Option<Box<dyn FnOnce(std::result::Result<(), String>) + '_>>) -> Result<PodState> {
+pub fn run_prepared(
+    mut pod: PodDir,
+    opts: &RunOptions,
+    on_started: Option<Box<dyn FnOnce(std::result::Result<(), String>) + '_>>,
+) -> Result<PodState> {
     if pod.dir != Dir::Prepared {
-        return Err(PodError::WrongState { uuid: pod.uuid.clone(), state: pod.state().name().into(), reason: "only a prepared pod can run".into() });
+        return Err(PodError::WrongState {
+            uuid: pod.uuid.clone(),
+            state: pod.state().name().into(),
+            reason: "only a prepared pod can run".into(),
+        });
     }
     // Block SIGINT/SIGTERM first so none is lost while the pod starts.
-    let mask = supervise::block_signals().map_err(|e| PodError::Invalid(format!("blocking signals: {e}")))?;
+    let mask = supervise::block_signals()
+        .map_err(|e| PodError::Invalid(format!("blocking signals: {e}")))?;
     pod.move_to(Dir::Run)?;
     let dir = pod.path();
     let mut state = PodState::load(&dir)?;
     let plan_path = dir.join(PLAN_FILE);
-    let mut plan: PodPlan = serde_json::from_slice(&fs::read(&plan_path).map_err(io(&plan_path))?).map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
+    let mut plan: PodPlan = serde_json::from_slice(&fs::read(&plan_path).map_err(io(&plan_path))?)
+        .map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
     plan.stage1_dir = dir.join("stage1");
     for a in plan.apps.iter_mut() {
         a.rootfs.upper = dir.join(&a.rootfs.upper);
@@ -251,9 +309,19 @@ pub fn run_prepared(mut pod: PodDir, opts: &RunOptions, on_started: Option<Box<d
     let mut logs = Vec::new();
     for a in &plan.apps {
         let p = dir.join("logs").join(format!("{}.log", a.name));
-        logs.push(fs::OpenOptions::new().create(true).append(true).open(&p).ok());
+        logs.push(
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .ok(),
+        );
     }
-    let launch_opts = LaunchOptions { cgroup_parent: opts.cgroup_parent.clone(), seccomp_cache: opts.seccomp_cache.clone(), stdin: None };
+    let launch_opts = LaunchOptions {
+        cgroup_parent: opts.cgroup_parent.clone(),
+        seccomp_cache: opts.seccomp_cache.clone(),
+        stdin: None,
+    };
     let mut launched = match launch(plan, launch_opts) {
         Ok(l) => l,
         Err(e) => {
@@ -273,14 +341,37 @@ pub fn run_prepared(mut pod: PodDir, opts: &RunOptions, on_started: Option<Box<d
     state.save(&dir)?;
     let init_pid = launched.init_pid;
     let cgroups = launched.cgroups.clone();
-    {
-        let mut observer = PodObserver { dir: dir.clone(), state: &mut state, logs, attach: opts.attach, init_pid, on_started, started: 0 };
-        supervise::supervise(&mut launched, &mut observer, &mask).map_err(|e| PodError::Invalid(format!("supervising the pod: {e}")))?;
+    let init_status = {
+        let mut observer = PodObserver {
+            dir: dir.clone(),
+            state: &mut state,
+            logs,
+            attach: opts.attach,
+            init_pid,
+            on_started,
+            started: 0,
+        };
+        let st = supervise::supervise(&mut launched, &mut observer, &mask)
+            .map_err(|e| PodError::Invalid(format!("supervising the pod: {e}")))?;
         observer.notify(Err("the pod ended before all its apps started".into()));
+        ExitStatus::from_wait(st)
+    };
+    // Apps still running when the init died (`stop --force`, SIGKILL) died with it.
+    for a in state.apps.iter_mut() {
+        if a.exit_code.is_none() && a.error.is_none() && a.pid.is_some() {
+            let sig = init_status.signal.unwrap_or(libc::SIGKILL);
+            a.exit_code = Some(128 + sig);
+            a.signal = Some(sig);
+        }
     }
     exec::trace::mark("pod exited");
     for a in state.apps.iter_mut() {
-        if cgroups.app(&state.uuid, &a.name).ok().and_then(|c| c.oom_killed().ok()) == Some(true) {
+        if cgroups
+            .app(&state.uuid, &a.name)
+            .ok()
+            .and_then(|c| c.oom_killed().ok())
+            == Some(true)
+        {
             a.oom_killed = true;
         }
         a.pid = None;

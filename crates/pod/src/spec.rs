@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use exec::caps::CapabilitySet;
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder,
-    RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 use schema::{annotations::names, ImageManifest, TypedIsolator};
 
@@ -31,7 +32,13 @@ pub const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// The app as the executor will run it.
 pub struct AppSpec {
@@ -55,16 +62,49 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
 pub fn default_mounts() -> Vec<Mount> {
     vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
     ]
 }
 
 fn json_array(v: Option<&str>) -> Vec<String> {
-    v.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
+    v.and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
 }
 
 /// The command line: the image's, with `--exec` replacing the program and `-- args`
@@ -73,23 +113,41 @@ pub fn command(image: &ImageManifest, req: &AppRequest) -> Result<Vec<String>> {
     let app = image.app.as_ref();
     let image_argv: Vec<String> = app.map(|a| a.exec.argv().to_vec()).unwrap_or_default();
     let entrypoint = json_array(image.annotations.get(names::DOCKER_ENTRYPOINT));
-    let is_oci = image.annotations.get(names::DOCKER_ENTRYPOINT).is_some() || image.annotations.get(names::DOCKER_CMD).is_some();
+    let is_oci = image.annotations.get(names::DOCKER_ENTRYPOINT).is_some()
+        || image.annotations.get(names::DOCKER_CMD).is_some();
     let argv = match (&req.exec, &req.args) {
-        (Some(exec), Some(args)) => std::iter::once(exec.clone()).chain(args.iter().cloned()).collect(),
+        (Some(exec), Some(args)) => std::iter::once(exec.clone())
+            .chain(args.iter().cloned())
+            .collect(),
         (Some(exec), None) => vec![exec.clone()],
-        (None, Some(args)) if is_oci => entrypoint.into_iter().chain(args.iter().cloned()).collect(),
-        (None, Some(args)) => image_argv.first().cloned().into_iter().chain(args.iter().cloned()).collect(),
+        (None, Some(args)) if is_oci => {
+            entrypoint.into_iter().chain(args.iter().cloned()).collect()
+        }
+        (None, Some(args)) => image_argv
+            .first()
+            .cloned()
+            .into_iter()
+            .chain(args.iter().cloned())
+            .collect(),
         (None, None) => image_argv,
     };
     if argv.is_empty() {
-        return Err(PodError::Invalid(format!("image {} has no command to run; give one with --exec", req.image)));
+        return Err(PodError::Invalid(format!(
+            "image {} has no command to run; give one with --exec",
+            req.image
+        )));
     }
     Ok(argv)
 }
 
 /// Builds the environment, lowest precedence first: inherited, image, --set-env-file and
 /// --set-env, --environment; then the appc execution environment.
-pub fn environment(image: &ImageManifest, req: &AppRequest, pod: &PodRequest, app_name: &str) -> Vec<String> {
+pub fn environment(
+    image: &ImageManifest,
+    req: &AppRequest,
+    pod: &PodRequest,
+    app_name: &str,
+) -> Vec<String> {
     let mut env: Vec<(String, String)> = Vec::new();
     fn put(env: &mut Vec<(String, String)>, k: &str, v: &str) {
         match env.iter_mut().find(|(n, _)| n == k) {
@@ -129,10 +187,14 @@ fn capabilities(image: &ImageManifest, insecure: &Insecure) -> Result<Capability
     for iso in image.app.iter().flat_map(|a| a.isolators.typed()) {
         match iso {
             TypedIsolator::CapabilitiesRetain(c) => {
-                set = CapabilitySet::parse(c.set.iter()).map_err(|e| PodError::Invalid(format!("image isolator: {e}")))?;
+                set = CapabilitySet::parse(c.set.iter())
+                    .map_err(|e| PodError::Invalid(format!("image isolator: {e}")))?;
             }
             TypedIsolator::CapabilitiesRemove(c) => {
-                set = set.difference(CapabilitySet::parse(c.set.iter()).map_err(|e| PodError::Invalid(format!("image isolator: {e}")))?);
+                set = set.difference(
+                    CapabilitySet::parse(c.set.iter())
+                        .map_err(|e| PodError::Invalid(format!("image isolator: {e}")))?,
+                );
             }
             _ => {}
         }
@@ -149,7 +211,12 @@ struct Resources {
 }
 
 fn resources(image: &ImageManifest, req: &AppRequest) -> Resources {
-    let mut r = Resources { memory: None, cpu_millis: None, cpu_shares: None, oom_score_adj: None };
+    let mut r = Resources {
+        memory: None,
+        cpu_millis: None,
+        cpu_shares: None,
+        oom_score_adj: None,
+    };
     for iso in image.app.iter().flat_map(|a| a.isolators.typed()) {
         match iso {
             TypedIsolator::Memory(l) => r.memory = l.limit_bytes(),
@@ -179,14 +246,27 @@ const CPU_PERIOD_US: u64 = 100_000;
 /// oci-spec knows capabilities by their names without `CAP_`; any it does not know (newer
 /// than the crate) are left out.
 fn to_oci_caps(set: CapabilitySet) -> oci_spec::runtime::Capabilities {
-    set.iter().filter_map(|c| c.short_name().parse().ok()).collect()
+    set.iter()
+        .filter_map(|c| c.short_name().parse().ok())
+        .collect()
 }
 
-pub fn build(image: &ImageManifest, req: &AppRequest, pod: &PodRequest, app_name: &str, hostname: &str) -> Result<AppSpec> {
+pub fn build(
+    image: &ImageManifest,
+    req: &AppRequest,
+    pod: &PodRequest,
+    app_name: &str,
+    hostname: &str,
+) -> Result<AppSpec> {
     let bad = |what: &str, e: String| PodError::Invalid(format!("app {app_name}: {what}: {e}"));
     let argv = command(image, req)?;
     let app = image.app.as_ref();
-    let user = req.user.clone().or_else(|| app.map(|a| a.user.clone())).filter(|u| !u.is_empty()).unwrap_or_else(|| "0".into());
+    let user = req
+        .user
+        .clone()
+        .or_else(|| app.map(|a| a.user.clone()))
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "0".into());
     let group_from_passwd = image.annotations.get(names::VESSEL_GROUP_FROM_PASSWD) == Some("true");
     let group = match &req.group {
         Some(g) => Some(g.clone()),
@@ -201,7 +281,9 @@ pub fn build(image: &ImageManifest, req: &AppRequest, pod: &PodRequest, app_name
     if !cwd.starts_with('/') {
         return Err(bad("working directory", format!("{cwd:?} is not absolute")));
     }
-    let mut gids = app.map(|a| a.supplementary_gids.clone()).unwrap_or_default();
+    let mut gids = app
+        .map(|a| a.supplementary_gids.clone())
+        .unwrap_or_default();
     gids.extend(&req.supplementary_gids);
 
     let caps = capabilities(image, &pod.insecure)?;
@@ -220,7 +302,14 @@ pub fn build(image: &ImageManifest, req: &AppRequest, pod: &PodRequest, app_name
         .args(argv)
         .env(environment(image, req, pod, app_name))
         .cwd(cwd)
-        .user(UserBuilder::default().uid(0u32).gid(0u32).additional_gids(gids).build().map_err(|e| bad("user", e.to_string()))?)
+        .user(
+            UserBuilder::default()
+                .uid(0u32)
+                .gid(0u32)
+                .additional_gids(gids)
+                .build()
+                .map_err(|e| bad("user", e.to_string()))?,
+        )
         .capabilities(capabilities)
         .no_new_privileges(!pod.insecure.capabilities)
         .build()
@@ -231,23 +320,44 @@ pub fn build(image: &ImageManifest, req: &AppRequest, pod: &PodRequest, app_name
 
     let mut resources = LinuxResourcesBuilder::default();
     if let Some(m) = res.memory {
-        resources = resources.memory(LinuxMemoryBuilder::default().limit(m as i64).build().map_err(|e| bad("memory", e.to_string()))?);
+        resources = resources.memory(
+            LinuxMemoryBuilder::default()
+                .limit(m as i64)
+                .build()
+                .map_err(|e| bad("memory", e.to_string()))?,
+        );
     }
     if res.cpu_millis.is_some() || res.cpu_shares.is_some() {
         let mut cpu = LinuxCpuBuilder::default();
         if let Some(ms) = res.cpu_millis {
-            cpu = cpu.quota((ms * CPU_PERIOD_US / 1000) as i64).period(CPU_PERIOD_US);
+            cpu = cpu
+                .quota((ms * CPU_PERIOD_US / 1000) as i64)
+                .period(CPU_PERIOD_US);
         }
         if let Some(s) = res.cpu_shares {
             cpu = cpu.shares(s);
         }
         resources = resources.cpu(cpu.build().map_err(|e| bad("cpu", e.to_string()))?);
     }
-    let mut linux = LinuxBuilder::default().resources(resources.build().map_err(|e| bad("resources", e.to_string()))?);
+    let mut linux = LinuxBuilder::default().resources(
+        resources
+            .build()
+            .map_err(|e| bad("resources", e.to_string()))?,
+    );
     if !pod.insecure.paths {
         linux = linux
-            .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .readonly_paths(READONLY_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            .masked_paths(
+                MASKED_PATHS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .readonly_paths(
+                READONLY_PATHS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+            );
     }
     if !pod.insecure.seccomp {
         linux = linux.seccomp(exec::seccomp::default_profile(caps));
@@ -255,14 +365,29 @@ pub fn build(image: &ImageManifest, req: &AppRequest, pod: &PodRequest, app_name
     let spec = SpecBuilder::default()
         .version("1.2.0")
         .hostname(hostname)
-        .root(RootBuilder::default().path("rootfs").readonly(req.readonly_rootfs).build().map_err(|e| bad("root", e.to_string()))?)
+        .root(
+            RootBuilder::default()
+                .path("rootfs")
+                .readonly(req.readonly_rootfs)
+                .build()
+                .map_err(|e| bad("root", e.to_string()))?,
+        )
         .process(process)
         .mounts(default_mounts())
         .linux(linux.build().map_err(|e| bad("linux", e.to_string()))?)
-        .annotations(BTreeMap::<String, String>::new().into_iter().collect::<std::collections::HashMap<_, _>>())
+        .annotations(
+            BTreeMap::<String, String>::new()
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
         .build()
         .map_err(|e| bad("spec", e.to_string()))?;
-    Ok(AppSpec { name: app_name.to_string(), spec, user, group })
+    Ok(AppSpec {
+        name: app_name.to_string(),
+        spec,
+        user,
+        group,
+    })
 }
 
 #[cfg(test)]
@@ -274,13 +399,18 @@ mod tests {
     }
 
     fn aci() -> ImageManifest {
-        manifest(r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/app","app":{"exec":["/bin/app","--flag"],"user":"0","group":"0","environment":[{"name":"A","value":"image"},{"name":"B","value":"image"}]}}"#)
+        manifest(
+            r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/app","app":{"exec":["/bin/app","--flag"],"user":"0","group":"0","environment":[{"name":"A","value":"image"},{"name":"B","value":"image"}]}}"#,
+        )
     }
 
     #[test]
     fn exec_and_args() {
         let m = aci();
-        let mut r = AppRequest { image: "x".into(), ..Default::default() };
+        let mut r = AppRequest {
+            image: "x".into(),
+            ..Default::default()
+        };
         assert_eq!(command(&m, &r).unwrap(), vec!["/bin/app", "--flag"]);
         r.args = Some(vec!["a".into()]);
         assert_eq!(command(&m, &r).unwrap(), vec!["/bin/app", "a"]);
@@ -293,8 +423,14 @@ mod tests {
     #[test]
     fn env_precedence() {
         let m = aci();
-        let pod = PodRequest { set_env: vec![("B".into(), "pod".into()), ("C".into(), "pod".into())], ..Default::default() };
-        let r = AppRequest { environment: vec![("C".into(), "app".into())], ..Default::default() };
+        let pod = PodRequest {
+            set_env: vec![("B".into(), "pod".into()), ("C".into(), "pod".into())],
+            ..Default::default()
+        };
+        let r = AppRequest {
+            environment: vec![("C".into(), "app".into())],
+            ..Default::default()
+        };
         let env = environment(&m, &r, &pod, "app");
         assert!(env.contains(&"A=image".to_string()));
         assert!(env.contains(&"B=pod".to_string()));
@@ -307,19 +443,46 @@ mod tests {
     #[test]
     fn secure_defaults_and_insecure_options() {
         let m = aci();
-        let r = AppRequest { image: "x".into(), memory: Some(128 << 20), cpu_millis: Some(500), ..Default::default() };
-        let s = build(&m, &r, &PodRequest::default(), "app", "h").unwrap().spec;
+        let r = AppRequest {
+            image: "x".into(),
+            memory: Some(128 << 20),
+            cpu_millis: Some(500),
+            ..Default::default()
+        };
+        let s = build(&m, &r, &PodRequest::default(), "app", "h")
+            .unwrap()
+            .spec;
         let linux = s.linux().as_ref().unwrap();
         assert!(linux.seccomp().is_some());
-        assert!(linux.masked_paths().as_ref().unwrap().contains(&"/proc/kcore".to_string()));
-        assert_eq!(s.process().as_ref().unwrap().no_new_privileges(), Some(true));
+        assert!(linux
+            .masked_paths()
+            .as_ref()
+            .unwrap()
+            .contains(&"/proc/kcore".to_string()));
+        assert_eq!(
+            s.process().as_ref().unwrap().no_new_privileges(),
+            Some(true)
+        );
         let res = linux.resources().as_ref().unwrap();
         assert_eq!(res.memory().as_ref().unwrap().limit(), Some(128 << 20));
         assert_eq!(res.cpu().as_ref().unwrap().quota(), Some(50_000));
-        let caps = s.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        let caps = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 14);
 
-        let pod = PodRequest { insecure: Insecure { capabilities: true, paths: true, seccomp: true }, ..Default::default() };
+        let pod = PodRequest {
+            insecure: Insecure {
+                capabilities: true,
+                paths: true,
+                seccomp: true,
+            },
+            ..Default::default()
+        };
         let s = build(&m, &r, &pod, "app", "h").unwrap().spec;
         assert!(s.linux().as_ref().unwrap().seccomp().is_none());
         assert!(s.linux().as_ref().unwrap().masked_paths().is_none());

@@ -59,19 +59,25 @@ impl PodState {
     pub fn load(pod_dir: &Path) -> Result<PodState> {
         let p = pod_dir.join(STATE_FILE);
         let data = std::fs::read(&p).map_err(|e| PodError::io(&p, e))?;
-        serde_json::from_slice(&data).map_err(|e| PodError::Invalid(format!("{}: {e}", p.display())))
+        serde_json::from_slice(&data)
+            .map_err(|e| PodError::Invalid(format!("{}: {e}", p.display())))
     }
 
     pub fn save(&self, pod_dir: &Path) -> Result<()> {
         let p = pod_dir.join(STATE_FILE);
         let tmp = pod_dir.join(".state.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("serialisable")).map_err(|e| PodError::io(&tmp, e))?;
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("serialisable"))
+            .map_err(|e| PodError::io(&tmp, e))?;
         std::fs::rename(&tmp, &p).map_err(|e| PodError::io(&p, e))
     }
 
     /// The first non-zero exit code in app order, else 0.
     pub fn exit_code(&self) -> i32 {
-        self.apps.iter().filter_map(|a| a.exit_code).find(|c| *c != 0).unwrap_or(0)
+        self.apps
+            .iter()
+            .filter_map(|a| a.exit_code)
+            .find(|c| *c != 0)
+            .unwrap_or(0)
     }
 }
 
@@ -108,9 +114,18 @@ mod tests {
     fn exit_code_is_first_non_zero() {
         let mut s = PodState::default();
         s.apps = vec![
-            AppState { exit_code: Some(0), ..Default::default() },
-            AppState { exit_code: Some(3), ..Default::default() },
-            AppState { exit_code: Some(4), ..Default::default() },
+            AppState {
+                exit_code: Some(0),
+                ..Default::default()
+            },
+            AppState {
+                exit_code: Some(3),
+                ..Default::default()
+            },
+            AppState {
+                exit_code: Some(4),
+                ..Default::default()
+            },
         ];
         assert_eq!(s.exit_code(), 3);
     }
