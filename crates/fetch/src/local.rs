@@ -9,7 +9,12 @@ use crate::reference::ImageRef;
 use crate::FetchOptions;
 
 /// Imports a local image after checking the signature policy.
-pub fn import(store: &Store, r: &ImageRef, shown: &str, opts: &FetchOptions) -> Result<ImageRecord> {
+pub fn import(
+    store: &Store,
+    r: &ImageRef,
+    shown: &str,
+    opts: &FetchOptions,
+) -> Result<ImageRecord> {
     match r {
         ImageRef::AciFile(path) => {
             if !opts.insecure_skip_verify {
@@ -28,15 +33,30 @@ pub fn import(store: &Store, r: &ImageRef, shown: &str, opts: &FetchOptions) -> 
         }
         ImageRef::OciLayout { dir, reference } => {
             require_insecure(shown, opts)?;
-            Ok(layout::import_layout(store, dir, reference.as_deref(), shown)?)
+            Ok(layout::import_layout(
+                store,
+                dir,
+                reference.as_deref(),
+                shown,
+            )?)
         }
         ImageRef::OciArchive { file, reference } => {
             require_insecure(shown, opts)?;
-            Ok(archive::import_oci_archive(store, file, reference.as_deref(), shown)?)
+            Ok(archive::import_oci_archive(
+                store,
+                file,
+                reference.as_deref(),
+                shown,
+            )?)
         }
         ImageRef::DockerArchive { file, reference } => {
             require_insecure(shown, opts)?;
-            Ok(archive::import_docker_archive(store, file, reference.as_deref(), shown)?)
+            Ok(archive::import_docker_archive(
+                store,
+                file,
+                reference.as_deref(),
+                shown,
+            )?)
         }
         _ => Err(FetchError::Invalid(format!("{shown} is not a local image"))),
     }

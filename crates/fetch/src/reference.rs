@@ -9,11 +9,20 @@ pub enum ImageRef {
     /// `https://host/path.aci` (signature at `.aci.asc`).
     AciUrl(String),
     /// `oci:DIR[:REF]`
-    OciLayout { dir: PathBuf, reference: Option<String> },
+    OciLayout {
+        dir: PathBuf,
+        reference: Option<String>,
+    },
     /// `oci-archive:FILE[:REF]`
-    OciArchive { file: PathBuf, reference: Option<String> },
+    OciArchive {
+        file: PathBuf,
+        reference: Option<String>,
+    },
     /// `docker-archive:FILE[:REF]`
-    DockerArchive { file: PathBuf, reference: Option<String> },
+    DockerArchive {
+        file: PathBuf,
+        reference: Option<String>,
+    },
     /// `docker://[REGISTRY[:PORT]/]REPO[:TAG|@DIGEST]`
     Docker(String),
     /// `example.com/app[:version]`: an appc name (the store first, then discovery), or a
@@ -64,7 +73,10 @@ impl ImageRef {
             return Err(format!("unknown transport {scheme:?} in {s:?} (known: file, http, https, docker, and oci:, oci-archive:, docker-archive:)"));
         }
         // A path to a file: anything with a path separator start, or an .aci that exists.
-        let looks_like_path = s.starts_with('/') || s.starts_with("./") || s.starts_with("../") || s.ends_with(".aci");
+        let looks_like_path = s.starts_with('/')
+            || s.starts_with("./")
+            || s.starts_with("../")
+            || s.ends_with(".aci");
         if looks_like_path || Path::new(s).is_file() {
             return Ok(ImageRef::AciFile(PathBuf::from(s)));
         }
@@ -85,20 +97,41 @@ mod tests {
     fn transports() {
         assert_eq!(
             ImageRef::parse("oci:/tmp/layout:latest").unwrap(),
-            ImageRef::OciLayout { dir: "/tmp/layout".into(), reference: Some("latest".into()) }
+            ImageRef::OciLayout {
+                dir: "/tmp/layout".into(),
+                reference: Some("latest".into())
+            }
         );
         assert_eq!(
             ImageRef::parse("oci:/tmp/layout").unwrap(),
-            ImageRef::OciLayout { dir: "/tmp/layout".into(), reference: None }
+            ImageRef::OciLayout {
+                dir: "/tmp/layout".into(),
+                reference: None
+            }
         );
         assert_eq!(
             ImageRef::parse("docker-archive:/x.tar").unwrap(),
-            ImageRef::DockerArchive { file: "/x.tar".into(), reference: None }
+            ImageRef::DockerArchive {
+                file: "/x.tar".into(),
+                reference: None
+            }
         );
-        assert_eq!(ImageRef::parse("docker://busybox:1").unwrap(), ImageRef::Docker("busybox:1".into()));
-        assert_eq!(ImageRef::parse("file:///a.aci").unwrap(), ImageRef::AciFile("/a.aci".into()));
-        assert_eq!(ImageRef::parse("./a.aci").unwrap(), ImageRef::AciFile("./a.aci".into()));
-        assert_eq!(ImageRef::parse("example.com/app:v1").unwrap(), ImageRef::Name("example.com/app:v1".into()));
+        assert_eq!(
+            ImageRef::parse("docker://busybox:1").unwrap(),
+            ImageRef::Docker("busybox:1".into())
+        );
+        assert_eq!(
+            ImageRef::parse("file:///a.aci").unwrap(),
+            ImageRef::AciFile("/a.aci".into())
+        );
+        assert_eq!(
+            ImageRef::parse("./a.aci").unwrap(),
+            ImageRef::AciFile("./a.aci".into())
+        );
+        assert_eq!(
+            ImageRef::parse("example.com/app:v1").unwrap(),
+            ImageRef::Name("example.com/app:v1".into())
+        );
         assert!(ImageRef::parse("ftp://x").is_err());
         assert!(ImageRef::parse("").is_err());
     }

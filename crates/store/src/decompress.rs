@@ -91,7 +91,9 @@ impl<R: BufRead> Read for Decoder<R> {
 }
 
 /// Wraps `input` in the decoder its first bytes call for.
-pub fn decoder<'a, R: Read + Send + 'a>(input: R) -> io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
+pub fn decoder<'a, R: Read + Send + 'a>(
+    input: R,
+) -> io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
     let (kind, dec) = Decoder::detect(BufReader::with_capacity(BUF, input))?;
     Ok((kind, Box::new(dec)))
 }
@@ -107,10 +109,16 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
     input: R,
     algo: Option<crate::digest::Algorithm>,
     what: String,
-) -> (ThreadedReader, JoinHandle<io::Result<(Option<crate::digest::Digest>, u64)>>) {
+) -> (
+    ThreadedReader,
+    JoinHandle<io::Result<(Option<crate::digest::Digest>, u64)>>,
+) {
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
     let handle = std::thread::spawn(move || {
-        let hashing = crate::digest::HashingReader::new(input, algo.unwrap_or(crate::digest::Algorithm::Sha256));
+        let hashing = crate::digest::HashingReader::new(
+            input,
+            algo.unwrap_or(crate::digest::Algorithm::Sha256),
+        );
         let (kind, mut dec) = match Decoder::detect(BufReader::with_capacity(BUF, hashing)) {
             Ok(d) => d,
             Err(e) => {
@@ -156,7 +164,10 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
             buf.truncate(filled);
             if tx.send(Ok(buf)).is_err() {
                 // The consumer stopped early; its own error is the one to report.
-                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "reader went away"));
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "reader went away",
+                ));
             }
         }
         drop(tx);

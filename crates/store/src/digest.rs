@@ -40,7 +40,9 @@ pub struct Digest {
 impl Digest {
     pub fn new(algo: Algorithm, hex: &str) -> Result<Self, String> {
         if hex.len() != algo.hex_len()
-            || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return Err(format!(
                 "{hex:?} is not a {} digest ({} lower-case hex digits)",

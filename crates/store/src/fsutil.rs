@@ -122,9 +122,11 @@ pub fn remove_children<Fd: AsFd>(dir: Fd, shown: &Path) -> Result<()> {
         let shown_child = shown.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
         let is_dir = match ftype {
             rustix::fs::FileType::Directory => true,
-            rustix::fs::FileType::Unknown => rustix::fs::statat(&dir, &*name, AtFlags::SYMLINK_NOFOLLOW)
-                .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
-                .unwrap_or(false),
+            rustix::fs::FileType::Unknown => {
+                rustix::fs::statat(&dir, &*name, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+                    .unwrap_or(false)
+            }
             _ => false,
         };
         if is_dir {
@@ -138,9 +140,11 @@ pub fn remove_children<Fd: AsFd>(dir: Fd, shown: &Path) -> Result<()> {
             .at(&shown_child)?;
             remove_children(&child, &shown_child)?;
             drop(child);
-            ignore_missing(rustix::fs::unlinkat(&dir, &*name, AtFlags::REMOVEDIR)).at(&shown_child)?;
+            ignore_missing(rustix::fs::unlinkat(&dir, &*name, AtFlags::REMOVEDIR))
+                .at(&shown_child)?;
         } else {
-            ignore_missing(rustix::fs::unlinkat(&dir, &*name, AtFlags::empty())).at(&shown_child)?;
+            ignore_missing(rustix::fs::unlinkat(&dir, &*name, AtFlags::empty()))
+                .at(&shown_child)?;
         }
     }
     Ok(())

@@ -22,9 +22,16 @@ pub struct GcReport {
 }
 
 fn older_than(path: &Path, grace: Duration) -> bool {
-    let Ok(meta) = fs::symlink_metadata(path) else { return false };
-    let Ok(mtime) = meta.modified() else { return false };
-    SystemTime::now().duration_since(mtime).map(|age| age >= grace).unwrap_or(false)
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return false;
+    };
+    let Ok(mtime) = meta.modified() else {
+        return false;
+    };
+    SystemTime::now()
+        .duration_since(mtime)
+        .map(|age| age >= grace)
+        .unwrap_or(false)
 }
 
 fn entries(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
@@ -45,7 +52,10 @@ impl Store {
     /// caller does).
     pub fn gc(&self, grace: Duration, keep: &HashSet<Digest>) -> Result<GcReport> {
         let _lock = self.lock_exclusive()?;
-        let mut report = GcReport { tmp: self.clean_tmp()?, ..Default::default() };
+        let mut report = GcReport {
+            tmp: self.clean_tmp()?,
+            ..Default::default()
+        };
         let images = self.images()?;
         let ids: HashSet<Digest> = images.iter().map(|r| r.id.clone()).collect();
         let mut layers: HashSet<Digest> = keep.clone();
@@ -59,7 +69,10 @@ impl Store {
             }
         }
         for (name, path) in entries(&self.root().join("layers"))? {
-            let used = name.parse::<Digest>().map(|d| layers.contains(&d)).unwrap_or(false);
+            let used = name
+                .parse::<Digest>()
+                .map(|d| layers.contains(&d))
+                .unwrap_or(false);
             if !used && older_than(&path, grace) {
                 self.discard(&path)?;
                 report.layers.push(name);
@@ -67,7 +80,10 @@ impl Store {
         }
         for algo in ["sha256", "sha512"] {
             for (hex, path) in entries(&self.root().join("blobs").join(algo))? {
-                let used = format!("{algo}:{hex}").parse::<Digest>().map(|d| blobs.contains(&d)).unwrap_or(false);
+                let used = format!("{algo}:{hex}")
+                    .parse::<Digest>()
+                    .map(|d| blobs.contains(&d))
+                    .unwrap_or(false);
                 if !used && older_than(&path, grace) {
                     fs::remove_file(&path).at(&path)?;
                     report.blobs.push(format!("{algo}:{hex}"));
@@ -75,7 +91,10 @@ impl Store {
             }
         }
         for (name, path) in entries(&self.root().join("rendered"))? {
-            let used = name.parse::<Digest>().map(|d| ids.contains(&d) || keep.contains(&d)).unwrap_or(false);
+            let used = name
+                .parse::<Digest>()
+                .map(|d| ids.contains(&d) || keep.contains(&d))
+                .unwrap_or(false);
             if !used {
                 self.discard(&path)?;
                 report.rendered.push(name);

@@ -108,7 +108,9 @@ impl Store {
         let p = self.image_dir(id).join("record.json");
         let data = match fs::read(&p) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NotFound(id.key())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(id.key()))
+            }
             Err(e) => return Err(e).at(&p),
         };
         serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
@@ -123,7 +125,11 @@ impl Store {
         let mut out = Vec::new();
         for ent in fs::read_dir(&dir).at(&dir)? {
             let ent = ent.at(&dir)?;
-            let Some(id) = ent.file_name().to_str().and_then(|n| n.parse::<Digest>().ok()) else {
+            let Some(id) = ent
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Digest>().ok())
+            else {
                 continue;
             };
             match self.image_record(&id) {
@@ -167,10 +173,16 @@ impl Store {
         for ent in fs::read_dir(&dir).at(&dir)? {
             let ent = ent.at(&dir)?;
             let fname = ent.file_name();
-            let Some(name) = fname.to_str().filter(|n| !n.starts_with(".tmp-")).and_then(unescape_ref) else {
+            let Some(name) = fname
+                .to_str()
+                .filter(|n| !n.starts_with(".tmp-"))
+                .and_then(unescape_ref)
+            else {
                 continue;
             };
-            let Ok(content) = fs::read_to_string(ent.path()) else { continue };
+            let Ok(content) = fs::read_to_string(ent.path()) else {
+                continue;
+            };
             if let Ok(id) = content.trim().parse::<Digest>() {
                 out.push((name, id));
             }
@@ -188,7 +200,10 @@ impl Store {
         let images = self.images()?;
         if is_id_query(query) {
             let norm = query.replacen(':', "-", 1);
-            let hits: Vec<&ImageRecord> = images.iter().filter(|r| r.id.key().starts_with(&norm)).collect();
+            let hits: Vec<&ImageRecord> = images
+                .iter()
+                .filter(|r| r.id.key().starts_with(&norm))
+                .collect();
             return match hits.as_slice() {
                 [one] => Ok((*one).clone()),
                 [] => Err(StoreError::NotFound(query.to_string())),
@@ -241,7 +256,11 @@ impl Store {
     }
 
     /// The newest ACI named `name` whose labels include all of `labels`.
-    pub fn find_aci(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<Option<ImageRecord>> {
+    pub fn find_aci(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Option<ImageRecord>> {
         Ok(self
             .images()?
             .into_iter()
@@ -254,7 +273,11 @@ impl Store {
     pub fn names_of(&self, record: &ImageRecord, refs: &[(String, Digest)]) -> Vec<String> {
         match record.format {
             Format::Aci => vec![record.display_name()],
-            Format::Oci => refs.iter().filter(|(_, id)| id == &record.id).map(|(r, _)| r.clone()).collect(),
+            Format::Oci => refs
+                .iter()
+                .filter(|(_, id)| id == &record.id)
+                .map(|(r, _)| r.clone())
+                .collect(),
         }
     }
 
@@ -265,7 +288,9 @@ impl Store {
 
     pub fn last_used(&self, id: &Digest) -> Option<chrono::DateTime<chrono::Utc>> {
         let s = fs::read_to_string(self.image_dir(id).join("last-used")).ok()?;
-        chrono::DateTime::parse_from_rfc3339(s.trim()).ok().map(|d| d.with_timezone(&chrono::Utc))
+        chrono::DateTime::parse_from_rfc3339(s.trim())
+            .ok()
+            .map(|d| d.with_timezone(&chrono::Utc))
     }
 
     /// Removes an image and the tags pointing at it. Its layers stay until `gc`.
@@ -316,13 +341,23 @@ mod tests {
     fn tags_split_after_the_last_slash() {
         assert_eq!(split_tag("busybox"), ("busybox", None));
         assert_eq!(split_tag("busybox:1.36"), ("busybox", Some("1.36")));
-        assert_eq!(split_tag("127.0.0.1:5000/a/b"), ("127.0.0.1:5000/a/b", None));
-        assert_eq!(split_tag("127.0.0.1:5000/a/b:v2"), ("127.0.0.1:5000/a/b", Some("v2")));
+        assert_eq!(
+            split_tag("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", None)
+        );
+        assert_eq!(
+            split_tag("127.0.0.1:5000/a/b:v2"),
+            ("127.0.0.1:5000/a/b", Some("v2"))
+        );
     }
 
     #[test]
     fn refs_escape_round_trip() {
-        for r in ["docker.io/library/busybox:latest", "127.0.0.1:5000/x/y:tag", "a%b"] {
+        for r in [
+            "docker.io/library/busybox:latest",
+            "127.0.0.1:5000/x/y:tag",
+            "a%b",
+        ] {
             assert_eq!(unescape_ref(&escape_ref(r)).as_deref(), Some(r));
             assert!(!escape_ref(r).contains('/'));
         }

@@ -46,7 +46,10 @@ pub struct StagedLayer {
 
 pub enum Kind<'a> {
     /// An OCI layer: whiteouts apply; its key (diff_id) and blob digest are known.
-    Oci { key: &'a Digest, blob: Option<&'a Digest> },
+    Oci {
+        key: &'a Digest,
+        blob: Option<&'a Digest>,
+    },
     /// An ACI: only rootfs/ is extracted; its key is the sha512 of the uncompressed
     /// archive, known only at the end. The archive is kept as a blob for export.
     Aci,
@@ -78,7 +81,12 @@ impl Store {
     }
 
     /// Extracts `input` (compressed or not) into a temporary directory, checking digests.
-    pub fn stage_layer<R: Read + Send + 'static>(&self, image: &str, input: R, kind: Kind<'_>) -> Result<StagedLayer> {
+    pub fn stage_layer<R: Read + Send + 'static>(
+        &self,
+        image: &str,
+        input: R,
+        kind: Kind<'_>,
+    ) -> Result<StagedLayer> {
         let tmp = self.tmp_dir("layer")?;
         let rootfs = tmp.path().join("rootfs");
         fs::create_dir(&rootfs).at(&rootfs)?;
@@ -132,9 +140,17 @@ impl Store {
                 })
             }
             Ok(v) => {
-                let (blob_digest, _) =
-                    compressed.map_err(|e| StoreError::bad_image(image, strip_prefix(&e.to_string(), &what)))?;
-                if let (Kind::Oci { blob: Some(expected), .. }, Some(actual)) = (&kind, blob_digest) {
+                let (blob_digest, _) = compressed.map_err(|e| {
+                    StoreError::bad_image(image, strip_prefix(&e.to_string(), &what))
+                })?;
+                if let (
+                    Kind::Oci {
+                        blob: Some(expected),
+                        ..
+                    },
+                    Some(actual),
+                ) = (&kind, blob_digest)
+                {
                     if &actual != *expected {
                         return Err(StoreError::DigestMismatch {
                             what: what.clone(),
@@ -159,7 +175,8 @@ impl Store {
             }
             Kind::Aci => uncompressed,
         };
-        let records = tree::walk(&rootfs, &tree::Hashing::Known(&writer.file_hashes)).at(&rootfs)?;
+        let records =
+            tree::walk(&rootfs, &tree::Hashing::Known(&writer.file_hashes)).at(&rootfs)?;
         let tree_path = tmp.path().join("tree");
         fs::write(&tree_path, tree::serialize(&records)).at(&tree_path)?;
         let meta = LayerMeta {
@@ -174,7 +191,11 @@ impl Store {
             warnings: extracted.warnings,
         };
         let meta_path = tmp.path().join("meta.json");
-        fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("serialisable")).at(&meta_path)?;
+        fs::write(
+            &meta_path,
+            serde_json::to_vec_pretty(&meta).expect("serialisable"),
+        )
+        .at(&meta_path)?;
         Ok(StagedLayer {
             tmp,
             key,

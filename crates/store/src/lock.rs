@@ -85,6 +85,8 @@ mod tests {
         let a = FileLock::try_acquire(&p, Mode::Shared).unwrap();
         let b = FileLock::try_acquire(&p, Mode::Shared).unwrap();
         assert!(a.is_some() && b.is_some());
-        assert!(FileLock::try_acquire(&p, Mode::Exclusive).unwrap().is_none());
+        assert!(FileLock::try_acquire(&p, Mode::Exclusive)
+            .unwrap()
+            .is_none());
     }
 }

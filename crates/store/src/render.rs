@@ -39,12 +39,19 @@ impl Store {
             if !self.has_layer(key) {
                 return Err(StoreError::Corrupt {
                     path: self.layer_dir(key),
-                    reason: format!("layer {} of image {} is missing; fetch the image again", key.key(), record.id.key()),
+                    reason: format!(
+                        "layer {} of image {} is missing; fetch the image again",
+                        key.key(),
+                        record.id.key()
+                    ),
                 });
             }
         }
         let stack = dedup_top(&record.layers);
-        if record.path_whitelist.is_empty() && stack.len() <= MAX_OVERLAY_LAYERS && !stack.is_empty() {
+        if record.path_whitelist.is_empty()
+            && stack.len() <= MAX_OVERLAY_LAYERS
+            && !stack.is_empty()
+        {
             return Ok(stack.iter().rev().map(|k| self.layer_rootfs(k)).collect());
         }
         Ok(vec![self.rendered_rootfs(record)?])
@@ -77,18 +84,44 @@ impl Store {
 
     /// Merges `layers` (bottom first) into the empty directory `out`, applying whiteouts
     /// and the image's pathWhitelist.
-    pub fn merge_layers(&self, record: &ImageRecord, layers: &[Digest], out: &Path, how: Materialize) -> Result<()> {
+    pub fn merge_layers(
+        &self,
+        record: &ImageRecord,
+        layers: &[Digest],
+        out: &Path,
+        how: Materialize,
+    ) -> Result<()> {
         let allow = whitelist_set(&record.path_whitelist);
         let mut writer = RootWriter::new(out, Whiteouts::Apply, false).at(out)?;
         for key in dedup_top(layers) {
             let src = self.layer_rootfs(&key);
-            let fd = rustix::fs::open(&src, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at(&src)?;
-            copy_dir(&fd, &src, EntryPath::root(), &mut writer, how, allow.as_ref())
-                .map_err(|e| StoreError::bad_image(record.id.key(), format!("rendering layer {}: {e}", key.key())))?;
+            let fd = rustix::fs::open(
+                &src,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .at(&src)?;
+            copy_dir(
+                &fd,
+                &src,
+                EntryPath::root(),
+                &mut writer,
+                how,
+                allow.as_ref(),
+            )
+            .map_err(|e| {
+                StoreError::bad_image(
+                    record.id.key(),
+                    format!("rendering layer {}: {e}", key.key()),
+                )
+            })?;
         }
-        writer
-            .finish()
-            .map_err(|e| StoreError::bad_image(record.id.key(), format!("rendering {}: {}", e.path, e.reason)))?;
+        writer.finish().map_err(|e| {
+            StoreError::bad_image(
+                record.id.key(),
+                format!("rendering {}: {}", e.path, e.reason),
+            )
+        })?;
         Ok(())
     }
 
@@ -116,7 +149,12 @@ impl Store {
 /// overlayfs refuses the same directory twice, and the topmost one decides anyway.
 fn dedup_top(layers: &[Digest]) -> Vec<Digest> {
     let mut seen = HashSet::new();
-    let mut out: Vec<Digest> = layers.iter().rev().filter(|k| seen.insert((*k).clone())).cloned().collect();
+    let mut out: Vec<Digest> = layers
+        .iter()
+        .rev()
+        .filter(|k| seen.insert((*k).clone()))
+        .cloned()
+        .collect();
     out.reverse();
     out
 }
@@ -147,7 +185,10 @@ fn prepare_output(dir: &Path) -> Result<()> {
     match fs::read_dir(dir) {
         Ok(mut it) => {
             if it.next().is_some() {
-                return Err(StoreError::Invalid(format!("{} is not empty", dir.display())));
+                return Err(StoreError::Invalid(format!(
+                    "{} is not empty",
+                    dir.display()
+                )));
             }
             Ok(())
         }
@@ -193,13 +234,21 @@ fn copy_dir(
                 continue;
             }
         }
-        let st = rustix::fs::statat(dir, &*name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| format!("{}: {e}", path.display()))?;
+        let st = rustix::fs::statat(dir, &*name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         match FileType::from_raw_mode(st.st_mode) {
             FileType::Directory => {
-                let child = openat(dir, &*name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let child = openat(
+                    dir,
+                    &*name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| format!("{}: {e}", path.display()))?;
                 let xattrs = read_xattrs(&child);
-                let opaque = xattrs.iter().any(|(k, v)| k.as_slice() == OPAQUE_XATTR.as_bytes() && v.as_slice() == b"y");
+                let opaque = xattrs
+                    .iter()
+                    .any(|(k, v)| k.as_slice() == OPAQUE_XATTR.as_bytes() && v.as_slice() == b"y");
                 w.dir(&path, &meta_of(&st, xattrs)).map_err(werr)?;
                 if opaque {
                     w.opaque(&path).map_err(werr)?;
@@ -207,20 +256,28 @@ fn copy_dir(
                 copy_dir(&child, shown, path, w, how, allow)?;
             }
             FileType::RegularFile => {
-                let f = openat(dir, &*name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let f = openat(
+                    dir,
+                    &*name,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| format!("{}: {e}", path.display()))?;
                 let meta = meta_of(&st, read_xattrs(&f));
                 match how {
                     Materialize::Hardlink => link_into(w, dir, &name, &path).map_err(werr)?,
                     Materialize::Copy => {
                         let mut file = fs::File::from(f);
-                        w.file(&path, &meta, &mut file, st.st_size as u64).map_err(werr)?
+                        w.file(&path, &meta, &mut file, st.st_size as u64)
+                            .map_err(werr)?
                     }
                 }
             }
             FileType::Symlink => {
-                let target = rustix::fs::readlinkat(dir, &*name, Vec::new()).map_err(|e| format!("{}: {e}", path.display()))?;
-                w.symlink(&path, target.as_bytes(), &meta_of(&st, Vec::new())).map_err(werr)?;
+                let target = rustix::fs::readlinkat(dir, &*name, Vec::new())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                w.symlink(&path, target.as_bytes(), &meta_of(&st, Vec::new()))
+                    .map_err(werr)?;
             }
             FileType::CharacterDevice if st.st_rdev == 0 => w.whiteout(&path).map_err(werr)?,
             FileType::Fifo => w.fifo(&path, &meta_of(&st, Vec::new())).map_err(werr)?,
@@ -230,7 +287,12 @@ fn copy_dir(
     Ok(())
 }
 
-fn link_into(w: &mut RootWriter, src_dir: &OwnedFd, name: &CStr, path: &EntryPath) -> std::result::Result<(), crate::extract::writer::WriteError> {
+fn link_into(
+    w: &mut RootWriter,
+    src_dir: &OwnedFd,
+    name: &CStr,
+    path: &EntryPath,
+) -> std::result::Result<(), crate::extract::writer::WriteError> {
     w.link_from(src_dir, name, path)
 }
 
@@ -266,7 +328,9 @@ mod tests {
 
     #[test]
     fn dedup_keeps_topmost() {
-        let d = |c: char| Digest::new(crate::digest::Algorithm::Sha256, &c.to_string().repeat(64)).unwrap();
+        let d = |c: char| {
+            Digest::new(crate::digest::Algorithm::Sha256, &c.to_string().repeat(64)).unwrap()
+        };
         let got = dedup_top(&[d('a'), d('b'), d('a'), d('c')]);
         assert_eq!(got, vec![d('b'), d('a'), d('c')]);
     }

@@ -35,7 +35,16 @@ impl Store {
         }
         fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).at(&root)?;
         let store = Store { root };
-        for sub in ["blobs/sha256", "blobs/sha512", "images", "layers", "rendered", "refs", "tmp", "locks"] {
+        for sub in [
+            "blobs/sha256",
+            "blobs/sha512",
+            "images",
+            "layers",
+            "rendered",
+            "refs",
+            "tmp",
+            "locks",
+        ] {
             let p = store.root.join(sub);
             if !p.is_dir() {
                 fs::create_dir_all(&p).at(&p)?;
@@ -49,7 +58,10 @@ impl Store {
     }
 
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs").join(d.algorithm().name()).join(d.hex())
+        self.root
+            .join("blobs")
+            .join(d.algorithm().name())
+            .join(d.hex())
     }
 
     pub fn image_dir(&self, id: &Digest) -> PathBuf {
@@ -84,7 +96,10 @@ impl Store {
 
     /// Serialises work on one key (a layer being extracted, an image being committed).
     pub fn lock_key(&self, kind: &str, key: &Digest) -> Result<FileLock> {
-        FileLock::acquire(&self.lock_path(&format!("{kind}-{}", key.key())), Mode::Exclusive)
+        FileLock::acquire(
+            &self.lock_path(&format!("{kind}-{}", key.key())),
+            Mode::Exclusive,
+        )
     }
 
     /// A fresh temporary directory, locked for as long as the returned value lives, and
@@ -117,7 +132,9 @@ impl Store {
                     Ok(f) => f,
                     Err(_) => continue,
                 };
-                if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+                if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .is_err()
+                {
                     continue; // its owner is still at work
                 }
             }
@@ -152,7 +169,9 @@ impl Store {
                 fsutil::fsync_dir(dest.parent().expect("dest has a parent"))?;
                 Ok(true)
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => Ok(false),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {
+                Ok(false)
+            }
             Err(e) => Err(e).at(dest),
         }
     }

@@ -34,7 +34,11 @@ pub enum Hashing<'a> {
 }
 
 pub fn walk(root: &Path, hashing: &Hashing<'_>) -> io::Result<Vec<Record>> {
-    let fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let fd = rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
     let st = rustix::fs::fstat(&fd)?;
@@ -44,7 +48,13 @@ pub fn walk(root: &Path, hashing: &Hashing<'_>) -> io::Result<Vec<Record>> {
     Ok(out)
 }
 
-fn walk_dir(dir: &OwnedFd, prefix: Vec<u8>, hashing: &Hashing<'_>, out: &mut Vec<Record>, buf: &mut [u8]) -> io::Result<()> {
+fn walk_dir(
+    dir: &OwnedFd,
+    prefix: Vec<u8>,
+    hashing: &Hashing<'_>,
+    out: &mut Vec<Record>,
+    buf: &mut [u8],
+) -> io::Result<()> {
     let mut names = Vec::new();
     {
         let mut d = rustix::fs::Dir::read_from(dir)?;
@@ -64,9 +74,21 @@ fn walk_dir(dir: &OwnedFd, prefix: Vec<u8>, hashing: &Hashing<'_>, out: &mut Vec
         }
         path.extend_from_slice(name.to_bytes());
         let ftype = FileType::from_raw_mode(st.st_mode);
-        out.push(record_for(dir, Some(&name), path.clone(), &st, hashing, buf)?);
+        out.push(record_for(
+            dir,
+            Some(&name),
+            path.clone(),
+            &st,
+            hashing,
+            buf,
+        )?);
         if ftype == FileType::Directory {
-            let child = openat(dir, &*name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let child = openat(
+                dir,
+                &*name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
             walk_dir(&child, path, hashing, out, buf)?;
         }
     }
@@ -99,14 +121,23 @@ fn record_for(
         uid: st.st_uid,
         gid: st.st_gid,
         size: if kind == 'f' { st.st_size as u64 } else { 0 },
-        rdev: if kind == 'c' || kind == 'b' { st.st_rdev } else { 0 },
+        rdev: if kind == 'c' || kind == 'b' {
+            st.st_rdev
+        } else {
+            0
+        },
         hash: String::new(),
         target: Vec::new(),
         xattrs: Vec::new(),
     };
     let open_self = |flags: OFlags| -> io::Result<OwnedFd> {
         match name {
-            Some(n) => Ok(openat(dir, n, flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?),
+            Some(n) => Ok(openat(
+                dir,
+                n,
+                flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?),
             None => Ok(openat(dir, ".", flags | OFlags::CLOEXEC, Mode::empty())?),
         }
     };
@@ -224,7 +255,10 @@ pub fn serialize(records: &[Record]) -> String {
 pub fn diff(recorded: &str, actual: &str) -> Vec<String> {
     let index = |text: &str| -> std::collections::BTreeMap<String, String> {
         text.lines()
-            .filter_map(|l| l.rsplit_once(' ').map(|(meta, path)| (path.to_string(), meta.to_string())))
+            .filter_map(|l| {
+                l.rsplit_once(' ')
+                    .map(|(meta, path)| (path.to_string(), meta.to_string()))
+            })
             .collect()
     };
     let (a, b) = (index(recorded), index(actual));
@@ -232,7 +266,9 @@ pub fn diff(recorded: &str, actual: &str) -> Vec<String> {
     for (path, meta) in &a {
         match b.get(path) {
             None => out.push(format!("{path}: missing")),
-            Some(m) if m != meta => out.push(format!("{path}: changed (recorded {meta}, found {m})")),
+            Some(m) if m != meta => {
+                out.push(format!("{path}: changed (recorded {meta}, found {m})"))
+            }
             _ => {}
         }
     }

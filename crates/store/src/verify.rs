@@ -34,7 +34,9 @@ impl Store {
                 }
                 report.blobs += 1;
                 let Ok(expected) = format!("{algo}:{name}").parse::<Digest>() else {
-                    report.problems.push(format!("blob {algo}/{name}: not a digest name"));
+                    report
+                        .problems
+                        .push(format!("blob {algo}/{name}: not a digest name"));
                     continue;
                 };
                 let p = ent.path();
@@ -50,7 +52,11 @@ impl Store {
                 }
                 let actual = h.finish();
                 if actual != expected {
-                    report.problems.push(format!("blob {}: content hashes to {}", expected.oci(), actual.oci()));
+                    report.problems.push(format!(
+                        "blob {}: content hashes to {}",
+                        expected.oci(),
+                        actual.oci()
+                    ));
                 }
             }
         }
@@ -59,14 +65,18 @@ impl Store {
             let ent = ent.at(&dir)?;
             let name = ent.file_name().to_string_lossy().into_owned();
             let Ok(key) = name.parse::<Digest>() else {
-                report.problems.push(format!("layer {name}: not a digest name"));
+                report
+                    .problems
+                    .push(format!("layer {name}: not a digest name"));
                 continue;
             };
             report.layers += 1;
             let recorded = match fs::read_to_string(ent.path().join("tree")) {
                 Ok(t) => t,
                 Err(e) => {
-                    report.problems.push(format!("layer {}: tree record unreadable: {e}", key.key()));
+                    report
+                        .problems
+                        .push(format!("layer {}: tree record unreadable: {e}", key.key()));
                     continue;
                 }
             };
@@ -78,7 +88,11 @@ impl Store {
                         report.problems.push(format!("layer {}: {d}", key.key()));
                     }
                     if diffs.len() > MAX_DIFFS_SHOWN {
-                        report.problems.push(format!("layer {}: and {} more differences", key.key(), diffs.len() - MAX_DIFFS_SHOWN));
+                        report.problems.push(format!(
+                            "layer {}: and {} more differences",
+                            key.key(),
+                            diffs.len() - MAX_DIFFS_SHOWN
+                        ));
                     }
                 }
                 Err(e) => report.problems.push(format!("layer {}: {e}", key.key())),
@@ -88,12 +102,20 @@ impl Store {
             report.images += 1;
             for l in &r.layers {
                 if !self.has_layer(l) {
-                    report.problems.push(format!("image {}: layer {} is missing", r.id.key(), l.key()));
+                    report.problems.push(format!(
+                        "image {}: layer {} is missing",
+                        r.id.key(),
+                        l.key()
+                    ));
                 }
             }
             for b in std::iter::once(&r.manifest).chain(r.config.iter()) {
                 if !self.blob_path(b).exists() {
-                    report.problems.push(format!("image {}: blob {} is missing", r.id.key(), b.oci()));
+                    report.problems.push(format!(
+                        "image {}: blob {} is missing",
+                        r.id.key(),
+                        b.oci()
+                    ));
                 }
             }
         }

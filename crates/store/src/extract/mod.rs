@@ -37,7 +37,11 @@ const MAX_MANIFEST: u64 = 1 << 20;
 const WHITEOUT: &[u8] = b".wh.";
 const OPAQUE: &[u8] = b".wh..wh..opq";
 
-pub fn extract_tar<R: Read>(reader: R, writer: &mut RootWriter, opts: &ExtractOptions<'_>) -> Result<Extracted> {
+pub fn extract_tar<R: Read>(
+    reader: R,
+    writer: &mut RootWriter,
+    opts: &ExtractOptions<'_>,
+) -> Result<Extracted> {
     let mut archive = tar::Archive::new(reader);
     let mut out = Extracted::default();
     let strip: Option<&[u8]> = if opts.aci { Some(b"rootfs") } else { None };
@@ -46,7 +50,12 @@ pub fn extract_tar<R: Read>(reader: R, writer: &mut RootWriter, opts: &ExtractOp
         .entries()
         .map_err(|e| StoreError::bad_image(opts.image, format!("reading the archive: {e}")))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| StoreError::bad_image(opts.image, format!("reading the archive (truncated or corrupt?): {e}")))?;
+        let mut entry = entry.map_err(|e| {
+            StoreError::bad_image(
+                opts.image,
+                format!("reading the archive (truncated or corrupt?): {e}"),
+            )
+        })?;
         out.entries += 1;
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
@@ -58,12 +67,22 @@ pub fn extract_tar<R: Read>(reader: R, writer: &mut RootWriter, opts: &ExtractOp
             Some(p) => p,
             None => {
                 // Outside rootfs/ in an ACI: only the manifest belongs there.
-                if EntryPath::parse(&raw, None).ok().flatten().map(|p| p.as_bytes() == b"manifest") == Some(true) {
+                if EntryPath::parse(&raw, None)
+                    .ok()
+                    .flatten()
+                    .map(|p| p.as_bytes() == b"manifest")
+                    == Some(true)
+                {
                     if entry.size() > MAX_MANIFEST {
-                        return Err(bad(&shown, format!("manifest is larger than {MAX_MANIFEST} bytes")));
+                        return Err(bad(
+                            &shown,
+                            format!("manifest is larger than {MAX_MANIFEST} bytes"),
+                        ));
                     }
                     let mut m = Vec::new();
-                    entry.read_to_end(&mut m).map_err(|e| bad(&shown, format!("reading: {e}")))?;
+                    entry
+                        .read_to_end(&mut m)
+                        .map_err(|e| bad(&shown, format!("reading: {e}")))?;
                     out.manifest = Some(m);
                     continue;
                 }
@@ -76,7 +95,9 @@ pub fn extract_tar<R: Read>(reader: R, writer: &mut RootWriter, opts: &ExtractOp
         let meta = meta_of(&mut entry).map_err(|r| bad(&shown, r))?;
         let (parent, name) = path.split_last();
         if opts.whiteouts && name.starts_with(WHITEOUT) {
-            let parent = EntryPath::parse(parent, None).map_err(|r| bad(&shown, r))?.expect("no strip");
+            let parent = EntryPath::parse(parent, None)
+                .map_err(|r| bad(&shown, r))?
+                .expect("no strip");
             if name == OPAQUE {
                 writer.opaque(&parent).map_err(|e| bad(&e.path, e.reason))?;
             } else if name.starts_with(b".wh..wh.") {
@@ -86,7 +107,9 @@ pub fn extract_tar<R: Read>(reader: R, writer: &mut RootWriter, opts: &ExtractOp
                 if hidden.is_empty() || hidden == b"." || hidden == b".." {
                     return Err(bad(&shown, "whiteout names no entry".into()));
                 }
-                writer.whiteout(&parent.join(hidden)).map_err(|e| bad(&e.path, e.reason))?;
+                writer
+                    .whiteout(&parent.join(hidden))
+                    .map_err(|e| bad(&e.path, e.reason))?;
             }
             continue;
         }
@@ -94,22 +117,42 @@ pub fn extract_tar<R: Read>(reader: R, writer: &mut RootWriter, opts: &ExtractOp
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let size = entry.size();
                 if writer.bytes_written.saturating_add(size) > opts.max_bytes {
-                    return Err(bad(&shown, format!("the archive expands beyond {} bytes; refusing it", opts.max_bytes)));
+                    return Err(bad(
+                        &shown,
+                        format!(
+                            "the archive expands beyond {} bytes; refusing it",
+                            opts.max_bytes
+                        ),
+                    ));
                 }
                 writer.file(&path, &meta, &mut entry, size)
             }
             EntryType::Directory => writer.dir(&path, &meta),
             EntryType::Symlink => {
-                let target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default();
                 if target.is_empty() {
                     return Err(bad(&shown, "symlink without a target".into()));
                 }
                 writer.symlink(&path, &target, &meta)
             }
             EntryType::Link => {
-                let raw_target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
+                let raw_target = entry
+                    .link_name_bytes()
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default();
                 let target = EntryPath::parse(&raw_target, strip)
-                    .map_err(|r| bad(&shown, format!("hard link target {:?}: {r}", String::from_utf8_lossy(&raw_target))))?
+                    .map_err(|r| {
+                        bad(
+                            &shown,
+                            format!(
+                                "hard link target {:?}: {r}",
+                                String::from_utf8_lossy(&raw_target)
+                            ),
+                        )
+                    })?
                     .ok_or_else(|| bad(&shown, "hard link target outside rootfs/".into()))?;
                 writer.hardlink(&path, &target)
             }
@@ -121,7 +164,8 @@ pub fn extract_tar<R: Read>(reader: R, writer: &mut RootWriter, opts: &ExtractOp
                 continue;
             }
             other => {
-                out.warnings.push(format!("{shown}: entry type {other:?} skipped"));
+                out.warnings
+                    .push(format!("{shown}: entry type {other:?} skipped"));
                 continue;
             }
         };
@@ -136,29 +180,50 @@ fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::result::Result<Meta, 
     let h = entry.header();
     let mut meta = Meta {
         mode: h.mode().map_err(|e| format!("bad mode: {e}"))? & 0o7777,
-        uid: u32::try_from(h.uid().map_err(|e| format!("bad uid: {e}"))?).map_err(|_| "uid out of range".to_string())?,
-        gid: u32::try_from(h.gid().map_err(|e| format!("bad gid: {e}"))?).map_err(|_| "gid out of range".to_string())?,
+        uid: u32::try_from(h.uid().map_err(|e| format!("bad uid: {e}"))?)
+            .map_err(|_| "uid out of range".to_string())?,
+        gid: u32::try_from(h.gid().map_err(|e| format!("bad gid: {e}"))?)
+            .map_err(|_| "gid out of range".to_string())?,
         mtime: h.mtime().unwrap_or(0).min(i64::MAX as u64) as i64,
         mtime_nsec: 0,
         xattrs: Vec::new(),
     };
-    if let Some(pax) = entry.pax_extensions().map_err(|e| format!("bad PAX header: {e}"))? {
+    if let Some(pax) = entry
+        .pax_extensions()
+        .map_err(|e| format!("bad PAX header: {e}"))?
+    {
         for ext in pax {
             let ext = ext.map_err(|e| format!("bad PAX header: {e}"))?;
             let key = ext.key_bytes();
             let value = ext.value_bytes();
-            let num = || std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
+            let num = || {
+                std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
             match key {
-                b"uid" => meta.uid = num().and_then(|v| u32::try_from(v).ok()).ok_or("bad PAX uid")?,
-                b"gid" => meta.gid = num().and_then(|v| u32::try_from(v).ok()).ok_or("bad PAX gid")?,
+                b"uid" => {
+                    meta.uid = num()
+                        .and_then(|v| u32::try_from(v).ok())
+                        .ok_or("bad PAX uid")?
+                }
+                b"gid" => {
+                    meta.gid = num()
+                        .and_then(|v| u32::try_from(v).ok())
+                        .ok_or("bad PAX gid")?
+                }
                 b"mtime" => {
-                    if let Some((s, ns)) = std::str::from_utf8(value).ok().and_then(|v| parse_pax_time(v)) {
+                    if let Some((s, ns)) = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| parse_pax_time(v))
+                    {
                         meta.mtime = s;
                         meta.mtime_nsec = ns;
                     }
                 }
                 k if k.starts_with(b"SCHILY.xattr.") => {
-                    meta.xattrs.push((k[b"SCHILY.xattr.".len()..].to_vec(), value.to_vec()));
+                    meta.xattrs
+                        .push((k[b"SCHILY.xattr.".len()..].to_vec(), value.to_vec()));
                 }
                 _ => {}
             }

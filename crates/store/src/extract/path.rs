@@ -105,8 +105,13 @@ mod tests {
     fn strips_rootfs_prefix() {
         let p = EntryPath::parse(b"rootfs/bin/sh", Some(b"rootfs")).unwrap();
         assert_eq!(p.unwrap().display(), "bin/sh");
-        assert_eq!(EntryPath::parse(b"manifest", Some(b"rootfs")).unwrap(), None);
-        let root = EntryPath::parse(b"rootfs/", Some(b"rootfs")).unwrap().unwrap();
+        assert_eq!(
+            EntryPath::parse(b"manifest", Some(b"rootfs")).unwrap(),
+            None
+        );
+        let root = EntryPath::parse(b"rootfs/", Some(b"rootfs"))
+            .unwrap()
+            .unwrap();
         assert!(root.is_root());
     }
 

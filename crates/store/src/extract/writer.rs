@@ -10,8 +10,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{
-    openat, openat2, AtFlags, Dev, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec,
-    Timestamps, Uid, XattrFlags,
+    openat, openat2, AtFlags, Dev, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps,
+    Uid, XattrFlags,
 };
 use rustix::io::Errno;
 
@@ -123,7 +123,9 @@ impl RootWriter {
         }
         let hit = matches!(&self.cache, Some((p, _)) if p.as_slice() == parent);
         if !hit {
-            let fd = self.open_dir_creating(parent).map_err(|e| WriteError::new(path, e))?;
+            let fd = self
+                .open_dir_creating(parent)
+                .map_err(|e| WriteError::new(path, e))?;
             self.cache = Some((parent.to_vec(), fd));
         }
         Ok(self.cache.as_ref().unwrap().1.as_fd())
@@ -135,7 +137,10 @@ impl RootWriter {
             Ok(fd) => return Ok(fd),
             Err(Errno::NOENT) => {}
             Err(Errno::NOTDIR) => {
-                return Err(format!("a parent of it is not a directory ({})", String::from_utf8_lossy(rel)))
+                return Err(format!(
+                    "a parent of it is not a directory ({})",
+                    String::from_utf8_lossy(rel)
+                ))
             }
             Err(e) => return Err(format!("opening parent directory: {e}")),
         }
@@ -145,7 +150,11 @@ impl RootWriter {
         let comps: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
         for comp in comps {
             let start = end;
-            end = if start == 0 { comp.len() } else { start + 1 + comp.len() };
+            end = if start == 0 {
+                comp.len()
+            } else {
+                start + 1 + comp.len()
+            };
             let prefix = &rel[..end];
             match openat2(&self.root, prefix, flags, Mode::empty(), RESOLVE) {
                 Ok(_) => continue,
@@ -158,7 +167,11 @@ impl RootWriter {
                 }
                 Err(e) => return Err(format!("opening {}: {e}", String::from_utf8_lossy(prefix))),
             }
-            let parent_rel = if start == 0 { &b""[..] } else { &rel[..start - 1] };
+            let parent_rel = if start == 0 {
+                &b""[..]
+            } else {
+                &rel[..start - 1]
+            };
             let pfd = if parent_rel.is_empty() {
                 openat(&self.root, ".", flags, Mode::empty())
             } else {
@@ -194,18 +207,24 @@ impl RootWriter {
             crate::fsutil::remove_children(&child, Path::new(&path.display()))
                 .map_err(|e| WriteError::new(path, e))?;
             let dir = self.parent(path)?;
-            rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).map_err(|e| WriteError::new(path, e))?;
+            rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+                .map_err(|e| WriteError::new(path, e))?;
             // The cached parent may have been inside the removed tree.
             self.cache = None;
         } else {
-            rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(|e| WriteError::new(path, e))?;
+            rustix::fs::unlinkat(dir, name, AtFlags::empty())
+                .map_err(|e| WriteError::new(path, e))?;
         }
         Ok(())
     }
 
     fn apply_fd_meta(&self, fd: BorrowedFd<'_>, meta: &Meta, path: &EntryPath) -> WResult<()> {
-        rustix::fs::fchown(fd, Some(Uid::from_raw_unchecked(meta.uid)), Some(Gid::from_raw_unchecked(meta.gid)))
-            .map_err(|e| WriteError::new(path, format!("chown: {e}")))?;
+        rustix::fs::fchown(
+            fd,
+            Some(Uid::from_raw_unchecked(meta.uid)),
+            Some(Gid::from_raw_unchecked(meta.gid)),
+        )
+        .map_err(|e| WriteError::new(path, format!("chown: {e}")))?;
         // After chown, which clears setuid/setgid.
         rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))
             .map_err(|e| WriteError::new(path, format!("chmod: {e}")))?;
@@ -213,16 +232,27 @@ impl RootWriter {
             if !xattr_allowed(name) {
                 continue;
             }
-            rustix::fs::fsetxattr(fd, name.as_slice(), value, XattrFlags::empty())
-                .map_err(|e| WriteError::new(path, format!("xattr {}: {e}", String::from_utf8_lossy(name))))?;
+            rustix::fs::fsetxattr(fd, name.as_slice(), value, XattrFlags::empty()).map_err(
+                |e| {
+                    WriteError::new(
+                        path,
+                        format!("xattr {}: {e}", String::from_utf8_lossy(name)),
+                    )
+                },
+            )?;
         }
         Ok(())
     }
 
     pub fn dir(&mut self, path: &EntryPath, meta: &Meta) -> WResult<()> {
         let fd = if path.is_root() {
-            openat(&self.root, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| WriteError::new(path, e))?
+            openat(
+                &self.root,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| WriteError::new(path, e))?
         } else {
             let (_, name) = path.split_last();
             let dir = self.parent(path)?;
@@ -241,8 +271,13 @@ impl RootWriter {
                 Err(e) => return Err(WriteError::new(path, e)),
             }
             let dir = self.parent(path)?;
-            openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| WriteError::new(path, e))?
+            openat(
+                dir,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| WriteError::new(path, e))?
         };
         self.apply_fd_meta(fd.as_fd(), meta, path)?;
         // A directory's mtime changes as its entries arrive: set it at the end.
@@ -258,7 +293,13 @@ impl RootWriter {
 
     /// Creates a regular file from `size` bytes of `data`. Returns an error if the data ends
     /// early (a truncated archive).
-    pub fn file(&mut self, path: &EntryPath, meta: &Meta, data: &mut dyn Read, size: u64) -> WResult<()> {
+    pub fn file(
+        &mut self,
+        path: &EntryPath,
+        meta: &Meta,
+        data: &mut dyn Read,
+        size: u64,
+    ) -> WResult<()> {
         let fd = self.create_excl(path)?;
         let mut hasher = self.hash_files.then(|| Hasher::new(Algorithm::Sha256));
         let mut left = size;
@@ -266,7 +307,12 @@ impl RootWriter {
         while left > 0 {
             let want = left.min(self.buf.len() as u64) as usize;
             let n = match data.read(&mut self.buf[..want]) {
-                Ok(0) => return Err(WriteError::new(path, format!("archive ends {left} bytes before the end of this file"))),
+                Ok(0) => {
+                    return Err(WriteError::new(
+                        path,
+                        format!("archive ends {left} bytes before the end of this file"),
+                    ))
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(WriteError::new(path, e)),
@@ -274,17 +320,25 @@ impl RootWriter {
             if let Some(h) = hasher.as_mut() {
                 h.update(&self.buf[..n]);
             }
-            io::Write::write_all(&mut file, &self.buf[..n]).map_err(|e| WriteError::new(path, e))?;
+            io::Write::write_all(&mut file, &self.buf[..n])
+                .map_err(|e| WriteError::new(path, e))?;
             left -= n as u64;
         }
         self.bytes_written += size;
         self.apply_fd_meta(file.as_fd(), meta, path)?;
         let t = ts(meta.mtime, meta.mtime_nsec);
-        rustix::fs::futimens(&file, &Timestamps { last_access: t, last_modification: t })
-            .map_err(|e| WriteError::new(path, e))?;
+        rustix::fs::futimens(
+            &file,
+            &Timestamps {
+                last_access: t,
+                last_modification: t,
+            },
+        )
+        .map_err(|e| WriteError::new(path, e))?;
         if let Some(h) = hasher {
             let st = rustix::fs::fstat(&file).map_err(|e| WriteError::new(path, e))?;
-            self.file_hashes.insert((st.st_dev, st.st_ino), h.finish().hex().to_string());
+            self.file_hashes
+                .insert((st.st_dev, st.st_ino), h.finish().hex().to_string());
         }
         Ok(())
     }
@@ -295,7 +349,8 @@ impl RootWriter {
             return Err(WriteError::new(path, "the root cannot be a file"));
         }
         let (_, name) = path.split_last();
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         for _ in 0..2 {
             let dir = self.parent(path)?;
             match openat(dir, name, flags, Mode::from_raw_mode(0o600)) {
@@ -304,7 +359,10 @@ impl RootWriter {
                 Err(e) => return Err(WriteError::new(path, e)),
             }
         }
-        Err(WriteError::new(path, "could not replace the existing entry"))
+        Err(WriteError::new(
+            path,
+            "could not replace the existing entry",
+        ))
     }
 
     pub fn symlink(&mut self, path: &EntryPath, target: &[u8], meta: &Meta) -> WResult<()> {
@@ -331,8 +389,16 @@ impl RootWriter {
         )
         .map_err(|e| WriteError::new(path, format!("chown: {e}")))?;
         let t = ts(meta.mtime, meta.mtime_nsec);
-        rustix::fs::utimensat(dir, name.as_slice(), &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| WriteError::new(path, e))?;
+        rustix::fs::utimensat(
+            dir,
+            name.as_slice(),
+            &Timestamps {
+                last_access: t,
+                last_modification: t,
+            },
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| WriteError::new(path, e))?;
         Ok(())
     }
 
@@ -341,16 +407,36 @@ impl RootWriter {
         if path.is_root() || target.is_root() {
             return Err(WriteError::new(path, "hard link to or from the root"));
         }
-        let src = match openat2(&self.root, target.as_bytes(), OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE) {
+        let src = match openat2(
+            &self.root,
+            target.as_bytes(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        ) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => {
-                return Err(WriteError::new(path, format!("hard link target {:?} is not in this layer", target.display())))
+                return Err(WriteError::new(
+                    path,
+                    format!(
+                        "hard link target {:?} is not in this layer",
+                        target.display()
+                    ),
+                ))
             }
-            Err(e) => return Err(WriteError::new(path, format!("hard link target {:?}: {e}", target.display()))),
+            Err(e) => {
+                return Err(WriteError::new(
+                    path,
+                    format!("hard link target {:?}: {e}", target.display()),
+                ))
+            }
         };
         let st = rustix::fs::fstat(&src).map_err(|e| WriteError::new(path, e))?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            return Err(WriteError::new(path, format!("hard link to directory {:?}", target.display())));
+            return Err(WriteError::new(
+                path,
+                format!("hard link to directory {:?}", target.display()),
+            ));
         }
         let (_, name) = path.split_last();
         let name = name.to_vec();
@@ -361,7 +447,9 @@ impl RootWriter {
                 Err(Errno::EXIST) if attempt == 0 => {
                     // Linking a name to itself is a no-op, not a reason to delete it.
                     let dir = self.parent(path)?;
-                    if let Ok(cur) = rustix::fs::statat(dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+                    if let Ok(cur) =
+                        rustix::fs::statat(dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
+                    {
                         if cur.st_ino == st.st_ino && cur.st_dev == st.st_dev {
                             return Ok(());
                         }
@@ -376,7 +464,12 @@ impl RootWriter {
 
     /// A hard link to a file outside this tree (a layer on the same filesystem), replacing
     /// whatever is at `path`.
-    pub fn link_from(&mut self, src_dir: &OwnedFd, src_name: &std::ffi::CStr, path: &EntryPath) -> WResult<()> {
+    pub fn link_from(
+        &mut self,
+        src_dir: &OwnedFd,
+        src_name: &std::ffi::CStr,
+        path: &EntryPath,
+    ) -> WResult<()> {
         if path.is_root() {
             return Err(WriteError::new(path, "the root cannot be a file"));
         }
@@ -407,15 +500,27 @@ impl RootWriter {
         let name = name.to_vec();
         for attempt in 0..2 {
             let dir = self.parent(path)?;
-            match rustix::fs::mknodat(dir, name.as_slice(), ftype, Mode::from_raw_mode(meta.mode & 0o777), dev) {
+            match rustix::fs::mknodat(
+                dir,
+                name.as_slice(),
+                ftype,
+                Mode::from_raw_mode(meta.mode & 0o777),
+                dev,
+            ) {
                 Ok(()) => break,
                 Err(Errno::EXIST) if attempt == 0 => self.clear(path)?,
                 Err(e) => return Err(WriteError::new(path, e)),
             }
         }
         let dir = self.parent(path)?;
-        rustix::fs::chownat(dir, name.as_slice(), Some(Uid::from_raw_unchecked(meta.uid)), Some(Gid::from_raw_unchecked(meta.gid)), AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| WriteError::new(path, format!("chown: {e}")))?;
+        rustix::fs::chownat(
+            dir,
+            name.as_slice(),
+            Some(Uid::from_raw_unchecked(meta.uid)),
+            Some(Gid::from_raw_unchecked(meta.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| WriteError::new(path, format!("chown: {e}")))?;
         Ok(())
     }
 
@@ -431,18 +536,33 @@ impl RootWriter {
     /// directory's current children are deleted, so call it before adding this layer's.
     pub fn opaque(&mut self, dir: &EntryPath) -> WResult<()> {
         let fd = if dir.is_root() {
-            openat(&self.root, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            openat(
+                &self.root,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
         } else {
             // Make sure it exists as a directory (an opaque marker may precede its dir entry).
-            self.open_dir_creating(dir.as_bytes()).map_err(|e| WriteError::new(dir, e))?;
-            openat2(&self.root, dir.as_bytes(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+            self.open_dir_creating(dir.as_bytes())
+                .map_err(|e| WriteError::new(dir, e))?;
+            openat2(
+                &self.root,
+                dir.as_bytes(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            )
         }
         .map_err(|e| WriteError::new(dir, e))?;
         match self.whiteouts {
-            Whiteouts::Overlay => rustix::fs::fsetxattr(&fd, OPAQUE_XATTR, b"y", XattrFlags::empty())
-                .map_err(|e| WriteError::new(dir, format!("setting the opaque xattr: {e}"))),
+            Whiteouts::Overlay => {
+                rustix::fs::fsetxattr(&fd, OPAQUE_XATTR, b"y", XattrFlags::empty())
+                    .map_err(|e| WriteError::new(dir, format!("setting the opaque xattr: {e}")))
+            }
             Whiteouts::Apply => {
-                crate::fsutil::remove_children(&fd, Path::new(&dir.display())).map_err(|e| WriteError::new(dir, e))?;
+                crate::fsutil::remove_children(&fd, Path::new(&dir.display()))
+                    .map_err(|e| WriteError::new(dir, e))?;
                 self.cache = None;
                 Ok(())
             }
@@ -461,9 +581,20 @@ impl RootWriter {
         times.sort_by(|a, b| b.0.cmp(&a.0));
         for (path, t) in times {
             let fd = if path.is_root() {
-                openat(&self.root, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                openat(
+                    &self.root,
+                    ".",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
             } else {
-                openat2(&self.root, path.as_bytes(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+                openat2(
+                    &self.root,
+                    path.as_bytes(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    RESOLVE,
+                )
             };
             // A directory replaced later in the archive is simply gone: nothing to date.
             if let Ok(fd) = fd {

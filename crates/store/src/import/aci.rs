@@ -14,22 +14,26 @@ use crate::images::{Format, ImageRecord};
 use crate::layers::Kind;
 use crate::store::Store;
 
-pub fn import_aci<R: Read + Send + 'static>(store: &Store, input: R, shown: &str) -> Result<ImageRecord> {
+pub fn import_aci<R: Read + Send + 'static>(
+    store: &Store,
+    input: R,
+    shown: &str,
+) -> Result<ImageRecord> {
     let staged = store.stage_layer(shown, input, Kind::Aci)?;
     let manifest_bytes = staged
         .aci_manifest
         .clone()
         .ok_or_else(|| StoreError::bad_image(shown, "the ACI has no manifest"))?;
-    let manifest = ImageManifest::from_slice(&manifest_bytes).map_err(|e| StoreError::bad_image(shown, e.to_string()))?;
+    let manifest = ImageManifest::from_slice(&manifest_bytes)
+        .map_err(|e| StoreError::bad_image(shown, e.to_string()))?;
     let mut layers = Vec::new();
     let mut dependencies = Vec::new();
     for dep in &manifest.dependencies {
         let found = match &dep.image_id {
             Some(hash) => {
-                let id: Digest = hash
-                    .to_string()
-                    .parse()
-                    .map_err(|e: String| StoreError::bad_image(shown, format!("dependency {}: {e}", dep.image_name)))?;
+                let id: Digest = hash.to_string().parse().map_err(|e: String| {
+                    StoreError::bad_image(shown, format!("dependency {}: {e}", dep.image_name))
+                })?;
                 match store.image_record(&id) {
                     Ok(r) => Some(r),
                     Err(StoreError::NotFound(_)) => None,
@@ -37,7 +41,11 @@ pub fn import_aci<R: Read + Send + 'static>(store: &Store, input: R, shown: &str
                 }
             }
             None => {
-                let wanted: BTreeMap<String, String> = dep.labels.iter().map(|l| (l.name.to_string(), l.value.clone())).collect();
+                let wanted: BTreeMap<String, String> = dep
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.clone()))
+                    .collect();
                 store.find_aci(dep.image_name.as_str(), &wanted)?
             }
         };
@@ -47,7 +55,10 @@ pub fn import_aci<R: Read + Send + 'static>(store: &Store, input: R, shown: &str
                 format!(
                     "dependency {}{} is not in the store; fetch it first",
                     dep.image_name,
-                    dep.image_id.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+                    dep.image_id
+                        .as_ref()
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default()
                 ),
             )
         })?;
@@ -62,7 +73,11 @@ pub fn import_aci<R: Read + Send + 'static>(store: &Store, input: R, shown: &str
         store.commit_layer(staged)?;
     }
     let manifest_digest = store.put_blob(&manifest_bytes, Algorithm::Sha256)?;
-    let labels = manifest.labels.iter().map(|l| (l.name.to_string(), l.value.clone())).collect();
+    let labels = manifest
+        .labels
+        .iter()
+        .map(|l| (l.name.to_string(), l.value.clone()))
+        .collect();
     let record = ImageRecord {
         id: key.clone(),
         format: Format::Aci,

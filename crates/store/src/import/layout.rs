@@ -21,8 +21,16 @@ pub struct LayoutDir {
 
 impl LayoutDir {
     pub fn open(dir: &Path) -> Result<LayoutDir> {
-        let fd = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at(dir)?;
-        Ok(LayoutDir { dir: dir.to_path_buf(), fd })
+        let fd = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .at(dir)?;
+        Ok(LayoutDir {
+            dir: dir.to_path_buf(),
+            fd,
+        })
     }
 
     fn open_rel(&self, rel: &str) -> Result<File> {
@@ -50,14 +58,22 @@ impl LayoutDir {
 impl BlobSource for LayoutDir {
     fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
         // The digest was validated as hex of the right length: safe as a path.
-        Ok(Box::new(self.open_rel(&format!("blobs/{}/{}", digest.algorithm().name(), digest.hex()))?))
+        Ok(Box::new(self.open_rel(&format!(
+            "blobs/{}/{}",
+            digest.algorithm().name(),
+            digest.hex()
+        ))?))
     }
 }
 
 pub const REF_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
 /// Chooses the manifest descriptor in `index.json` named `reference`, or the only one.
-pub fn pick_from_index(index: &Value, reference: Option<&str>, image: &str) -> Result<(Digest, Option<String>)> {
+pub fn pick_from_index(
+    index: &Value,
+    reference: Option<&str>,
+    image: &str,
+) -> Result<(Digest, Option<String>)> {
     let manifests = index
         .get("manifests")
         .and_then(Value::as_array)
@@ -69,10 +85,19 @@ pub fn pick_from_index(index: &Value, reference: Option<&str>, image: &str) -> R
             .map(str::to_string)
     };
     let chosen = match reference {
-        Some(r) => manifests.iter().find(|m| name_of(m).as_deref() == Some(r)).ok_or_else(|| {
-            let names: Vec<String> = manifests.iter().filter_map(name_of).collect();
-            StoreError::bad_image(image, format!("no image named {r:?} in the layout (it has: {})", names.join(", ")))
-        })?,
+        Some(r) => manifests
+            .iter()
+            .find(|m| name_of(m).as_deref() == Some(r))
+            .ok_or_else(|| {
+                let names: Vec<String> = manifests.iter().filter_map(name_of).collect();
+                StoreError::bad_image(
+                    image,
+                    format!(
+                        "no image named {r:?} in the layout (it has: {})",
+                        names.join(", ")
+                    ),
+                )
+            })?,
         None => match manifests.as_slice() {
             [one] => one,
             [] => return Err(StoreError::bad_image(image, "the layout holds no image")),
@@ -80,7 +105,11 @@ pub fn pick_from_index(index: &Value, reference: Option<&str>, image: &str) -> R
                 let names: Vec<String> = many.iter().filter_map(name_of).collect();
                 return Err(StoreError::bad_image(
                     image,
-                    format!("the layout holds {} images; name one as oci:DIR:REF (refs: {})", many.len(), names.join(", ")),
+                    format!(
+                        "the layout holds {} images; name one as oci:DIR:REF (refs: {})",
+                        many.len(),
+                        names.join(", ")
+                    ),
                 ));
             }
         },
@@ -105,7 +134,10 @@ pub fn layout_name(dir: &Path, ref_name: Option<&str>, source: &str) -> ImportNa
     let (repository, tag) = match ref_name {
         Some(r) if r.contains('/') => {
             let (n, t) = crate::images::split_tag(r);
-            (super::oci::normalize_docker_name(n), Some(t.unwrap_or("latest").to_string()))
+            (
+                super::oci::normalize_docker_name(n),
+                Some(t.unwrap_or("latest").to_string()),
+            )
         }
         Some(t) => (format!("localhost/{base}"), Some(t.to_string())),
         None => (format!("localhost/{base}"), Some("latest".to_string())),
@@ -118,15 +150,29 @@ pub fn layout_name(dir: &Path, ref_name: Option<&str>, source: &str) -> ImportNa
     }
 }
 
-pub fn import_layout(store: &Store, dir: &Path, reference: Option<&str>, source: &str) -> Result<ImageRecord> {
+pub fn import_layout(
+    store: &Store,
+    dir: &Path,
+    reference: Option<&str>,
+    source: &str,
+) -> Result<ImageRecord> {
     let layout = LayoutDir::open(dir)?;
     let marker = layout.read_small("oci-layout").map_err(|_| {
-        StoreError::bad_image(source, format!("{} is not an OCI image layout (no oci-layout file)", dir.display()))
+        StoreError::bad_image(
+            source,
+            format!(
+                "{} is not an OCI image layout (no oci-layout file)",
+                dir.display()
+            ),
+        )
     })?;
     let marker: Value = serde_json::from_slice(&marker)
         .map_err(|e| StoreError::bad_image(source, format!("oci-layout is not valid JSON: {e}")))?;
     if marker.get("imageLayoutVersion").and_then(Value::as_str) != Some("1.0.0") {
-        return Err(StoreError::bad_image(source, "unsupported imageLayoutVersion in oci-layout"));
+        return Err(StoreError::bad_image(
+            source,
+            "unsupported imageLayoutVersion in oci-layout",
+        ));
     }
     let index: Value = serde_json::from_slice(&layout.read_small("index.json")?)
         .map_err(|e| StoreError::bad_image(source, format!("index.json is not valid JSON: {e}")))?;

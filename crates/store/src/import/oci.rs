@@ -27,7 +27,10 @@ pub trait BlobSource: Sync {
             .read_to_end(&mut data)
             .map_err(|e| StoreError::Invalid(format!("{what} {}: {e}", digest.oci())))?;
         if data.len() as u64 > MAX {
-            return Err(StoreError::Invalid(format!("{what} {} is larger than {MAX} bytes", digest.oci())));
+            return Err(StoreError::Invalid(format!(
+                "{what} {} is larger than {MAX} bytes",
+                digest.oci()
+            )));
         }
         check_digest(&data, digest, what)?;
         Ok(data)
@@ -75,13 +78,17 @@ pub struct ImportName {
 }
 
 fn parse_json(data: &[u8], what: &str, image: &str) -> Result<Value> {
-    serde_json::from_slice(data).map_err(|e| StoreError::bad_image(image, format!("{what} is not valid JSON: {e}")))
+    serde_json::from_slice(data)
+        .map_err(|e| StoreError::bad_image(image, format!("{what} is not valid JSON: {e}")))
 }
 
 fn is_index(v: &Value) -> bool {
     v.get("manifests").is_some()
-        || matches!(v.get("mediaType").and_then(Value::as_str),
-            Some("application/vnd.oci.image.index.v1+json") | Some("application/vnd.docker.distribution.manifest.list.v2+json"))
+        || matches!(
+            v.get("mediaType").and_then(Value::as_str),
+            Some("application/vnd.oci.image.index.v1+json")
+                | Some("application/vnd.docker.distribution.manifest.list.v2+json")
+        )
 }
 
 fn descriptor_digest(d: &Value, what: &str, image: &str) -> Result<Digest> {
@@ -89,7 +96,8 @@ fn descriptor_digest(d: &Value, what: &str, image: &str) -> Result<Digest> {
         .get("digest")
         .and_then(Value::as_str)
         .ok_or_else(|| StoreError::bad_image(image, format!("{what} has no digest")))?;
-    s.parse().map_err(|e| StoreError::bad_image(image, format!("{what}: {e}")))
+    s.parse()
+        .map_err(|e| StoreError::bad_image(image, format!("{what}: {e}")))
 }
 
 /// Picks this host's manifest from an index, returning its digest.
@@ -102,8 +110,14 @@ pub fn select_platform(index: &Value, image: &str) -> Result<Digest> {
     let mut seen = Vec::new();
     for m in manifests {
         let p = m.get("platform");
-        let mos = p.and_then(|p| p.get("os")).and_then(Value::as_str).unwrap_or("");
-        let march = p.and_then(|p| p.get("architecture")).and_then(Value::as_str).unwrap_or("");
+        let mos = p
+            .and_then(|p| p.get("os"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let march = p
+            .and_then(|p| p.get("architecture"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if mos == os && march == arch {
             return descriptor_digest(m, "image index entry", image);
         }
@@ -115,13 +129,21 @@ pub fn select_platform(index: &Value, image: &str) -> Result<Digest> {
         image,
         format!(
             "no {os}/{arch} image in the index (it has: {})",
-            if seen.is_empty() { "none with a platform".to_string() } else { seen.join(", ") }
+            if seen.is_empty() {
+                "none with a platform".to_string()
+            } else {
+                seen.join(", ")
+            }
         ),
     ))
 }
 
 /// Resolves an index (possibly nested) down to one manifest: (digest, bytes).
-pub fn resolve_manifest(src: &dyn BlobSource, mut digest: Digest, image: &str) -> Result<(Digest, Vec<u8>)> {
+pub fn resolve_manifest(
+    src: &dyn BlobSource,
+    mut digest: Digest,
+    image: &str,
+) -> Result<(Digest, Vec<u8>)> {
     for _ in 0..4 {
         let data = src.read_verified(&digest, &format!("image {image}: manifest"))?;
         let v = parse_json(&data, "manifest", image)?;
@@ -130,30 +152,57 @@ pub fn resolve_manifest(src: &dyn BlobSource, mut digest: Digest, image: &str) -
         }
         digest = select_platform(&v, image)?;
     }
-    Err(StoreError::bad_image(image, "image indexes nested too deeply"))
+    Err(StoreError::bad_image(
+        image,
+        "image indexes nested too deeply",
+    ))
 }
 
 /// Imports an image from its manifest. Layers already in the store are not read again.
-pub fn import_manifest(store: &Store, src: &dyn BlobSource, manifest_digest: &Digest, manifest: &[u8], name: &ImportName) -> Result<ImageRecord> {
+pub fn import_manifest(
+    store: &Store,
+    src: &dyn BlobSource,
+    manifest_digest: &Digest,
+    manifest: &[u8],
+    name: &ImportName,
+) -> Result<ImageRecord> {
     let image = name.shown.as_str();
     let v = parse_json(manifest, "manifest", image)?;
     if v.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
-        return Err(StoreError::bad_image(image, "manifest is not schemaVersion 2 (Docker schema 1 is not supported)"));
+        return Err(StoreError::bad_image(
+            image,
+            "manifest is not schemaVersion 2 (Docker schema 1 is not supported)",
+        ));
     }
-    let config_desc = v.get("config").ok_or_else(|| StoreError::bad_image(image, "manifest has no config"))?;
-    let config_media = config_desc.get("mediaType").and_then(Value::as_str).unwrap_or("");
+    let config_desc = v
+        .get("config")
+        .ok_or_else(|| StoreError::bad_image(image, "manifest has no config"))?;
+    let config_media = config_desc
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if !config_media.is_empty()
         && config_media != "application/vnd.oci.image.config.v1+json"
         && config_media != "application/vnd.docker.container.image.v1+json"
     {
-        return Err(StoreError::bad_image(image, format!("not a container image (config media type {config_media})")));
+        return Err(StoreError::bad_image(
+            image,
+            format!("not a container image (config media type {config_media})"),
+        ));
     }
     let config_digest = descriptor_digest(config_desc, "config", image)?;
     let config_bytes = src.read_verified(&config_digest, &format!("image {image}: config"))?;
-    let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
-        .map_err(|e| StoreError::bad_image(image, format!("config is not a valid image configuration: {e}")))?;
+    let config: ImageConfiguration = serde_json::from_slice(&config_bytes).map_err(|e| {
+        StoreError::bad_image(
+            image,
+            format!("config is not a valid image configuration: {e}"),
+        )
+    })?;
     if config.os().to_string() != "linux" {
-        return Err(StoreError::bad_image(image, format!("image is for {}, not linux", config.os())));
+        return Err(StoreError::bad_image(
+            image,
+            format!("image is for {}, not linux", config.os()),
+        ));
     }
     let layers = v
         .get("layers")
@@ -163,7 +212,11 @@ pub fn import_manifest(store: &Store, src: &dyn BlobSource, manifest_digest: &Di
     if diff_ids.len() != layers.len() {
         return Err(StoreError::bad_image(
             image,
-            format!("manifest lists {} layers but the config {} diff_ids", layers.len(), diff_ids.len()),
+            format!(
+                "manifest lists {} layers but the config {} diff_ids",
+                layers.len(),
+                diff_ids.len()
+            ),
         ));
     }
     let mut keys = Vec::new();
@@ -172,10 +225,16 @@ pub fn import_manifest(store: &Store, src: &dyn BlobSource, manifest_digest: &Di
         let what = format!("layer {}", i + 1);
         let media = layer.get("mediaType").and_then(Value::as_str).unwrap_or("");
         if media.contains("encrypted") {
-            return Err(StoreError::bad_image(image, format!("{what} is encrypted ({media}); not supported")));
+            return Err(StoreError::bad_image(
+                image,
+                format!("{what} is encrypted ({media}); not supported"),
+            ));
         }
         if !media.is_empty() && !media.contains("tar") {
-            return Err(StoreError::bad_image(image, format!("{what} has media type {media}, not a tar layer")));
+            return Err(StoreError::bad_image(
+                image,
+                format!("{what} has media type {media}, not a tar layer"),
+            ));
         }
         let blob = descriptor_digest(layer, &what, image)?;
         let key: Digest = diff_id
@@ -208,7 +267,11 @@ pub fn import_manifest(store: &Store, src: &dyn BlobSource, manifest_digest: &Di
         manifest: manifest_blob,
         config: Some(config_blob),
     };
-    let refs: Vec<String> = name.tag.iter().map(|t| format!("{}:{t}", name.repository)).collect();
+    let refs: Vec<String> = name
+        .tag
+        .iter()
+        .map(|t| format!("{}:{t}", name.repository))
+        .collect();
     store.commit_image(&record, &refs)?;
     // Same content imported before: keep the first record (its import time) but the new tag.
     store.image_record(&record.id)
@@ -237,7 +300,8 @@ pub fn synthesize_manifest(config: &[u8], layers: &[(Digest, u64)]) -> Vec<u8> {
 /// Docker's short names: `busybox` is `docker.io/library/busybox`.
 pub fn normalize_docker_name(name: &str) -> String {
     let first = name.split('/').next().unwrap_or("");
-    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     if has_registry {
         name.to_string()
     } else if name.contains('/') {
@@ -253,9 +317,15 @@ mod tests {
 
     #[test]
     fn docker_names() {
-        assert_eq!(normalize_docker_name("busybox"), "docker.io/library/busybox");
+        assert_eq!(
+            normalize_docker_name("busybox"),
+            "docker.io/library/busybox"
+        );
         assert_eq!(normalize_docker_name("me/app"), "docker.io/me/app");
-        assert_eq!(normalize_docker_name("127.0.0.1:5000/a"), "127.0.0.1:5000/a");
+        assert_eq!(
+            normalize_docker_name("127.0.0.1:5000/a"),
+            "127.0.0.1:5000/a"
+        );
         assert_eq!(normalize_docker_name("localhost/a"), "localhost/a");
         assert_eq!(normalize_docker_name("quay.io/x/y"), "quay.io/x/y");
     }
