@@ -26,7 +26,13 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// Directory holding the store and the pods
-    #[arg(long, global = true, default_value = "/var/lib/vessel", env = "VESSEL_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "/var/lib/vessel",
+        env = "VESSEL_DIR",
+        value_name = "DIR"
+    )]
     pub dir: PathBuf,
 
     /// Local configuration directory (trusted keys, networks, auth, certificates)
@@ -34,7 +40,12 @@ pub struct Global {
     pub local_config: PathBuf,
 
     /// System configuration directory, as shipped by a distribution
-    #[arg(long, global = true, default_value = "/usr/lib/vessel", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "/usr/lib/vessel",
+        value_name = "DIR"
+    )]
     pub system_config: PathBuf,
 
     /// Comma-separated security checks to skip: none, image, tls, http, pubkey,
@@ -210,7 +221,12 @@ pub struct RunArgs {
     /// IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE2 [APP FLAGS] [-- ARGS] ...]; app flags:
     /// --exec, --name, --user, --group, --supplementary-gids, --working-dir,
     /// --environment, --readonly-rootfs, --memory, --cpu, --cpu-shares, --oom-score-adj
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "IMAGE")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "IMAGE"
+    )]
     pub images: Vec<String>,
 }
 

@@ -11,7 +11,8 @@ pub struct Context {
 
 impl Context {
     pub fn store(&self) -> Result<Store> {
-        Store::open(&self.global.dir).with_context(|| format!("opening the store under {}", self.global.dir.display()))
+        Store::open(&self.global.dir)
+            .with_context(|| format!("opening the store under {}", self.global.dir.display()))
     }
 
     pub fn debug(&self, msg: impl FnOnce() -> String) {
@@ -23,6 +24,7 @@ impl Context {
 
 impl Context {
     pub fn pods(&self) -> Result<pod::Pods> {
-        pod::Pods::open(&self.global.dir).with_context(|| format!("opening pods under {}", self.global.dir.display()))
+        pod::Pods::open(&self.global.dir)
+            .with_context(|| format!("opening pods under {}", self.global.dir.display()))
     }
 }

@@ -20,7 +20,8 @@ pub struct InsecureOptions {
     pub seccomp: bool,
 }
 
-const NAMES: &str = "none, image, tls, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all";
+const NAMES: &str =
+    "none, image, tls, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all";
 
 impl FromStr for InsecureOptions {
     type Err = String;
@@ -59,7 +60,11 @@ impl FromStr for InsecureOptions {
                         seccomp: true,
                     }
                 }
-                other => return Err(format!("unknown insecure option {other:?} (known: {NAMES})")),
+                other => {
+                    return Err(format!(
+                        "unknown insecure option {other:?} (known: {NAMES})"
+                    ))
+                }
             }
         }
         Ok(o)
@@ -76,7 +81,13 @@ mod tests {
         assert!(o.image && o.tls && !o.http && !o.seccomp);
         let o: InsecureOptions = "all-run".parse().unwrap();
         assert!(o.capabilities && o.paths && o.seccomp && !o.image);
-        assert_eq!("none".parse::<InsecureOptions>().unwrap(), InsecureOptions::default());
-        assert!("imag".parse::<InsecureOptions>().unwrap_err().contains("imag"));
+        assert_eq!(
+            "none".parse::<InsecureOptions>().unwrap(),
+            InsecureOptions::default()
+        );
+        assert!("imag"
+            .parse::<InsecureOptions>()
+            .unwrap_err()
+            .contains("imag"));
     }
 }

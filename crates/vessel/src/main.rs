@@ -13,7 +13,9 @@ fn main() {
     // The pod init runs from this same binary (see exec::stage1): decide before clap.
     let mut args = std::env::args();
     if args.next().as_deref() == Some(exec::stage1::INIT_ARGV0) {
-        let rest: Vec<String> = std::iter::once(exec::stage1::INIT_ARGV0.to_string()).chain(args).collect();
+        let rest: Vec<String> = std::iter::once(exec::stage1::INIT_ARGV0.to_string())
+            .chain(args)
+            .collect();
         exec::init::main(&rest);
     }
     exec::trace::init();

@@ -24,20 +24,32 @@ pub fn parse(words: &[String]) -> Result<Vec<AppRequest>, String> {
             continue;
         }
         if image.starts_with("--") {
-            return Err(format!("{image}: an app flag must follow its image (IMAGE {image} ...)"));
+            return Err(format!(
+                "{image}: an app flag must follow its image (IMAGE {image} ...)"
+            ));
         }
-        let mut app = AppRequest { image: image.clone(), ..Default::default() };
+        let mut app = AppRequest {
+            image: image.clone(),
+            ..Default::default()
+        };
         i += 1;
         while i < words.len() && words[i] != "---" {
             let w = &words[i];
             if w == "--" {
-                let end = words[i + 1..].iter().position(|x| x == "---").map(|p| i + 1 + p).unwrap_or(words.len());
+                let end = words[i + 1..]
+                    .iter()
+                    .position(|x| x == "---")
+                    .map(|p| i + 1 + p)
+                    .unwrap_or(words.len());
                 app.args = Some(words[i + 1..end].to_vec());
                 i = end;
                 break;
             }
             let Some(flag) = w.strip_prefix("--") else {
-                return Err(format!("unexpected {w:?} after image {}: separate apps with ---, arguments with --", app.image));
+                return Err(format!(
+                    "unexpected {w:?} after image {}: separate apps with ---, arguments with --",
+                    app.image
+                ));
             };
             let (name, inline) = match flag.split_once('=') {
                 Some((n, v)) => (n, Some(v.to_string())),
@@ -46,12 +58,20 @@ pub fn parse(words: &[String]) -> Result<Vec<AppRequest>, String> {
             let takes_value = name != "readonly-rootfs";
             let value = if takes_value && inline.is_none() {
                 i += 1;
-                Some(words.get(i).cloned().ok_or_else(|| format!("--{name} needs a value"))?)
+                Some(
+                    words
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| format!("--{name} needs a value"))?,
+                )
             } else {
                 inline
             };
             let v = value.clone().unwrap_or_default();
-            let num = |what: &str| -> Result<u64, String> { v.parse().map_err(|_| format!("--{what}: {v:?} is not a number")) };
+            let num = |what: &str| -> Result<u64, String> {
+                v.parse()
+                    .map_err(|_| format!("--{what}: {v:?} is not a number"))
+            };
             match name {
                 "exec" => app.exec = Some(v),
                 "name" => app.name = Some(v),
@@ -59,35 +79,57 @@ pub fn parse(words: &[String]) -> Result<Vec<AppRequest>, String> {
                 "group" => app.group = Some(v),
                 "supplementary-gids" => {
                     for g in v.split(',').filter(|g| !g.is_empty()) {
-                        app.supplementary_gids.push(g.parse().map_err(|_| format!("--supplementary-gids: {g:?} is not a number"))?);
+                        app.supplementary_gids.push(
+                            g.parse().map_err(|_| {
+                                format!("--supplementary-gids: {g:?} is not a number")
+                            })?,
+                        );
                     }
                 }
                 "working-dir" => app.working_dir = Some(v),
-                "environment" => app.environment.push(parse_env_pair(&v).map_err(|e| format!("--environment: {e}"))?),
-                "readonly-rootfs" => app.readonly_rootfs = parse_bool("--readonly-rootfs", value.as_deref())?,
+                "environment" => app
+                    .environment
+                    .push(parse_env_pair(&v).map_err(|e| format!("--environment: {e}"))?),
+                "readonly-rootfs" => {
+                    app.readonly_rootfs = parse_bool("--readonly-rootfs", value.as_deref())?
+                }
                 "memory" => {
                     let q: schema::Quantity = v.parse().map_err(|e| format!("--memory: {e}"))?;
                     if !q.is_whole() || q.units() == 0 {
-                        return Err(format!("--memory: {v:?} is not a whole, positive number of bytes"));
+                        return Err(format!(
+                            "--memory: {v:?} is not a whole, positive number of bytes"
+                        ));
                     }
-                    app.memory = Some(u64::try_from(q.units()).map_err(|_| format!("--memory: {v:?} is too large"))?);
+                    app.memory = Some(
+                        u64::try_from(q.units())
+                            .map_err(|_| format!("--memory: {v:?} is too large"))?,
+                    );
                 }
                 "cpu" => {
                     let q: schema::Quantity = v.parse().map_err(|e| format!("--cpu: {e}"))?;
                     if q.millis() == 0 {
                         return Err(format!("--cpu: {v:?} must be positive"));
                     }
-                    app.cpu_millis = Some(u64::try_from(q.millis()).map_err(|_| format!("--cpu: {v:?} is too large"))?);
+                    app.cpu_millis = Some(
+                        u64::try_from(q.millis())
+                            .map_err(|_| format!("--cpu: {v:?} is too large"))?,
+                    );
                 }
                 "cpu-shares" => app.cpu_shares = Some(num("cpu-shares")?),
                 "oom-score-adj" => {
-                    let n: i32 = v.parse().map_err(|_| format!("--oom-score-adj: {v:?} is not a number"))?;
+                    let n: i32 = v
+                        .parse()
+                        .map_err(|_| format!("--oom-score-adj: {v:?} is not a number"))?;
                     if !(-1000..=1000).contains(&n) {
                         return Err(format!("--oom-score-adj: {n} is outside -1000..1000"));
                     }
                     app.oom_score_adj = Some(n);
                 }
-                other => return Err(format!("unknown app flag --{other} (app flags: {APP_FLAGS})")),
+                other => {
+                    return Err(format!(
+                        "unknown app flag --{other} (app flags: {APP_FLAGS})"
+                    ))
+                }
             }
             i += 1;
         }
@@ -113,24 +155,44 @@ mod tests {
         assert_eq!(apps.len(), 2);
         assert_eq!(apps[0].exec.as_deref(), Some("/bin/sh"));
         assert_eq!(apps[0].memory, Some(128_000_000));
-        assert_eq!(apps[0].args.as_deref(), Some(&["-c".to_string(), "true".to_string()][..]));
+        assert_eq!(
+            apps[0].args.as_deref(),
+            Some(&["-c".to_string(), "true".to_string()][..])
+        );
         assert_eq!(apps[1].name.as_deref(), Some("b"));
         assert!(apps[1].readonly_rootfs);
-        assert_eq!(apps[1].environment, vec![("A".to_string(), "1".to_string())]);
+        assert_eq!(
+            apps[1].environment,
+            vec![("A".to_string(), "1".to_string())]
+        );
     }
 
     #[test]
     fn cpu_in_millicores() {
-        assert_eq!(parse(&words("i --cpu=500m")).unwrap()[0].cpu_millis, Some(500));
-        assert_eq!(parse(&words("i --cpu 2")).unwrap()[0].cpu_millis, Some(2000));
+        assert_eq!(
+            parse(&words("i --cpu=500m")).unwrap()[0].cpu_millis,
+            Some(500)
+        );
+        assert_eq!(
+            parse(&words("i --cpu 2")).unwrap()[0].cpu_millis,
+            Some(2000)
+        );
     }
 
     #[test]
     fn bad_input_names_the_flag() {
-        assert!(parse(&words("i --bogus 1")).unwrap_err().contains("--bogus"));
-        assert!(parse(&words("i --memory")).unwrap_err().contains("--memory"));
-        assert!(parse(&words("i --memory=lots")).unwrap_err().contains("--memory"));
-        assert!(parse(&words("i --oom-score-adj=5000")).unwrap_err().contains("-1000"));
+        assert!(parse(&words("i --bogus 1"))
+            .unwrap_err()
+            .contains("--bogus"));
+        assert!(parse(&words("i --memory"))
+            .unwrap_err()
+            .contains("--memory"));
+        assert!(parse(&words("i --memory=lots"))
+            .unwrap_err()
+            .contains("--memory"));
+        assert!(parse(&words("i --oom-score-adj=5000"))
+            .unwrap_err()
+            .contains("-1000"));
         assert!(parse(&words("i stray")).unwrap_err().contains("stray"));
         assert!(parse(&[]).is_err());
     }

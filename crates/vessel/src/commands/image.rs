@@ -17,7 +17,11 @@ pub fn run(ctx: &Context, cmd: ImageCommand) -> Result<i32> {
         ImageCommand::List(args) => list(&store, &args),
         ImageCommand::Rm { images } => rm(&store, &images),
         ImageCommand::CatManifest { image, compact } => cat_manifest(&store, &image, compact),
-        ImageCommand::Export { image, file, overwrite } => export(&store, &image, &file, overwrite),
+        ImageCommand::Export {
+            image,
+            file,
+            overwrite,
+        } => export(&store, &image, &file, overwrite),
         ImageCommand::Extract(args) => to_dir(&store, args, false),
         ImageCommand::Render(args) => to_dir(&store, args, true),
         ImageCommand::Gc { grace_period } => gc(ctx, &store, grace_period),
@@ -61,7 +65,10 @@ fn list(store: &Store, args: &ListArgs) -> Result<i32> {
             let names = store.names_of(r, &refs);
             ImageJson {
                 id: r.id.key(),
-                name: names.first().cloned().unwrap_or_else(|| format!("{}:<none>", r.name)),
+                name: names
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| format!("{}:<none>", r.name)),
                 names,
                 format: r.format,
                 size: store.image_size(r),
@@ -79,8 +86,16 @@ fn list(store: &Store, args: &ListArgs) -> Result<i32> {
             for r in &rows {
                 t.row(vec![
                     short_id(&r.id, args.full),
-                    if args.full { r.names.join(",") } else { r.name.clone() },
-                    if args.full { r.size.to_string() } else { output::size(r.size) },
+                    if args.full {
+                        r.names.join(",")
+                    } else {
+                        r.name.clone()
+                    },
+                    if args.full {
+                        r.size.to_string()
+                    } else {
+                        output::size(r.size)
+                    },
                     output::when(Some(r.import_time), args.full),
                     output::when(r.last_used, args.full),
                 ]);
@@ -113,8 +128,16 @@ fn rm(store: &Store, images: &[String]) -> Result<i32> {
 fn cat_manifest(store: &Store, query: &str, compact: bool) -> Result<i32> {
     let r = resolve(store, query)?;
     let data = store.read_blob(&r.manifest)?;
-    let v: serde_json::Value = serde_json::from_slice(&data).context("stored manifest is not JSON")?;
-    println!("{}", if compact { serde_json::to_string(&v)? } else { serde_json::to_string_pretty(&v)? });
+    let v: serde_json::Value =
+        serde_json::from_slice(&data).context("stored manifest is not JSON")?;
+    println!(
+        "{}",
+        if compact {
+            serde_json::to_string(&v)?
+        } else {
+            serde_json::to_string_pretty(&v)?
+        }
+    );
     Ok(0)
 }
 
@@ -141,11 +164,19 @@ fn to_dir(store: &Store, args: OutputDirArgs, render: bool) -> Result<i32> {
     if args.overwrite && args.output.exists() {
         store::fsutil::remove_tree(&args.output)?;
     }
-    let rootfs = if args.rootfs_only { args.output.clone() } else { args.output.join("rootfs") };
+    let rootfs = if args.rootfs_only {
+        args.output.clone()
+    } else {
+        args.output.join("rootfs")
+    };
     if !args.rootfs_only {
-        std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+        std::fs::create_dir_all(&args.output)
+            .with_context(|| format!("creating {}", args.output.display()))?;
         if std::fs::read_dir(&args.output)?.next().is_some() {
-            bail!("{} is not empty; pass --overwrite to replace its content", args.output.display());
+            bail!(
+                "{} is not empty; pass --overwrite to replace its content",
+                args.output.display()
+            );
         }
     }
     if render {
@@ -187,7 +218,11 @@ fn verify(store: &Store, format: Format) -> Result<i32> {
                 report.images,
                 report.layers,
                 report.blobs,
-                if report.problems.is_empty() { "all sound".to_string() } else { format!("{} problems", report.problems.len()) }
+                if report.problems.is_empty() {
+                    "all sound".to_string()
+                } else {
+                    format!("{} problems", report.problems.len())
+                }
             );
         }
         f => print!("{}", output::json(&report, f)),

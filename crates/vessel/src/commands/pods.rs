@@ -15,7 +15,10 @@ use crate::output::{self, Table};
 pub fn uuid_of(args: &UuidArgs) -> Result<String> {
     match (&args.uuid, &args.uuid_file) {
         (Some(u), _) => Ok(u.clone()),
-        (None, Some(f)) => Ok(std::fs::read_to_string(f).with_context(|| format!("--uuid-file {}", f.display()))?.trim().to_string()),
+        (None, Some(f)) => Ok(std::fs::read_to_string(f)
+            .with_context(|| format!("--uuid-file {}", f.display()))?
+            .trim()
+            .to_string()),
         (None, None) => bail!("give a pod UUID or --uuid-file"),
     }
 }
@@ -23,7 +26,12 @@ pub fn uuid_of(args: &UuidArgs) -> Result<String> {
 fn uuids_of(args: &UuidsArgs) -> Result<Vec<String>> {
     let mut out = args.uuids.clone();
     if let Some(f) = &args.uuid_file {
-        out.push(std::fs::read_to_string(f).with_context(|| format!("--uuid-file {}", f.display()))?.trim().to_string());
+        out.push(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("--uuid-file {}", f.display()))?
+                .trim()
+                .to_string(),
+        );
     }
     Ok(out)
 }
@@ -40,21 +48,58 @@ struct PodJson {
 
 fn describe(pod: &PodDir) -> PodJson {
     let state = pod.state();
-    let recorded = PodState::load(&pod.path()).unwrap_or_else(|_| PodState { uuid: pod.uuid.clone(), ..Default::default() });
-    PodJson { uuid: pod.uuid.clone(), state, exited: matches!(state, State::Exited | State::ExitedGarbage), recorded }
+    let recorded = PodState::load(&pod.path()).unwrap_or_else(|_| PodState {
+        uuid: pod.uuid.clone(),
+        ..Default::default()
+    });
+    PodJson {
+        uuid: pod.uuid.clone(),
+        state,
+        exited: matches!(state, State::Exited | State::ExitedGarbage),
+        recorded,
+    }
 }
 
 pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
     let pods = ctx.pods()?;
     let mut all: Vec<PodJson> = pods.all()?.iter().map(describe).collect();
-    all.sort_by(|a, b| a.recorded.created.cmp(&b.recorded.created).then(a.uuid.cmp(&b.uuid)));
+    all.sort_by(|a, b| {
+        a.recorded
+            .created
+            .cmp(&b.recorded.created)
+            .then(a.uuid.cmp(&b.uuid))
+    });
     match args.format.format {
         Format::Table => {
-            let mut t = Table::new(&["UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED", "NETWORKS"]);
+            let mut t = Table::new(&[
+                "UUID",
+                "APP",
+                "IMAGE NAME",
+                "STATE",
+                "CREATED",
+                "STARTED",
+                "NETWORKS",
+            ]);
             for p in &all {
-                let uuid = if args.full { p.uuid.clone() } else { p.uuid[..8].to_string() };
-                let apps = p.recorded.apps.iter().map(|a| a.name.clone()).collect::<Vec<_>>().join(",");
-                let images = p.recorded.apps.iter().map(|a| a.image_name.clone()).collect::<Vec<_>>().join(",");
+                let uuid = if args.full {
+                    p.uuid.clone()
+                } else {
+                    p.uuid[..8].to_string()
+                };
+                let apps = p
+                    .recorded
+                    .apps
+                    .iter()
+                    .map(|a| a.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let images = p
+                    .recorded
+                    .apps
+                    .iter()
+                    .map(|a| a.image_name.clone())
+                    .collect::<Vec<_>>()
+                    .join(",");
                 t.row(vec![
                     uuid,
                     apps,
@@ -62,7 +107,11 @@ pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
                     p.state.name().to_string(),
                     output::when(p.recorded.created, args.full),
                     output::when(p.recorded.started, args.full),
-                    if p.recorded.net.is_empty() { "-".into() } else { p.recorded.net.clone() },
+                    if p.recorded.net.is_empty() {
+                        "-".into()
+                    } else {
+                        p.recorded.net.clone()
+                    },
                 ]);
             }
             print!("{}", t.render(!args.no_legend));
@@ -76,17 +125,29 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
     let pods = ctx.pods()?;
     let mut pod = pods.find(&uuid_of(&args.pod)?)?;
     if let Some(w) = &args.wait {
-        let timeout = if w == "forever" { None } else { Some(humantime::parse_duration(w).with_context(|| format!("--wait={w}"))?) };
+        let timeout = if w == "forever" {
+            None
+        } else {
+            Some(humantime::parse_duration(w).with_context(|| format!("--wait={w}"))?)
+        };
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
             pod.refresh()?;
             let st = pod.state();
-            let settled = matches!(st, State::Exited | State::ExitedGarbage | State::Garbage | State::AbortedPrepare);
+            let settled = matches!(
+                st,
+                State::Exited | State::ExitedGarbage | State::Garbage | State::AbortedPrepare
+            );
             if settled {
                 break;
             }
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                bail!("pod {} is still {} after {}", pod.uuid, st.name(), args.wait.as_deref().unwrap_or(""));
+                bail!(
+                    "pod {} is still {} after {}",
+                    pod.uuid,
+                    st.name(),
+                    args.wait.as_deref().unwrap_or("")
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -99,7 +160,10 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
             println!("created={}", output::when(r.created, true));
             println!("started={}", output::when(r.started, true));
             if p.state == State::Running {
-                println!("pid={}", r.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()));
+                println!(
+                    "pid={}",
+                    r.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+                );
             }
             println!("exited={}", p.exited);
             if let Some(f) = r.finished {
@@ -107,7 +171,13 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
             }
             println!("networks={}", if r.net.is_empty() { "-" } else { &r.net });
             for a in &r.apps {
-                let mut line = format!("app-{}={}", a.name, a.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()));
+                let mut line = format!(
+                    "app-{}={}",
+                    a.name,
+                    a.exit_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
                 if a.oom_killed {
                     line.push_str(" (killed: out of memory)");
                 } else if let Some(s) = a.signal {
@@ -130,7 +200,8 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
 pub fn cat_manifest(ctx: &Context, args: &UuidArgs) -> Result<i32> {
     let pod = ctx.pods()?.find(&uuid_of(args)?)?;
     let p = pod.path().join("pod");
-    let data = std::fs::read(&p).with_context(|| format!("pod {} has no manifest yet", pod.uuid))?;
+    let data =
+        std::fs::read(&p).with_context(|| format!("pod {} has no manifest yet", pod.uuid))?;
     let v: serde_json::Value = serde_json::from_slice(&data)?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(0)
@@ -142,7 +213,16 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Result<i32> {
     let apps: Vec<String> = match &args.app {
         Some(a) => {
             if !state.apps.iter().any(|x| &x.name == a) {
-                bail!("pod {} has no app named {a:?} (apps: {})", pod.uuid, state.apps.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", "));
+                bail!(
+                    "pod {} has no app named {a:?} (apps: {})",
+                    pod.uuid,
+                    state
+                        .apps
+                        .iter()
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
             }
             vec![a.clone()]
         }
@@ -153,7 +233,9 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Result<i32> {
     loop {
         for (i, app) in apps.iter().enumerate() {
             let p = pod.path().join("logs").join(format!("{app}.log"));
-            let Ok(mut f) = std::fs::File::open(&p) else { continue };
+            let Ok(mut f) = std::fs::File::open(&p) else {
+                continue;
+            };
             f.seek(std::io::SeekFrom::Start(offsets[i]))?;
             let mut buf = Vec::new();
             f.read_to_end(&mut buf)?;

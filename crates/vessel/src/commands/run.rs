@@ -24,8 +24,10 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     }
     let mut set_env = Vec::new();
     for f in &args.set_env_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("--set-env-file {}", f.display()))?;
-        set_env.extend(parse_env_file(&text, &f.display().to_string()).map_err(anyhow::Error::msg)?);
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("--set-env-file {}", f.display()))?;
+        set_env
+            .extend(parse_env_file(&text, &f.display().to_string()).map_err(anyhow::Error::msg)?);
     }
     for kv in &args.set_env {
         set_env.push(parse_env_pair(kv).map_err(|e| anyhow::anyhow!("--set-env: {e}"))?);
@@ -40,7 +42,11 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             Net::None => exec::plan::NetMode::None,
             Net::Host => exec::plan::NetMode::Host,
         },
-        insecure: Insecure { capabilities: insecure.capabilities, paths: insecure.paths, seccomp: insecure.seccomp },
+        insecure: Insecure {
+            capabilities: insecure.capabilities,
+            paths: insecure.paths,
+            seccomp: insecure.seccomp,
+        },
     };
     exec::trace::mark("parsed");
     let store = ctx.store()?;
@@ -57,7 +63,8 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     };
     exec::trace::mark("prepared");
     if let Some(f) = &args.uuid_file_save {
-        std::fs::write(f, format!("{}\n", pod.uuid)).with_context(|| format!("--uuid-file-save {}", f.display()))?;
+        std::fs::write(f, format!("{}\n", pod.uuid))
+            .with_context(|| format!("--uuid-file-save {}", f.display()))?;
     }
     if mode == Mode::Prepare {
         println!("{}", pod.uuid);
@@ -72,11 +79,15 @@ fn resolve_image(ctx: &Context, store: &store::Store, image: &str) -> Result<Res
     let r = fetch::ImageRef::parse(image).map_err(anyhow::Error::msg)?;
     let record = match r {
         fetch::ImageRef::Name(name) => store.resolve(&name).map_err(|e| match e {
-            store::StoreError::NotFound(_) => anyhow::anyhow!("image {name:?} is not in the store; fetch it first (vessel fetch)"),
+            store::StoreError::NotFound(_) => {
+                anyhow::anyhow!("image {name:?} is not in the store; fetch it first (vessel fetch)")
+            }
             other => other.into(),
         })?,
         _ => {
-            let opts = fetch::FetchOptions { insecure_skip_verify: ctx.global.insecure_options.image };
+            let opts = fetch::FetchOptions {
+                insecure_skip_verify: ctx.global.insecure_options.image,
+            };
             fetch::fetch(store, image, &opts)?
         }
     };
@@ -89,7 +100,13 @@ fn resolve_image(ctx: &Context, store: &store::Store, image: &str) -> Result<Res
         Some(v) if record.format == store::images::Format::Oci => format!("{}:{v}", record.name),
         _ => record.name.clone(),
     };
-    Ok(ResolvedImage { id: record.id.key(), name, manifest, lower, pinned })
+    Ok(ResolvedImage {
+        id: record.id.key(),
+        name,
+        manifest,
+        lower,
+        pinned,
+    })
 }
 
 pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
@@ -161,7 +178,11 @@ fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
         0 => {
             drop(r);
             let _ = rustix::process::setsid();
-            if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+            if let Ok(null) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
                 for fd in 0..3 {
                     // SAFETY: dup2 onto the standard descriptors.
                     unsafe { libc::dup2(null.as_raw_fd(), fd) };
@@ -169,13 +190,14 @@ fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
             }
             // Close-on-exec: the pod's processes never hold it, so it closes when we do.
             let mut notify = std::fs::File::from(w);
-            let on_started: Box<dyn FnOnce(std::result::Result<(), String>)> = Box::new(move |res| {
-                let line = match res {
-                    Ok(()) => "ok\n".to_string(),
-                    Err(e) => format!("error {e}\n"),
-                };
-                let _ = notify.write_all(line.as_bytes());
-            });
+            let on_started: Box<dyn FnOnce(std::result::Result<(), String>)> =
+                Box::new(move |res| {
+                    let line = match res {
+                        Ok(()) => "ok\n".to_string(),
+                        Err(e) => format!("error {e}\n"),
+                    };
+                    let _ = notify.write_all(line.as_bytes());
+                });
             let _ = runner::run_prepared(pod, &run_options(ctx, Attach::None), Some(on_started));
             if rm {
                 if let Ok(p) = ctx.pods().and_then(|pods| Ok(pods.find(&uuid)?)) {
