@@ -73,6 +73,17 @@ pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result
             .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
     }
     .map_err(|e| errctx(e, format!("parent of {path}")))?;
+    if let Ok(target) = rustix::fs::readlinkat(&pfd, name, Vec::new()) {
+        // A dangling symlink: following it would mean creating directories wherever it
+        // points (inside the root, but still a surprise); refuse and say why.
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{path} is a symlink to {:?}, which does not exist in the image",
+                target.to_string_lossy()
+            ),
+        ));
+    }
     match kind {
         Target::Dir => match rustix::fs::mkdirat(&pfd, name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}

@@ -312,6 +312,8 @@ pub fn build(
         )
         .capabilities(capabilities)
         .no_new_privileges(!pod.insecure.capabilities)
+        // Inherited from vessel, as rkt did; oci-spec would otherwise cap NOFILE at 1024.
+        .rlimits(Vec::<oci_spec::runtime::PosixRlimit>::new())
         .build()
         .map_err(|e| bad("process", e.to_string()))?;
     if let Some(adj) = res.oom_score_adj {
@@ -344,21 +346,15 @@ pub fn build(
             .build()
             .map_err(|e| bad("resources", e.to_string()))?,
     );
-    if !pod.insecure.paths {
-        linux = linux
-            .masked_paths(
-                MASKED_PATHS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .readonly_paths(
-                READONLY_PATHS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>(),
-            );
-    }
+    // Always set: oci-spec's defaults would otherwise fill in its own lists.
+    let (masked, readonly): (&[&str], &[&str]) = if pod.insecure.paths {
+        (&[], &[])
+    } else {
+        (MASKED_PATHS, READONLY_PATHS)
+    };
+    linux = linux
+        .masked_paths(masked.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .readonly_paths(readonly.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     if !pod.insecure.seccomp {
         linux = linux.seccomp(exec::seccomp::default_profile(caps));
     }
@@ -485,6 +481,8 @@ mod tests {
         };
         let s = build(&m, &r, &pod, "app", "h").unwrap().spec;
         assert!(s.linux().as_ref().unwrap().seccomp().is_none());
-        assert!(s.linux().as_ref().unwrap().masked_paths().is_none());
+        let linux = s.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().as_ref().unwrap().is_empty());
+        assert!(linux.readonly_paths().as_ref().unwrap().is_empty());
     }
 }

@@ -1,0 +1,92 @@
+//! Hostile images at run time: an image whose /proc, /dev or /etc points out of it.
+
+mod common;
+mod podkit;
+
+use common::aci::AciLayout;
+use common::compress::Compression;
+use common::host::Sentinel;
+use common::rootfs::busybox_rootfs;
+use common::Vessel;
+
+/// A busybox ACI where `entry` is replaced by a symlink to `target`.
+fn image_with_symlink(v: &Vessel, name: &str, entry: &str, target: &str) -> String {
+    let layout = AciLayout::create(
+        &v.path(&format!("{name}.layout")),
+        &format!("example.com/{name}"),
+        "1",
+    );
+    busybox_rootfs(&layout.rootfs());
+    let p = layout.rootfs().join(entry);
+    let _ = std::fs::remove_dir_all(&p);
+    let _ = std::fs::remove_file(&p);
+    std::os::unix::fs::symlink(target, &p).unwrap();
+    let aci = layout.build(&v.path(&format!("{name}.aci")), Compression::None);
+    v.fetch(&aci.path_str());
+    format!("example.com/{name}:1")
+}
+
+#[test]
+fn proc_as_a_symlink_to_the_root_is_refused_clearly() {
+    let v = Vessel::new();
+    let image = image_with_symlink(&v, "procroot", "proc", "/");
+    let r = v.run(&["run", "--rm", &image, "--exec", "/bin/true"]);
+    assert_ne!(r.code(), Some(0), "{r}");
+    assert!(
+        r.stderr.contains("/proc") && r.stderr.contains("root"),
+        "{r}"
+    );
+    assert!(v
+        .run(&["list", "--format=json"])
+        .success()
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn etc_pointing_outside_lands_inside_the_root() {
+    let v = Vessel::new();
+    let sentinel = Sentinel::new("etc");
+    let image = image_with_symlink(&v, "etcout", "etc", &sentinel.absolute());
+    let r = v.run(&[
+        "run",
+        "--rm",
+        &image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "cat /etc/hostname",
+    ]);
+    sentinel.assert_absent();
+    // Refused with a message that names /etc and where it points.
+    assert_eq!(r.code(), Some(125), "{r}");
+    assert!(
+        r.stderr.contains("etc is a symlink") && r.stderr.contains(&sentinel.absolute()),
+        "{r}"
+    );
+}
+
+#[test]
+fn dev_pointing_at_the_host_dev_never_reaches_it() {
+    let v = Vessel::new();
+    let image = image_with_symlink(&v, "devout", "dev", "/dev");
+    let before: Vec<_> = std::fs::read_dir("/dev")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let r = v.run(&["run", "--rm", &image, "--exec", "/bin/true"]);
+    let after: Vec<_> = std::fs::read_dir("/dev")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before.len(), after.len(), "host /dev changed:\n{r}");
+    // Either refused with a message naming /dev, or run with the pod's own /dev.
+    if r.code() != Some(0) {
+        assert!(r.stderr.contains("/dev"), "{r}");
+    }
+}
