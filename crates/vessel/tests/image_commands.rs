@@ -96,8 +96,8 @@ fn list_json_gives_every_field() {
         imported.contains('T') && imported.ends_with('Z'),
         "RFC 3339 UTC: {imported}"
     );
-    let diff_id = layout.read_blob(layout.manifest()["config"]["digest"].as_str().unwrap());
-    let config: serde_json::Value = serde_json::from_slice(&diff_id).unwrap();
+    let config_blob = layout.read_blob(layout.manifest()["config"]["digest"].as_str().unwrap());
+    let config: serde_json::Value = serde_json::from_slice(&config_blob).unwrap();
     let key = config["rootfs"]["diff_ids"][0]
         .as_str()
         .unwrap()
