@@ -56,7 +56,10 @@ pub struct Launched {
 /// reports say whether the apps started.
 pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, LaunchError> {
     let cgroups = Cgroups::detect()?.with_parent(opts.cgroup_parent.as_str())?;
-    let pod_cg = cgroups.create_pod(&plan.uuid, &Limits::default())?;
+    // Every process of the pod may use only the standard devices: with CAP_MKNOD (in the
+    // default set) an app could otherwise create and open any device node of the host.
+    let pod_limits = Limits { devices: Some(crate::cgroups::DeviceRule::container_defaults()), ..Limits::default() };
+    let pod_cg = cgroups.create_pod(&plan.uuid, &pod_limits)?;
     let init_cg_fds = pod_cg.init.open_procs_fds()?;
     plan.init_cgroup_fds = init_cg_fds.iter().map(|f| f.as_raw_fd()).collect();
     crate::trace::mark("pod cgroup created");
