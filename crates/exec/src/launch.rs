@@ -89,8 +89,17 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             Some(r) => Limits::from_oci(r)?,
             None => Limits::default(),
         };
-        let cg = cgroups.create_app(&plan.uuid, &app.name, &limits)?;
-        let fds = cg.open_procs_fds()?;
+        // An app without limits of its own shares the init's leaf: one cgroup fewer to
+        // create, join and remove in every hierarchy.
+        let fds = if limits.memory_bytes.is_none() && limits.cpu_quota.is_none() && limits.cpu_shares.is_none() && limits.pids.is_none() {
+            init_cg_fds
+                .iter()
+                .map(|f| f.try_clone())
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(io_err("dup"))?
+        } else {
+            cgroups.create_app(&plan.uuid, &app.name, &limits)?.open_procs_fds()?
+        };
         app.cgroup_fds = fds.iter().map(|f| f.as_raw_fd()).collect();
         held.extend(fds);
 

@@ -266,15 +266,15 @@ fn v1_pod_gets_limits_in_each_controllers_hierarchy() {
     let fake = fake_v1();
     let cgroups = Cgroups::from_mounts(fake.mounts.clone()).unwrap();
     assert_eq!(cgroups.layout(), Layout::V1);
-    // cpuset and the named hierarchy are not used.
-    assert_eq!(cgroups.hierarchies().len(), 5);
+    // cpuset, freezer and the named hierarchy are not used.
+    assert_eq!(cgroups.hierarchies().len(), 4);
 
     let limits = Limits {
         devices: Some(DeviceRule::container_defaults()),
         ..limits()
     };
     let pod = cgroups.create_pod("pod1", &limits).unwrap();
-    assert_eq!(pod.pod.dirs().len(), 5);
+    assert_eq!(pod.pod.dirs().len(), 4);
     let dir = |h: &str, file: &str| fake.base.join(h).join("vessel/pod1").join(file);
     assert_eq!(read(dir("memory", "memory.limit_in_bytes")), "268435456");
     assert_eq!(
@@ -334,26 +334,21 @@ fn missing_controller_is_an_error_naming_it() {
 }
 
 #[test]
-fn hybrid_sends_limits_to_v1_and_tracks_in_the_unified_tree() {
+fn hybrid_uses_the_v1_hierarchies_only() {
     let fake = fake_v1();
     let unified = fake.base.join("unified");
-    for cgroup in ["", "vessel", "vessel/pod1", "vessel/pod1/_init"] {
-        fake_cgroup(&unified.join(cgroup), V2_FILES);
-    }
+    fake_cgroup(&unified, V2_FILES);
     fs::write(unified.join("cgroup.controllers"), "hugetlb\n").unwrap();
     let mut mounts = fake.mounts.clone();
     mounts.unified = Some(unified.clone());
     let cgroups = Cgroups::from_mounts(mounts).unwrap();
     assert_eq!(cgroups.layout(), Layout::Hybrid);
-    let unified_hierarchy = cgroups.hierarchies().last().unwrap();
-    assert_eq!(unified_hierarchy.version, Version::V2);
-    assert!(unified_hierarchy.controllers.is_empty());
+    assert!(cgroups.hierarchies().iter().all(|h| h.version == Version::V1));
 
     let pod = cgroups.create_pod("pod1", &limits()).unwrap();
-    assert_eq!(pod.pod.dirs().len(), 6);
-    // Nothing to enable and no limit files written in the unified tree.
-    assert_eq!(read(unified.join("cgroup.subtree_control")), "");
-    assert_eq!(read(unified.join("vessel/pod1/memory.max")), "");
+    assert_eq!(pod.pod.dirs().len(), 4);
+    // Nothing created in the unified tree.
+    assert!(!unified.join("vessel").exists());
     assert_eq!(
         read(fake.base.join("memory/vessel/pod1/memory.limit_in_bytes")),
         "268435456"

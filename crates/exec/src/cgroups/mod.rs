@@ -51,7 +51,10 @@ pub const DEFAULT_PARENT: &str = "vessel";
 pub const POD_INIT_CGROUP: &str = "_init";
 
 /// v1 controllers whose hierarchies Vessel creates cgroups in.
-const V1_CONTROLLERS_USED: &[&str] = &["memory", "cpu", "cpuacct", "pids", "devices", "freezer"];
+/// Only what limits or confines a pod: every hierarchy costs a mkdir, an rmdir and a
+/// migration per pod. (A pod's processes all die with its pid namespace, so no freezer is
+/// needed to kill them; cpuacct is mere accounting.)
+const V1_CONTROLLERS_USED: &[&str] = &["memory", "cpu", "pids", "devices"];
 /// v2 controllers Vessel enables down to pods when the tree offers them.
 const V2_CONTROLLERS_USED: &[&str] = &["cpu", "memory", "pids"];
 
@@ -200,7 +203,10 @@ impl Cgroups {
                 controllers: m.controllers.clone(),
             })
             .collect();
-        if let Some(unified) = &mounts.unified {
+        // On a hybrid host the v1 hierarchies hold the controllers; the unified tree would
+        // only track processes, which the pid namespace already does.
+        let use_unified = layout == Layout::V2 || hierarchies.is_empty();
+        if let Some(unified) = mounts.unified.as_ref().filter(|_| use_unified) {
             let available = fs::read(&unified.join("cgroup.controllers"))?;
             let controllers = V2_CONTROLLERS_USED
                 .iter()
