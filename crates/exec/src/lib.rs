@@ -3,6 +3,7 @@
 //! "Executor", for the process model.
 
 pub mod app;
+pub mod base;
 pub mod caps;
 pub mod cgroups;
 pub mod dev;

@@ -81,7 +81,7 @@ fn finish_overlay(fs: OwnedFd, plan: &RootfsPlan) -> io::Result<OwnedFd> {
 pub fn prepare(
     root: BorrowedFd<'_>,
     app: &AppPlan,
-    pod: &PodPlan,
+    stage1: BorrowedFd<'_>,
     dev_null: BorrowedFd<'_>,
 ) -> io::Result<()> {
     let spec = &app.spec;
@@ -123,7 +123,7 @@ pub fn prepare(
             crate::dev::populate(dev.as_fd())?;
         }
     }
-    write_etc(root, app, pod)?;
+    bind_etc(root, stage1);
     if let Some(linux) = spec.linux() {
         for p in linux.masked_paths().iter().flatten() {
             mask(root, p, dev_null).map_err(|e| ctx(e, format!("masking {p}")))?;
@@ -203,15 +203,29 @@ fn write_in_root(root: BorrowedFd<'_>, path: &str, content: &[u8]) -> io::Result
     f.write_all(content).map_err(|e| ctx(e, path))
 }
 
-fn write_etc(root: BorrowedFd<'_>, app: &AppPlan, pod: &PodPlan) -> io::Result<()> {
+/// Writes the pod's /etc/hostname, /etc/hosts (and /etc/resolv.conf with host
+/// networking) into the stage1 tmpfs, once for all apps.
+pub fn write_pod_etc(stage1: BorrowedFd<'_>, pod: &PodPlan) -> io::Result<()> {
     let host = pod.hostname.as_str();
-    write_in_root(root, "/etc/hostname", format!("{host}\n").as_bytes())?;
-    let hosts =
-        format!("127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback {host}\n");
-    write_in_root(root, "/etc/hosts", hosts.as_bytes())?;
+    write_in_root(stage1, "/etc/hostname", format!("{host}\n").as_bytes())?;
+    let hosts = format!("127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback {host}\n");
+    write_in_root(stage1, "/etc/hosts", hosts.as_bytes())?;
     if let Some(resolv) = &pod.resolv_conf {
-        write_in_root(root, "/etc/resolv.conf", resolv.as_bytes())?;
+        write_in_root(stage1, "/etc/resolv.conf", resolv.as_bytes())?;
     }
-    let _ = app;
     Ok(())
+}
+
+/// Binds the pod's /etc files over the app's (as Docker does), so nothing is written
+/// into the app's layer. Conveniences only: an image whose /etc/hosts is a dangling
+/// symlink just keeps it.
+fn bind_etc(root: BorrowedFd<'_>, stage1: BorrowedFd<'_>) {
+    for name in crate::base::ETC_FILES {
+        let Ok(src) = rustix::fs::openat(stage1, format!("etc/{name}"), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) else {
+            continue;
+        };
+        if let Ok(target) = mount::open_target(root, &format!("/etc/{name}"), Target::File) {
+            let _ = mount::bind(src.as_fd(), target.as_fd(), false, MountAttrFlags::empty());
+        }
+    }
 }

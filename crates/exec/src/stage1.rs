@@ -99,6 +99,7 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         Mode::empty(),
     )
     .map_err(|e| ctx(e, &stage1_path))?;
+    crate::rootfs::write_pod_etc(stage1.as_fd(), plan).map_err(|e| ctx(e, "the pod's /etc files"))?;
     for app in &plan.apps {
         let target = mount::open_target(
             stage1.as_fd(),
@@ -116,7 +117,7 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
             Mode::empty(),
         )
         .map_err(|e| ctx(e, format!("app {}: opening its root", app.name)))?;
-        crate::rootfs::prepare(root.as_fd(), app, plan, dev_null.as_fd())
+        crate::rootfs::prepare(root.as_fd(), app, stage1.as_fd(), dev_null.as_fd())
             .map_err(|e| ctx(e, format!("app {}", app.name)))?;
         if app
             .spec

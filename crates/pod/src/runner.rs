@@ -71,12 +71,6 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         for sub in ["upper", "work"] {
             fs::create_dir_all(app_dir.join(sub)).map_err(io(&app_dir))?;
         }
-        let spec_path = app_dir.join("spec.json");
-        fs::write(
-            &spec_path,
-            serde_json::to_vec_pretty(&app_spec.spec).expect("serialisable"),
-        )
-        .map_err(io(&spec_path))?;
         runtime_apps.push(serde_json::json!({
             "name": name,
             "image": {"name": image.name, "id": image.id},
@@ -166,7 +160,7 @@ pub enum Attach {
 struct PodObserver<'a> {
     dir: PathBuf,
     state: &'a mut PodState,
-    logs: Vec<Option<fs::File>>,
+    logs: Vec<Log>,
     attach: Attach,
     init_pid: i32,
     /// Told once every app has started (or one failed): for --detach.
@@ -191,8 +185,9 @@ impl Observer for PodObserver<'_> {
                     a.pid = host_pid(self.init_pid, *pid);
                 }
                 self.started += 1;
-                let _ = self.state.save(&self.dir);
+                // One write once every app runs (with their pids), not one per app.
                 if self.started == self.state.apps.len() {
+                    let _ = self.state.save(&self.dir);
                     self.notify(Ok(()));
                 }
             }
@@ -219,7 +214,11 @@ impl Observer for PodObserver<'_> {
                     a.signal = st.signal;
                     a.pid = None;
                 }
-                let _ = self.state.save(&self.dir);
+                // The last exit is recorded with the pod's end; earlier ones now, so
+                // `status` shows them while the other apps run.
+                if self.state.apps.iter().any(|a| a.pid.is_some()) {
+                    let _ = self.state.save(&self.dir);
+                }
             }
             Event::Error { message } => {
                 self.state.error = Some(message.clone());
@@ -230,8 +229,17 @@ impl Observer for PodObserver<'_> {
     }
 
     fn output(&mut self, app: usize, stream: Stream, data: &[u8]) {
-        if let Some(Some(f)) = self.logs.get_mut(app) {
-            let _ = f.write_all(data);
+        // Log files are made on first output: a silent app leaves none to create or delete.
+        if let Some(slot) = self.logs.get_mut(app) {
+            if let Log::Pending(path) = slot {
+                *slot = match fs::OpenOptions::new().create(true).append(true).open(&*path) {
+                    Ok(f) => Log::Open(f),
+                    Err(_) => Log::Failed,
+                };
+            }
+            if let Log::Open(f) = slot {
+                let _ = f.write_all(data);
+            }
         }
         if self.attach == Attach::Terminal {
             let _ = match stream {
@@ -272,10 +280,17 @@ fn host_pid(init_pid: i32, ns_pid: i32) -> Option<i32> {
         })
 }
 
+enum Log {
+    Pending(PathBuf),
+    Open(fs::File),
+    Failed,
+}
+
 pub struct RunOptions {
     pub attach: Attach,
     pub cgroup_parent: String,
-    pub seccomp_cache: Option<PathBuf>,
+    /// `<dir>/cache`: compiled seccomp filters and the base layer.
+    pub cache_dir: PathBuf,
 }
 
 /// Runs a prepared pod that this process holds locked, until it exits. Returns its final
@@ -302,24 +317,16 @@ pub fn run_prepared(
     let mut plan: PodPlan = serde_json::from_slice(&fs::read(&plan_path).map_err(io(&plan_path))?)
         .map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
     plan.stage1_dir = dir.join("stage1");
+    let base = exec::base::ensure(&opts.cache_dir).map_err(|e| PodError::io(&opts.cache_dir, e))?;
     for a in plan.apps.iter_mut() {
         a.rootfs.upper = dir.join(&a.rootfs.upper);
         a.rootfs.work = dir.join(&a.rootfs.work);
+        a.rootfs.lower.push(base.clone());
     }
-    let mut logs = Vec::new();
-    for a in &plan.apps {
-        let p = dir.join("logs").join(format!("{}.log", a.name));
-        logs.push(
-            fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&p)
-                .ok(),
-        );
-    }
+    let logs: Vec<Log> = plan.apps.iter().map(|a| Log::Pending(dir.join("logs").join(format!("{}.log", a.name)))).collect();
     let launch_opts = LaunchOptions {
         cgroup_parent: opts.cgroup_parent.clone(),
-        seccomp_cache: opts.seccomp_cache.clone(),
+        seccomp_cache: Some(opts.cache_dir.join("seccomp")),
         stdin: None,
     };
     let mut launched = match launch(plan, launch_opts) {
@@ -338,7 +345,6 @@ pub fn run_prepared(
     state.started = Some(chrono::Utc::now());
     state.pid = Some(launched.init_pid);
     state.pid_start = process_start_time(launched.init_pid);
-    state.save(&dir)?;
     let init_pid = launched.init_pid;
     let cgroups = launched.cgroups.clone();
     let init_status = {

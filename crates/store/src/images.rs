@@ -281,16 +281,21 @@ impl Store {
         }
     }
 
+    /// Records a use of the image as the mtime of an empty file: a metadata update, no
+    /// data written (this is on every `run`'s path).
     pub fn touch_last_used(&self, id: &Digest) -> Result<()> {
         let p = self.image_dir(id).join("last-used");
-        fs::write(&p, chrono::Utc::now().to_rfc3339()).at(&p)
+        let f = match fs::OpenOptions::new().write(true).open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::File::create(&p).at(&p)?,
+            Err(e) => return Err(e).at(&p),
+        };
+        f.set_modified(std::time::SystemTime::now()).at(&p)
     }
 
     pub fn last_used(&self, id: &Digest) -> Option<chrono::DateTime<chrono::Utc>> {
-        let s = fs::read_to_string(self.image_dir(id).join("last-used")).ok()?;
-        chrono::DateTime::parse_from_rfc3339(s.trim())
-            .ok()
-            .map(|d| d.with_timezone(&chrono::Utc))
+        let meta = fs::metadata(self.image_dir(id).join("last-used")).ok()?;
+        meta.modified().ok().map(chrono::DateTime::<chrono::Utc>::from)
     }
 
     /// Removes an image and the tags pointing at it. Its layers stay until `gc`.

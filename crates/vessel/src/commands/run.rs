@@ -126,7 +126,7 @@ fn run_options(ctx: &Context, attach: Attach) -> RunOptions {
     RunOptions {
         attach,
         cgroup_parent: exec::cgroups::DEFAULT_PARENT.to_string(),
-        seccomp_cache: Some(ctx.global.dir.join("cache").join("seccomp")),
+        cache_dir: ctx.global.dir.join("cache"),
     }
 }
 
