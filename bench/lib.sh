@@ -50,7 +50,7 @@ apt_mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
-# A few lines about the machine, as markdown.
+# A few lines about the machine, as markdown. Set LOAD_AT_START before timing.
 machine_markdown() {
   local cpu mem kernel fs
   cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -62,13 +62,19 @@ machine_markdown() {
 - Memory: $mem
 - Kernel: $kernel; $(. /etc/os-release && echo "$PRETTY_NAME")
 - Work directory filesystem: $fs ($BENCH_WORK)
+- Load average when the timing started: ${LOAD_AT_START:-$(cut -d' ' -f1-3 /proc/loadavg)} (other work on the machine shows here and in the spread)
 - Tools: $(hyperfine --version), $(umoci --version | head -n1), $(gzip --version | head -n1)
 EOF
 }
 
 # Mean seconds of command number $2 (0-based) in hyperfine's JSON export $1.
 hyperfine_mean() {
-  python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["mean"])' "$1" "$2"
+  hyperfine_stat "$1" "$2" mean
+}
+
+# Statistic $3 (mean, min, median, ...) of command $2 in hyperfine's JSON export $1.
+hyperfine_stat() {
+  python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][int(sys.argv[2])][sys.argv[3]])' "$1" "$2" "$3"
 }
 
 ratio() {
