@@ -18,17 +18,13 @@ pub enum LaunchError {
     Cgroups(#[from] crate::cgroups::CgroupError),
     #[error("app {app}: {reason}")]
     App { app: String, reason: String },
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{what}: {err}")]
+    Io { what: String, err: std::io::Error },
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LaunchError {
     let what = what.into();
-    move |source| LaunchError::Io { what, source }
+    move |err| LaunchError::Io { what, err }
 }
 
 pub struct LaunchOptions {
@@ -71,10 +67,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
-        .map_err(|e| LaunchError::Io {
-            what: "/dev/null".into(),
-            source: e.into(),
-        })?,
+        .map_err(|e| LaunchError::Io { what: "/dev/null".into(), err: e.into() })?,
     };
     // Descriptors that must reach the init (kept alive here until the clone).
     let mut held: Vec<OwnedFd> = Vec::new();
@@ -119,10 +112,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let stdin_dup =
-            rustix::io::fcntl_dupfd_cloexec(&stdin, 3).map_err(|e| LaunchError::Io {
-                what: "dup".into(),
-                source: e.into(),
-            })?;
+            rustix::io::fcntl_dupfd_cloexec(&stdin, 3).map_err(|e| LaunchError::Io { what: "dup".into(), err: e.into() })?;
         app.stdio = [stdin_dup.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
         held.extend([stdin_dup, out_w, err_w]);
         outputs.push([out_r, err_r]);
@@ -130,10 +120,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
 
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| LaunchError::Io {
-            what: "memfd".into(),
-            source: e.into(),
-        })?;
+        .map_err(|e| LaunchError::Io { what: "memfd".into(), err: e.into() })?;
     {
         let mut f = std::fs::File::from(plan_fd.try_clone().map_err(io_err("memfd"))?);
         f.write_all(&serde_json::to_vec(&plan).expect("serialisable"))
@@ -175,10 +162,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     if pid < 0 {
         let e = std::io::Error::last_os_error();
         let _ = cgroups.remove_pod(&plan.uuid);
-        return Err(LaunchError::Io {
-            what: "clone".into(),
-            source: e,
-        });
+        return Err(LaunchError::Io { what: "clone".into(), err: e });
     }
     if pid == 0 {
         stage1::run(&plan, &fds);
@@ -199,10 +183,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| LaunchError::Io {
-        what: "pipe".into(),
-        source: e.into(),
-    })
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| LaunchError::Io { what: "pipe".into(), err: e.into() })
 }
 
 /// Compiles a seccomp profile, through an on-disk cache keyed by the profile's content.

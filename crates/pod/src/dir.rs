@@ -254,7 +254,7 @@ impl PodDir {
                 Ok(true)
             }
             Ok(None) => Ok(false),
-            Err(PodError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(PodError::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => {
                 Ok(false)
             }
             Err(e) => Err(e),

@@ -2,12 +2,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PodError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("pod {0:?} not found")]
     NotFound(String),
     #[error("pod UUID {query:?} is ambiguous: it matches {}", .candidates.join(", "))]
@@ -29,7 +25,7 @@ impl PodError {
     pub fn io(path: &Path, source: std::io::Error) -> PodError {
         PodError::Io {
             path: path.to_path_buf(),
-            source,
+            err: source,
         }
     }
 }

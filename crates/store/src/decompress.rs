@@ -122,7 +122,7 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
         let (kind, mut dec) = match Decoder::detect(BufReader::with_capacity(BUF, hashing)) {
             Ok(d) => d,
             Err(e) => {
-                let _ = tx.send(Err(io::Error::new(e.kind(), format!("{what}: {e}"))));
+                let _ = tx.send(Err(io::Error::new(e.kind(), format!("{}{e}", prefix(&what)))));
                 return Err(e);
             }
         };
@@ -142,7 +142,7 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
                 }
             };
             if let Err(e) = res {
-                let msg = format!("{what}: {} data is corrupt or truncated: {e}", kind.name());
+                let msg = format!("{}{} data is corrupt or truncated: {e}", prefix(&what), kind.name());
                 let _ = tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, msg.clone())));
                 return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
             }
@@ -151,7 +151,8 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
                 let compressed = dec_count(&dec);
                 if out_total > compressed.saturating_mul(RATIO_LIMIT) {
                     let msg = format!(
-                        "{what}: {} data expands more than {RATIO_LIMIT} times ({compressed} bytes to over {out_total}): refusing a decompression bomb",
+                        "{}{} data expands more than {RATIO_LIMIT} times ({compressed} bytes to over {out_total}): refusing a decompression bomb",
+                        prefix(&what),
                         kind.name()
                     );
                     let _ = tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, msg.clone())));
@@ -176,6 +177,15 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
         Ok((algo.map(|_| digest), n))
     });
     (ThreadedReader::from_channel(rx), handle)
+}
+
+/// "label: " or nothing.
+fn prefix(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!("{label}: ")
+    }
 }
 
 fn dec_count<R: Read>(dec: &Decoder<BufReader<crate::digest::HashingReader<R>>>) -> u64 {

@@ -5,12 +5,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// The cause is part of the message, not a separate source, so it prints once.
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: io::Error },
 
     #[error("image {image}: entry {entry:?}: {reason}")]
     Hostile {
@@ -54,9 +51,9 @@ pub trait IoContext<T> {
 
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| StoreError::Io {
+        self.map_err(|err| StoreError::Io {
             path: path.into(),
-            source,
+            err,
         })
     }
 }
@@ -65,7 +62,7 @@ impl<T> IoContext<T> for rustix::io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| StoreError::Io {
             path: path.into(),
-            source: e.into(),
+            err: e.into(),
         })
     }
 }

@@ -100,7 +100,14 @@ impl Store {
             Kind::Oci { key, .. } => format!("image {image}: layer {}", key.oci()),
             Kind::Aci => format!("image {image}"),
         };
-        let (plain, decompressor) = spawn_decompress(input, blob_algo, what.clone());
+        // The decompressor's messages are prefixed with the layer (OCI) or nothing (ACI);
+        // the image is named once, by bad_image.
+        let label = match &kind {
+            Kind::Oci { blob: Some(b), .. } => format!("layer {}", b.oci()),
+            Kind::Oci { key, .. } => format!("layer {}", key.oci()),
+            Kind::Aci => String::new(),
+        };
+        let (plain, decompressor) = spawn_decompress(input, blob_algo, label);
         let shown = match &kind {
             Kind::Oci { blob: Some(b), .. } => format!("{image} (layer {})", b.oci()),
             Kind::Oci { key, .. } => format!("{image} (layer {})", key.oci()),
@@ -134,14 +141,14 @@ impl Store {
             Err(e) => {
                 return Err(match compressed {
                     Err(ce) if ce.kind() != std::io::ErrorKind::BrokenPipe => {
-                        StoreError::bad_image(image, strip_prefix(&ce.to_string(), &what))
+                        StoreError::bad_image(image, ce.to_string())
                     }
                     _ => e,
                 })
             }
             Ok(v) => {
                 let (blob_digest, _) = compressed.map_err(|e| {
-                    StoreError::bad_image(image, strip_prefix(&e.to_string(), &what))
+                    StoreError::bad_image(image, e.to_string())
                 })?;
                 if let (
                     Kind::Oci {
@@ -247,14 +254,6 @@ impl Store {
         let staged = self.stage_layer(image, input()?, Kind::Oci { key, blob })?;
         self.commit_layer(staged)
     }
-}
-
-/// Removes our own "what: " prefix from a decompressor message (it is added again).
-fn strip_prefix(msg: &str, what: &str) -> String {
-    let image_part = what.split_once(": ").map(|(_, rest)| rest).unwrap_or(what);
-    msg.strip_prefix(&format!("{what}: "))
-        .map(|rest| format!("{image_part}: {rest}"))
-        .unwrap_or_else(|| msg.to_string())
 }
 
 /// Copies what it reads into a file.

@@ -167,10 +167,11 @@ impl RootWriter {
                 }
                 Err(e) => return Err(format!("opening {}: {e}", String::from_utf8_lossy(prefix))),
             }
+            // `start` is where the previous component ended (before its '/').
             let parent_rel = if start == 0 {
                 &b""[..]
             } else {
-                &rel[..start - 1]
+                &rel[..start]
             };
             let pfd = if parent_rel.is_empty() {
                 openat(&self.root, ".", flags, Mode::empty())

@@ -40,8 +40,16 @@ impl LayoutDir {
             OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        )
-        .at(self.dir.join(rel))?;
+        );
+        let fd = match fd {
+            Err(rustix::io::Errno::XDEV) | Err(rustix::io::Errno::LOOP) => {
+                return Err(StoreError::Invalid(format!(
+                    "{} is a symlink that leads out of the layout",
+                    self.dir.join(rel).display()
+                )))
+            }
+            other => other.at(self.dir.join(rel))?,
+        };
         Ok(File::from(fd))
     }
 
