@@ -180,22 +180,18 @@ fn setup_and_exec(
         p.load()
             .map_err(|e| Fail::from(("loading the seccomp filter", e)))?;
     }
-    let mut first_err: Option<std::io::Error> = None;
-    for (path, c_path) in candidates.iter().zip(&c_candidates) {
+    // As execvp: a candidate that exists but cannot run (EACCES, ENOEXEC...) is a better
+    // explanation than "not found" from the others.
+    let mut reason = std::io::Error::from_raw_os_error(libc::ENOENT);
+    for c_path in &c_candidates {
         // SAFETY: NUL-terminated arrays of valid C strings.
         unsafe { libc::execve(c_path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         let e = std::io::Error::last_os_error();
-        let _ = path;
-        if e.raw_os_error() != Some(libc::ENOENT) || first_err.is_none() {
-            if first_err
-                .as_ref()
-                .is_none_or(|f| f.raw_os_error() == Some(libc::ENOENT))
-            {
-                first_err = Some(e);
-            }
+        if reason.raw_os_error() == Some(libc::ENOENT) {
+            reason = e;
         }
     }
-    let e = first_err.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
+    let e = reason;
     let shown = if program.contains('/') {
         program.clone()
     } else {
@@ -241,6 +237,12 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
     })
 }
 
+/// unshare(2) for this single-threaded process.
+fn unshare(flags: rustix::thread::UnshareFlags) -> rustix::io::Result<()> {
+    // SAFETY: the caller is single-threaded, so no other thread sees its namespaces change.
+    unsafe { rustix::thread::unshare_unsafe(flags) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,10 +255,4 @@ mod tests {
             vec!["/usr/bin/sh", "/bin/sh"]
         );
     }
-}
-
-/// unshare(2) for this single-threaded process.
-fn unshare(flags: rustix::thread::UnshareFlags) -> rustix::io::Result<()> {
-    // SAFETY: the caller is single-threaded, so no other thread sees its namespaces change.
-    unsafe { rustix::thread::unshare_unsafe(flags) }
 }

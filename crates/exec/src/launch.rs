@@ -54,7 +54,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     let cgroups = Cgroups::detect()?.with_parent(opts.cgroup_parent.as_str())?;
     // Every process of the pod may use only the standard devices: with CAP_MKNOD (in the
     // default set) an app could otherwise create and open any device node of the host.
-    let pod_limits = Limits { devices: Some(crate::cgroups::DeviceRule::container_defaults()), ..Limits::default() };
+    let pod_limits = Limits {
+        devices: Some(crate::cgroups::DeviceRule::container_defaults()),
+        ..Limits::default()
+    };
     let pod_cg = cgroups.create_pod(&plan.uuid, &pod_limits)?;
     let init_cg_fds = pod_cg.init.open_procs_fds()?;
     plan.init_cgroup_fds = init_cg_fds.iter().map(|f| f.as_raw_fd()).collect();
@@ -67,7 +70,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
-        .map_err(|e| LaunchError::Io { what: "/dev/null".into(), err: e.into() })?,
+        .map_err(|e| LaunchError::Io {
+            what: "/dev/null".into(),
+            err: e.into(),
+        })?,
     };
     // Descriptors that must reach the init (kept alive here until the clone).
     let mut held: Vec<OwnedFd> = Vec::new();
@@ -84,14 +90,20 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         };
         // An app without limits of its own shares the init's leaf: one cgroup fewer to
         // create, join and remove in every hierarchy.
-        let fds = if limits.memory_bytes.is_none() && limits.cpu_quota.is_none() && limits.cpu_shares.is_none() && limits.pids.is_none() {
+        let fds = if limits.memory_bytes.is_none()
+            && limits.cpu_quota.is_none()
+            && limits.cpu_shares.is_none()
+            && limits.pids.is_none()
+        {
             init_cg_fds
                 .iter()
                 .map(|f| f.try_clone())
                 .collect::<std::io::Result<Vec<_>>>()
                 .map_err(io_err("dup"))?
         } else {
-            cgroups.create_app(&plan.uuid, &app.name, &limits)?.open_procs_fds()?
+            cgroups
+                .create_app(&plan.uuid, &app.name, &limits)?
+                .open_procs_fds()?
         };
         app.cgroup_fds = fds.iter().map(|f| f.as_raw_fd()).collect();
         held.extend(fds);
@@ -112,7 +124,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let stdin_dup =
-            rustix::io::fcntl_dupfd_cloexec(&stdin, 3).map_err(|e| LaunchError::Io { what: "dup".into(), err: e.into() })?;
+            rustix::io::fcntl_dupfd_cloexec(&stdin, 3).map_err(|e| LaunchError::Io {
+                what: "dup".into(),
+                err: e.into(),
+            })?;
         app.stdio = [stdin_dup.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
         held.extend([stdin_dup, out_w, err_w]);
         outputs.push([out_r, err_r]);
@@ -120,7 +135,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
 
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| LaunchError::Io { what: "memfd".into(), err: e.into() })?;
+        .map_err(|e| LaunchError::Io {
+            what: "memfd".into(),
+            err: e.into(),
+        })?;
     {
         let mut f = std::fs::File::from(plan_fd.try_clone().map_err(io_err("memfd"))?);
         f.write_all(&serde_json::to_vec(&plan).expect("serialisable"))
@@ -162,7 +180,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     if pid < 0 {
         let e = std::io::Error::last_os_error();
         let _ = cgroups.remove_pod(&plan.uuid);
-        return Err(LaunchError::Io { what: "clone".into(), err: e });
+        return Err(LaunchError::Io {
+            what: "clone".into(),
+            err: e,
+        });
     }
     if pid == 0 {
         stage1::run(&plan, &fds);
@@ -183,7 +204,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| LaunchError::Io { what: "pipe".into(), err: e.into() })
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| LaunchError::Io {
+        what: "pipe".into(),
+        err: e.into(),
+    })
 }
 
 /// Compiles a seccomp profile, through an on-disk cache keyed by the profile's content.

@@ -208,7 +208,8 @@ fn write_in_root(root: BorrowedFd<'_>, path: &str, content: &[u8]) -> io::Result
 pub fn write_pod_etc(stage1: BorrowedFd<'_>, pod: &PodPlan) -> io::Result<()> {
     let host = pod.hostname.as_str();
     write_in_root(stage1, "/etc/hostname", format!("{host}\n").as_bytes())?;
-    let hosts = format!("127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback {host}\n");
+    let hosts =
+        format!("127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback {host}\n");
     write_in_root(stage1, "/etc/hosts", hosts.as_bytes())?;
     if let Some(resolv) = &pod.resolv_conf {
         write_in_root(stage1, "/etc/resolv.conf", resolv.as_bytes())?;
@@ -221,7 +222,12 @@ pub fn write_pod_etc(stage1: BorrowedFd<'_>, pod: &PodPlan) -> io::Result<()> {
 /// symlink just keeps it.
 fn bind_etc(root: BorrowedFd<'_>, stage1: BorrowedFd<'_>) {
     for name in crate::base::ETC_FILES {
-        let Ok(src) = rustix::fs::openat(stage1, format!("etc/{name}"), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) else {
+        let Ok(src) = rustix::fs::openat(
+            stage1,
+            format!("etc/{name}"),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
             continue;
         };
         if let Ok(target) = mount::open_target(root, &format!("/etc/{name}"), Target::File) {

@@ -99,7 +99,8 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         Mode::empty(),
     )
     .map_err(|e| ctx(e, &stage1_path))?;
-    crate::rootfs::write_pod_etc(stage1.as_fd(), plan).map_err(|e| ctx(e, "the pod's /etc files"))?;
+    crate::rootfs::write_pod_etc(stage1.as_fd(), plan)
+        .map_err(|e| ctx(e, "the pod's /etc files"))?;
     for app in &plan.apps {
         let target = mount::open_target(
             stage1.as_fd(),

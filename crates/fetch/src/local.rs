@@ -9,7 +9,12 @@ use crate::reference::ImageRef;
 use crate::FetchOptions;
 
 /// Imports a local image after checking the signature policy.
-pub fn import(store: &Store, r: &ImageRef, shown: &str, opts: &FetchOptions) -> Result<ImageRecord> {
+pub fn import(
+    store: &Store,
+    r: &ImageRef,
+    shown: &str,
+    opts: &FetchOptions,
+) -> Result<ImageRecord> {
     import_unnamed(store, r, shown, opts).map_err(|e| name_the_image(e, shown))
 }
 
@@ -17,13 +22,21 @@ pub fn import(store: &Store, r: &ImageRef, shown: &str, opts: &FetchOptions) -> 
 fn name_the_image(e: FetchError, shown: &str) -> FetchError {
     match e {
         FetchError::Store(StoreError::Io { .. }) | FetchError::Store(StoreError::Invalid(_)) => {
-            FetchError::Refused { image: shown.to_string(), reason: e.to_string() }
+            FetchError::Refused {
+                image: shown.to_string(),
+                reason: e.to_string(),
+            }
         }
         other => other,
     }
 }
 
-fn import_unnamed(store: &Store, r: &ImageRef, shown: &str, opts: &FetchOptions) -> Result<ImageRecord> {
+fn import_unnamed(
+    store: &Store,
+    r: &ImageRef,
+    shown: &str,
+    opts: &FetchOptions,
+) -> Result<ImageRecord> {
     match r {
         ImageRef::AciFile(path) => {
             if !opts.insecure_skip_verify {

@@ -254,9 +254,7 @@ impl PodDir {
                 Ok(true)
             }
             Ok(None) => Ok(false),
-            Err(PodError::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => {
-                Ok(false)
-            }
+            Err(PodError::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -164,7 +164,7 @@ struct PodObserver<'a> {
     attach: Attach,
     init_pid: i32,
     /// Told once every app has started (or one failed): for --detach.
-    on_started: Option<Box<dyn FnOnce(std::result::Result<(), String>) + 'a>>,
+    on_started: Option<OnStarted<'a>>,
     started: usize,
 }
 
@@ -232,7 +232,11 @@ impl Observer for PodObserver<'_> {
         // Log files are made on first output: a silent app leaves none to create or delete.
         if let Some(slot) = self.logs.get_mut(app) {
             if let Log::Pending(path) = slot {
-                *slot = match fs::OpenOptions::new().create(true).append(true).open(&*path) {
+                *slot = match fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&*path)
+                {
                     Ok(f) => Log::Open(f),
                     Err(_) => Log::Failed,
                 };
@@ -280,6 +284,9 @@ fn host_pid(init_pid: i32, ns_pid: i32) -> Option<i32> {
         })
 }
 
+/// Told once whether every app started (Ok) or why not.
+pub type OnStarted<'a> = Box<dyn FnOnce(std::result::Result<(), String>) + 'a>;
+
 enum Log {
     Pending(PathBuf),
     Open(fs::File),
@@ -298,7 +305,7 @@ pub struct RunOptions {
 pub fn run_prepared(
     mut pod: PodDir,
     opts: &RunOptions,
-    on_started: Option<Box<dyn FnOnce(std::result::Result<(), String>) + '_>>,
+    on_started: Option<OnStarted<'_>>,
 ) -> Result<PodState> {
     if pod.dir != Dir::Prepared {
         return Err(PodError::WrongState {
@@ -323,7 +330,11 @@ pub fn run_prepared(
         a.rootfs.work = dir.join(&a.rootfs.work);
         a.rootfs.lower.push(base.clone());
     }
-    let logs: Vec<Log> = plan.apps.iter().map(|a| Log::Pending(dir.join("logs").join(format!("{}.log", a.name)))).collect();
+    let logs: Vec<Log> = plan
+        .apps
+        .iter()
+        .map(|a| Log::Pending(dir.join("logs").join(format!("{}.log", a.name))))
+        .collect();
     let launch_opts = LaunchOptions {
         cgroup_parent: opts.cgroup_parent.clone(),
         seccomp_cache: Some(opts.cache_dir.join("seccomp")),

@@ -112,21 +112,23 @@ mod tests {
 
     #[test]
     fn exit_code_is_first_non_zero() {
-        let mut s = PodState::default();
-        s.apps = vec![
-            AppState {
-                exit_code: Some(0),
-                ..Default::default()
-            },
-            AppState {
-                exit_code: Some(3),
-                ..Default::default()
-            },
-            AppState {
-                exit_code: Some(4),
-                ..Default::default()
-            },
-        ];
+        let s = PodState {
+            apps: vec![
+                AppState {
+                    exit_code: Some(0),
+                    ..Default::default()
+                },
+                AppState {
+                    exit_code: Some(3),
+                    ..Default::default()
+                },
+                AppState {
+                    exit_code: Some(4),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
         assert_eq!(s.exit_code(), 3);
     }
 }

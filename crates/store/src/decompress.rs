@@ -105,14 +105,14 @@ pub const RATIO_FLOOR: u64 = 64 << 20;
 
 /// Decompresses `input` on a thread of its own, hashing the compressed bytes (if `algo`
 /// is given) as they are read. The join handle yields the compressed digest and size.
+/// The compressed stream's digest (if asked for) and length, once it is fully read.
+pub type CompressedResult = io::Result<(Option<crate::digest::Digest>, u64)>;
+
 pub fn spawn_decompress<R: Read + Send + 'static>(
     input: R,
     algo: Option<crate::digest::Algorithm>,
     what: String,
-) -> (
-    ThreadedReader,
-    JoinHandle<io::Result<(Option<crate::digest::Digest>, u64)>>,
-) {
+) -> (ThreadedReader, JoinHandle<CompressedResult>) {
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
     let handle = std::thread::spawn(move || {
         let hashing = crate::digest::HashingReader::new(
@@ -122,7 +122,10 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
         let (kind, mut dec) = match Decoder::detect(BufReader::with_capacity(BUF, hashing)) {
             Ok(d) => d,
             Err(e) => {
-                let _ = tx.send(Err(io::Error::new(e.kind(), format!("{}{e}", prefix(&what)))));
+                let _ = tx.send(Err(io::Error::new(
+                    e.kind(),
+                    format!("{}{e}", prefix(&what)),
+                )));
                 return Err(e);
             }
         };
@@ -142,7 +145,11 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
                 }
             };
             if let Err(e) = res {
-                let msg = format!("{}{} data is corrupt or truncated: {e}", prefix(&what), kind.name());
+                let msg = format!(
+                    "{}{} data is corrupt or truncated: {e}",
+                    prefix(&what),
+                    kind.name()
+                );
                 let _ = tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, msg.clone())));
                 return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
             }

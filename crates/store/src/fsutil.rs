@@ -108,9 +108,9 @@ pub fn remove_children<Fd: AsFd>(dir: Fd, shown: &Path) -> Result<()> {
         Mode::empty(),
     )
     .at(shown)?;
-    let mut entries = rustix::fs::Dir::read_from(&dup).at(shown)?;
+    let entries = rustix::fs::Dir::read_from(&dup).at(shown)?;
     let mut names = Vec::new();
-    while let Some(ent) = entries.next() {
+    for ent in entries {
         let ent = ent.at(shown)?;
         let name = ent.file_name().to_bytes();
         if name == b"." || name == b".." {

@@ -295,7 +295,9 @@ impl Store {
 
     pub fn last_used(&self, id: &Digest) -> Option<chrono::DateTime<chrono::Utc>> {
         let meta = fs::metadata(self.image_dir(id).join("last-used")).ok()?;
-        meta.modified().ok().map(chrono::DateTime::<chrono::Utc>::from)
+        meta.modified()
+            .ok()
+            .map(chrono::DateTime::<chrono::Utc>::from)
     }
 
     /// Removes an image and the tags pointing at it. Its layers stay until `gc`.

@@ -147,9 +147,8 @@ impl Store {
                 })
             }
             Ok(v) => {
-                let (blob_digest, _) = compressed.map_err(|e| {
-                    StoreError::bad_image(image, e.to_string())
-                })?;
+                let (blob_digest, _) =
+                    compressed.map_err(|e| StoreError::bad_image(image, e.to_string()))?;
                 if let (
                     Kind::Oci {
                         blob: Some(expected),

@@ -217,8 +217,8 @@ fn copy_dir(
     allow: Option<&HashSet<Vec<u8>>>,
 ) -> std::result::Result<(), String> {
     let mut names: Vec<std::ffi::CString> = Vec::new();
-    let mut d = rustix::fs::Dir::read_from(dir).map_err(|e| format!("{}: {e}", shown.display()))?;
-    while let Some(ent) = d.next() {
+    let d = rustix::fs::Dir::read_from(dir).map_err(|e| format!("{}: {e}", shown.display()))?;
+    for ent in d {
         let ent = ent.map_err(|e| format!("{}: {e}", shown.display()))?;
         let n = ent.file_name().to_bytes();
         if n != b"." && n != b".." {

@@ -57,8 +57,8 @@ fn walk_dir(
 ) -> io::Result<()> {
     let mut names = Vec::new();
     {
-        let mut d = rustix::fs::Dir::read_from(dir)?;
-        while let Some(ent) = d.next() {
+        let d = rustix::fs::Dir::read_from(dir)?;
+        for ent in d {
             let ent = ent?;
             let n = ent.file_name().to_bytes();
             if n != b"." && n != b".." {

@@ -172,7 +172,10 @@ fn an_app_can_open_only_the_standard_devices_even_after_mknod() {
     // /dev/net/tun and /dev/fuse exist on the host; CAP_MKNOD is in the default set.
     let r = p.sh(&[], "mknod /dev/t c 10 200 2>/dev/null && echo tun-made; [ -c /dev/t ] && (exec 3</dev/t) 2>/dev/null && echo tun-opened; (exec 3<>/dev/null) && echo null-opened; true");
     assert_eq!(r.code(), Some(0), "{r}");
-    assert!(!r.stdout.contains("tun-made") && !r.stdout.contains("tun-opened"), "{r}");
+    assert!(
+        !r.stdout.contains("tun-made") && !r.stdout.contains("tun-opened"),
+        "{r}"
+    );
     assert!(r.stdout.contains("null-opened"), "{r}");
     // A node that already exists (made with every capability and no device rules is not
     // possible either way): opening fuse through a fresh node is refused too.

@@ -343,7 +343,10 @@ fn hybrid_uses_the_v1_hierarchies_only() {
     mounts.unified = Some(unified.clone());
     let cgroups = Cgroups::from_mounts(mounts).unwrap();
     assert_eq!(cgroups.layout(), Layout::Hybrid);
-    assert!(cgroups.hierarchies().iter().all(|h| h.version == Version::V1));
+    assert!(cgroups
+        .hierarchies()
+        .iter()
+        .all(|h| h.version == Version::V1));
 
     let pod = cgroups.create_pod("pod1", &limits()).unwrap();
     assert_eq!(pod.pod.dirs().len(), 4);

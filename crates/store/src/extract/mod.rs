@@ -213,9 +213,7 @@ fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::result::Result<Meta, 
                         .ok_or("bad PAX gid")?
                 }
                 b"mtime" => {
-                    if let Some((s, ns)) = std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|v| parse_pax_time(v))
+                    if let Some((s, ns)) = std::str::from_utf8(value).ok().and_then(parse_pax_time)
                     {
                         meta.mtime = s;
                         meta.mtime_nsec = ns;

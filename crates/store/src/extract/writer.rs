@@ -168,11 +168,7 @@ impl RootWriter {
                 Err(e) => return Err(format!("opening {}: {e}", String::from_utf8_lossy(prefix))),
             }
             // `start` is where the previous component ended (before its '/').
-            let parent_rel = if start == 0 {
-                &b""[..]
-            } else {
-                &rel[..start]
-            };
+            let parent_rel = if start == 0 { &b""[..] } else { &rel[..start] };
             let pfd = if parent_rel.is_empty() {
                 openat(&self.root, ".", flags, Mode::empty())
             } else {

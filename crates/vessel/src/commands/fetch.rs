@@ -15,7 +15,9 @@ pub fn run(ctx: &Context, args: FetchArgs) -> Result<i32> {
         ctx.debug(|| format!("fetching {image}"));
         let record = fetch::fetch(&store, image, &opts)?;
         for key in &record.layers {
-            let Ok(meta) = store.layer_meta(key) else { continue };
+            let Ok(meta) = store.layer_meta(key) else {
+                continue;
+            };
             if meta.imported >= started && !args.quiet {
                 for w in &meta.warnings {
                     eprintln!("vessel: warning: image {image}: {w}");
