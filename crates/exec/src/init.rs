@@ -70,6 +70,8 @@ fn run(args: &[String]) -> Result<(), String> {
     drop(plan_file);
     let plan: PodPlan =
         serde_json::from_slice(&json).map_err(|e| format!("parsing the plan: {e}"))?;
+    crate::trace::set_origin(plan.trace_origin);
+    crate::trace::mark("init: plan read");
 
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
@@ -96,6 +98,7 @@ fn run(args: &[String]) -> Result<(), String> {
         match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
             ForkResult::Child => {
                 drop(err_r);
+                crate::trace::mark("init: cgroups joined");
                 drop(go_w);
                 let go = go_r
                     .try_clone()
@@ -113,6 +116,7 @@ fn run(args: &[String]) -> Result<(), String> {
         }
     }
     drop(go_r);
+    crate::trace::mark("init: apps forked");
     for (app, (child, _)) in plan.apps.iter().zip(&forked) {
         let pid = child.as_raw().to_string();
         crate::cgroups::move_with_fds(&app.cgroup_fds, pid.as_bytes())

@@ -134,6 +134,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     }
 
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
+    plan.trace_origin = crate::trace::origin();
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
         .map_err(|e| LaunchError::Io {
             what: "memfd".into(),

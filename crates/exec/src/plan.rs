@@ -28,6 +28,9 @@ pub struct PodPlan {
     /// cgroup.procs fds of the init's own cgroup, inherited.
     #[serde(default)]
     pub init_cgroup_fds: Vec<i32>,
+    /// VESSEL_TRACE's origin (monotonic ns), for the init's phase timings.
+    #[serde(default)]
+    pub trace_origin: Option<u64>,
     /// Copy the host's /etc/resolv.conf into the apps (host networking).
     #[serde(default)]
     pub resolv_conf: Option<String>,

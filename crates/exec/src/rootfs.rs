@@ -123,7 +123,9 @@ pub fn prepare(
             crate::dev::populate(dev.as_fd())?;
         }
     }
+    crate::trace::mark("C: spec mounts");
     bind_etc(root, stage1);
+    crate::trace::mark("C: etc bound");
     if let Some(linux) = spec.linux() {
         for p in linux.masked_paths().iter().flatten() {
             mask(root, p, dev_null).map_err(|e| ctx(e, format!("masking {p}")))?;

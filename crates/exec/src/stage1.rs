@@ -75,6 +75,7 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
     )
     .map_err(|e| ctx(e, "making / private"))?;
+    crate::trace::mark("C: private");
     let dev_null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| ctx(e, "/dev/null"))?;
 
@@ -99,6 +100,7 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         Mode::empty(),
     )
     .map_err(|e| ctx(e, &stage1_path))?;
+    crate::trace::mark("C: stage1 tmpfs");
     crate::rootfs::write_pod_etc(stage1.as_fd(), plan)
         .map_err(|e| ctx(e, "the pod's /etc files"))?;
     for app in &plan.apps {
@@ -141,6 +143,7 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         }
     }
 
+    crate::trace::mark("C: apps prepared");
     // The binary, as a detached read-only mount, taken before the host's root goes away.
     // By path: /proc/self/exe refers to the host namespace's mount, which open_tree cannot
     // clone from this one.
@@ -161,9 +164,12 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
         .map_err(|e| ctx(e, "detaching the host's root"))?;
     rustix::process::chdir("/").map_err(|e| ctx(e, "chdir /"))?;
+    crate::trace::mark("C: pivoted");
 
     // Standard streams: nothing of the supervisor's terminal reaches pid 1.
-    for std_fd in 0..3 {
+    // (stderr stays while tracing, so the init's phase timings show.)
+    let keep_stderr = crate::trace::origin().is_some();
+    for std_fd in 0..if keep_stderr { 2 } else { 3 } {
         // SAFETY: dup2 onto the standard descriptors.
         unsafe { libc::dup2(dev_null.as_raw_fd(), std_fd) };
     }

@@ -29,6 +29,44 @@ pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
     Ok(())
 }
 
+/// `run --rm`: the pod (whose cgroups its supervisor already removed) is moved to garbage/
+/// at once, and a child process deletes its files while `run` returns: deleting a
+/// directory tree costs milliseconds on some filesystems, and nobody waits for it. Should
+/// the child die, `gc` finishes the job.
+pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
+    if !pod.try_lock()? {
+        return Err(PodError::WrongState {
+            uuid: pod.uuid.clone(),
+            state: pod.state().name().into(),
+            reason: "it is in use".into(),
+        });
+    }
+    pod.move_to(Dir::Garbage)?;
+    let path = pod.path();
+    // SAFETY: called single-threaded; the child only deletes files and exits.
+    match unsafe { libc::fork() } {
+        0 => {
+            // Off the caller's pipes: whoever reads our output must not wait for this.
+            if let Ok(null) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
+                use std::os::fd::AsRawFd;
+                for fd in 0..3 {
+                    // SAFETY: dup2 onto the standard descriptors.
+                    unsafe { libc::dup2(null.as_raw_fd(), fd) };
+                }
+            }
+            let _ = std::fs::remove_dir_all(&path);
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        -1 => std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e)),
+        _ => Ok(()),
+    }
+}
+
 pub fn remove_cgroups(uuid: &str, parent: &str) {
     if let Ok(cg) = exec::cgroups::Cgroups::detect().and_then(|c| c.with_parent(parent)) {
         let _ = cg.remove_pod(uuid);

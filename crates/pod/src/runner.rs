@@ -126,6 +126,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         stage1_dir: PathBuf::from("stage1"),
         apps,
         init_cgroup_fds: Vec::new(),
+        trace_origin: None,
         resolv_conf,
     };
     let plan_path = dir.join(PLAN_FILE);

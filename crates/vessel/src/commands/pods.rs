@@ -62,7 +62,13 @@ fn describe(pod: &PodDir) -> PodJson {
 
 pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
     let pods = ctx.pods()?;
-    let mut all: Vec<PodJson> = pods.all()?.iter().map(describe).collect();
+    // Pods in garbage/ are being deleted: not listed.
+    let mut all: Vec<PodJson> = pods
+        .all()?
+        .iter()
+        .filter(|p| p.dir != pod::Dir::Garbage)
+        .map(describe)
+        .collect();
     all.sort_by(|a, b| {
         a.recorded
             .created

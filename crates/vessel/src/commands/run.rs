@@ -161,7 +161,7 @@ fn run_pod(ctx: &Context, pod: PodDir, detach: bool, rm: bool) -> Result<i32> {
     };
     if rm {
         if let Ok(p) = pods.find(&uuid) {
-            pod::ops::remove(p, exec::cgroups::DEFAULT_PARENT)?;
+            pod::ops::discard_in_background(p)?;
         }
         exec::trace::mark("removed");
     }
