@@ -8,6 +8,8 @@ use crate::error::{PodError, Result};
 use crate::state::{same_process, PodState};
 
 const GC_MARK: &str = "gc-marked";
+/// How long an unlocked embryo is left alone (it is locked right after it is made).
+const EMBRYO_GRACE: Duration = Duration::from_secs(60);
 
 /// Removes a pod that no process holds: its directory and any cgroups left behind (a
 /// supervisor killed with SIGKILL leaves them). Mounts need no cleanup: they lived in the
@@ -179,7 +181,9 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
                 since >= opts.grace
             }
             (Dir::Prepared, false) => age(&pod.path()) >= opts.expire_prepared,
-            (Dir::Embryo | Dir::Prepare | Dir::Garbage, false) => true,
+            // A pod is created, then locked: a young embryo may just not be locked yet.
+            (Dir::Embryo, false) => age(&pod.path()) >= EMBRYO_GRACE,
+            (Dir::Prepare | Dir::Garbage, false) => true,
         };
         if remove_now && !opts.mark_only {
             let uuid = pod.uuid.clone();
