@@ -85,6 +85,8 @@ pub enum Command {
     Rm(UuidsArgs),
     /// Remove exited pods after a grace period, and stale prepared ones
     Gc(GcArgs),
+    /// Trust OpenPGP keys to sign images (all images, or those under a name prefix)
+    Trust(TrustArgs),
     /// Print the version
     Version(FormatArgs),
     /// Print a shell completion script
@@ -104,6 +106,54 @@ pub struct FetchArgs {
     /// Print less
     #[arg(long, short)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+
+    /// When to fetch from the network: new (only images not in the store), update (check
+    /// for a newer version), never (the store only)
+    #[arg(long, value_enum, default_value = "update")]
+    pub pull_policy: PullPolicy,
+}
+
+/// How images are fetched from the network (fetch, run, prepare).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RemoteArgs {
+    /// Trust, on first use, the keys an image's appc discovery names over HTTPS
+    #[arg(long)]
+    pub trust_keys_from_https: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    New,
+    Update,
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct TrustArgs {
+    /// Trust the keys for images whose names start with PREFIX (example.com/app)
+    #[arg(long, conflicts_with = "root")]
+    pub prefix: Option<String>,
+    /// Trust the keys for every image
+    #[arg(long)]
+    pub root: bool,
+    /// Do not show the fingerprint and ask for confirmation
+    #[arg(long)]
+    pub skip_fingerprint_review: bool,
+    /// Allow fetching a key over plain HTTP
+    #[arg(long)]
+    pub insecure_allow_http: bool,
+    /// List the trusted keys and where each came from
+    #[arg(long, conflicts_with_all = ["prefix", "root"])]
+    pub list: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Key files or URLs (https://...); with --prefix and none given, the keys appc
+    /// discovery names for PREFIX
+    #[arg(value_name = "KEY")]
+    pub keys: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,6 +268,12 @@ pub struct RunArgs {
     /// Write the pod's UUID to FILE
     #[arg(long, value_name = "FILE")]
     pub uuid_file_save: Option<PathBuf>,
+    /// When to fetch images from the network: new (default: only those not in the store),
+    /// update, never
+    #[arg(long, value_enum, default_value = "new")]
+    pub pull_policy: PullPolicy,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE2 [APP FLAGS] [-- ARGS] ...]; app flags:
     /// --exec, --name, --user, --group, --supplementary-gids, --working-dir,
     /// --environment, --readonly-rootfs, --memory, --cpu, --cpu-shares, --oom-score-adj

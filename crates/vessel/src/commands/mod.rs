@@ -2,6 +2,7 @@ pub mod fetch;
 pub mod image;
 pub mod pods;
 pub mod run;
+pub mod trust;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -29,6 +30,7 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
         Command::Stop(args) => pods::stop(&ctx, &args),
         Command::Rm(args) => pods::rm(&ctx, &args),
         Command::Gc(args) => pods::gc(&ctx, &args),
+        Command::Trust(args) => trust::run(&ctx, args),
         Command::Version(f) => version(f),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vessel", &mut std::io::stdout());
