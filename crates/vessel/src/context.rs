@@ -28,3 +28,30 @@ impl Context {
             .with_context(|| format!("opening pods under {}", self.global.dir.display()))
     }
 }
+
+impl Context {
+    /// What fetching needs from the global flags, with the command's own.
+    pub fn fetch_options(
+        &self,
+        policy: crate::cli::PullPolicy,
+        remote: &crate::cli::RemoteArgs,
+        quiet: bool,
+    ) -> fetch::FetchOptions {
+        let i = self.global.insecure_options;
+        fetch::FetchOptions {
+            insecure_skip_verify: i.image,
+            insecure_tls: i.tls,
+            insecure_http: i.http,
+            insecure_pubkey: i.pubkey,
+            trust_keys_from_https: remote.trust_keys_from_https,
+            pull_policy: match policy {
+                crate::cli::PullPolicy::New => fetch::PullPolicy::New,
+                crate::cli::PullPolicy::Update => fetch::PullPolicy::Update,
+                crate::cli::PullPolicy::Never => fetch::PullPolicy::Never,
+            },
+            local_config: self.global.local_config.clone(),
+            system_config: self.global.system_config.clone(),
+            quiet,
+        }
+    }
+}

@@ -54,9 +54,10 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     let pod = {
         // Held until the pod records the layers it uses, so image gc cannot take them.
         let _lock = store.lock_shared()?;
+        let opts = ctx.fetch_options(args.pull_policy, &args.remote, false);
         let mut images = Vec::new();
         for app in &req.apps {
-            images.push(resolve_image(ctx, &store, &app.image)?);
+            images.push(resolve_image(&store, &app.image, &opts)?);
         }
         exec::trace::mark("images resolved");
         runner::prepare(&pods, &req, images)?
@@ -75,22 +76,13 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
 
 /// Finds the image in the store, importing or fetching it first when it names a file,
 /// a layout or an archive.
-fn resolve_image(ctx: &Context, store: &store::Store, image: &str) -> Result<ResolvedImage> {
-    let r = fetch::ImageRef::parse(image).map_err(anyhow::Error::msg)?;
-    let record = match r {
-        fetch::ImageRef::Name(name) => store.resolve(&name).map_err(|e| match e {
-            store::StoreError::NotFound(_) => {
-                anyhow::anyhow!("image {name:?} is not in the store; fetch it first (vessel fetch)")
-            }
-            other => other.into(),
-        })?,
-        _ => {
-            let opts = fetch::FetchOptions {
-                insecure_skip_verify: ctx.global.insecure_options.image,
-            };
-            fetch::fetch(store, image, &opts)?
-        }
-    };
+fn resolve_image(
+    store: &store::Store,
+    image: &str,
+    opts: &fetch::FetchOptions,
+) -> Result<ResolvedImage> {
+    // The store, a file, or the network, as the pull policy says (fetch does the checks).
+    let record = fetch::fetch(store, image, opts)?;
     let manifest = store.image_manifest(&record)?;
     let lower = store.lower_dirs(&record)?;
     let mut pinned: Vec<String> = record.layers.iter().map(|l| l.key()).collect();
