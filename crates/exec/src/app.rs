@@ -6,7 +6,8 @@ use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sys::signal::SigSet;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::SignalFd;
 
 use crate::caps::{CapSets, Credentials};
 use crate::plan::AppPlan;
@@ -146,27 +147,9 @@ fn setup_and_exec(
         .map_err(|e| Fail::from((format!("working directory {cwd}").as_str(), e)))?;
 
     let args: Vec<String> = process.args().clone().unwrap_or_default();
-    let program = args
-        .first()
-        .ok_or_else(|| Fail("the app has no command".into()))?
-        .clone();
-    let candidates = candidates(&program, &env);
-    let c_args: Vec<CString> = args
-        .iter()
-        .map(|a| CString::new(a.as_str()).unwrap_or_default())
-        .collect();
-    let c_env: Vec<CString> = env
-        .iter()
-        .map(|e| CString::new(e.as_str()).unwrap_or_default())
-        .collect();
-    let mut argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = c_env.iter().map(|e| e.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    let c_candidates: Vec<CString> = candidates
-        .iter()
-        .map(|c| CString::new(c.as_str()).unwrap_or_default())
-        .collect();
+    let main = Command::new(&args, &env).ok_or_else(|| Fail("the app has no command".into()))?;
+    let pre_start = app.pre_start.as_ref().and_then(|a| Command::new(a, &env));
+    let post_stop = app.post_stop.as_ref().and_then(|a| Command::new(a, &env));
 
     // No descriptor of the host or the init survives into the app but stdio (and the
     // error pipe, closed by the exec itself).
@@ -180,24 +163,201 @@ fn setup_and_exec(
         p.load()
             .map_err(|e| Fail::from(("loading the seccomp filter", e)))?;
     }
-    // As execvp: a candidate that exists but cannot run (EACCES, ENOEXEC...) is a better
-    // explanation than "not found" from the others.
-    let mut reason = std::io::Error::from_raw_os_error(libc::ENOENT);
-    for c_path in &c_candidates {
-        // SAFETY: NUL-terminated arrays of valid C strings.
-        unsafe { libc::execve(c_path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-        let e = std::io::Error::last_os_error();
-        if reason.raw_os_error() == Some(libc::ENOENT) {
-            reason = e;
+    // appc event handlers run as the app runs: its root, user, capabilities, filter and
+    // environment. A failing pre-start handler keeps the app from starting.
+    if let Some(hook) = &pre_start {
+        let status = hook
+            .run()
+            .map_err(|e| Fail(format!("pre-start handler: {e}")))?;
+        if status != 0 {
+            return Err(Fail(format!(
+                "pre-start handler {} failed ({})",
+                hook.shown(),
+                describe_status(status)
+            )));
         }
     }
-    let e = reason;
-    let shown = if program.contains('/') {
-        program.clone()
-    } else {
-        format!("{program} (searched in PATH)")
+    match &post_stop {
+        None => Err(Fail(main.exec())),
+        Some(hook) => run_then(main, hook, err),
+    }
+}
+
+/// Runs the app as a child, waits for it (passing on the signals the init forwards),
+/// then runs the post-stop handler, and ends the way the app ended.
+fn run_then(
+    main: Command,
+    hook: &Command,
+    err: &OwnedFd,
+) -> Result<std::convert::Infallible, Fail> {
+    let mut forwarded = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+        Signal::SIGCHLD,
+    ] {
+        forwarded.add(s);
+    }
+    forwarded
+        .thread_block()
+        .map_err(|e| Fail::from(("blocking signals", e)))?;
+    let sigfd = SignalFd::new(&forwarded).map_err(|e| Fail::from(("signalfd", e)))?;
+    let (started_r, started_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Fail::from(("pipe", e)))?;
+    // SAFETY: single-threaded; the child execs or _exits.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        drop(started_r);
+        let _ = SigSet::empty().thread_set_mask();
+        let msg = main.exec();
+        let _ = rustix::io::write(&started_w, msg.as_bytes());
+        // SAFETY: leave the child without the parent's destructors.
+        unsafe { libc::_exit(127) };
+    }
+    if child < 0 {
+        return Err(Fail::from(("fork", std::io::Error::last_os_error())));
+    }
+    drop(started_w);
+    let mut msg = String::new();
+    let _ = std::io::Read::read_to_string(&mut std::fs::File::from(started_r), &mut msg);
+    if !msg.is_empty() {
+        return Err(Fail(msg));
+    }
+    // The app runs: closing our end of the error pipe tells the init it started.
+    // SAFETY: closing our own copy of the pipe; nothing else uses it.
+    unsafe { libc::close(err.as_raw_fd()) };
+    let status = loop {
+        let Ok(Some(info)) = sigfd.read_signal() else {
+            continue;
+        };
+        if info.ssi_signo as i32 == libc::SIGCHLD {
+            let mut raw = 0;
+            // SAFETY: waitpid on our child with a valid out pointer.
+            if unsafe { libc::waitpid(child, &mut raw, libc::WNOHANG) } == child {
+                break raw;
+            }
+        } else {
+            // SAFETY: passing a signal on to our child.
+            unsafe { libc::kill(child, info.ssi_signo as i32) };
+        }
     };
-    Err(Fail(format!("exec {shown}: {e}")))
+    let _ = SigSet::empty().thread_set_mask();
+    match hook.run() {
+        Ok(0) => {}
+        Ok(s) => eprintln!(
+            "vessel: post-stop handler {} failed ({})",
+            hook.shown(),
+            describe_status(s)
+        ),
+        Err(e) => eprintln!("vessel: post-stop handler: {e}"),
+    }
+    if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        // SAFETY: end the way the app ended, so the init reports the same signal.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::kill(libc::getpid(), sig);
+        }
+    }
+    // SAFETY: exit with the app's code, without our destructors.
+    unsafe { libc::_exit(libc::WEXITSTATUS(status)) }
+}
+
+fn describe_status(raw: i32) -> String {
+    if libc::WIFSIGNALED(raw) {
+        format!("killed by signal {}", libc::WTERMSIG(raw))
+    } else {
+        format!("exit status {}", libc::WEXITSTATUS(raw))
+    }
+}
+
+/// A program to exec with the app's environment, found in PATH as execvp would.
+struct Command {
+    program: String,
+    candidates: Vec<CString>,
+    _args: Vec<CString>,
+    _env: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl Command {
+    fn new(args: &[String], env: &[String]) -> Option<Command> {
+        let program = args.first()?.clone();
+        let candidates = candidates(&program, env)
+            .into_iter()
+            .map(|c| CString::new(c).unwrap_or_default())
+            .collect();
+        let c_args: Vec<CString> = args
+            .iter()
+            .map(|a| CString::new(a.as_str()).unwrap_or_default())
+            .collect();
+        let c_env: Vec<CString> = env
+            .iter()
+            .map(|e| CString::new(e.as_str()).unwrap_or_default())
+            .collect();
+        let mut argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = c_env.iter().map(|e| e.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        Some(Command {
+            program,
+            candidates,
+            _args: c_args,
+            _env: c_env,
+            argv,
+            envp,
+        })
+    }
+
+    fn shown(&self) -> String {
+        if self.program.contains('/') {
+            self.program.clone()
+        } else {
+            format!("{} (searched in PATH)", self.program)
+        }
+    }
+
+    /// Replaces this process; returns the reason only if it could not.
+    fn exec(&self) -> String {
+        // As execvp: a candidate that exists but cannot run (EACCES, ENOEXEC...) is a
+        // better explanation than "not found" from the others.
+        let mut reason = std::io::Error::from_raw_os_error(libc::ENOENT);
+        for c_path in &self.candidates {
+            // SAFETY: NUL-terminated arrays of valid C strings, alive in self.
+            unsafe { libc::execve(c_path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+            let e = std::io::Error::last_os_error();
+            if reason.raw_os_error() == Some(libc::ENOENT) {
+                reason = e;
+            }
+        }
+        format!("exec {}: {reason}", self.shown())
+    }
+
+    /// Runs it as a child and waits: its raw wait status.
+    fn run(&self) -> Result<i32, String> {
+        // SAFETY: single-threaded; the child execs or _exits.
+        match unsafe { libc::fork() } {
+            -1 => Err(format!("fork: {}", std::io::Error::last_os_error())),
+            0 => {
+                let msg = self.exec();
+                eprintln!("vessel: {msg}");
+                // SAFETY: leave the child without the parent's destructors.
+                unsafe { libc::_exit(127) }
+            }
+            pid => {
+                let mut raw = 0;
+                // SAFETY: waitpid on our child with a valid out pointer.
+                while unsafe { libc::waitpid(pid, &mut raw, 0) } < 0 {}
+                Ok(raw)
+            }
+        }
+    }
 }
 
 /// Where to look for the program: itself if it has a slash, else each PATH entry.

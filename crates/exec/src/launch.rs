@@ -157,11 +157,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             .collect(),
     };
 
-    let mut flags = libc::CLONE_NEWPID
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_PIDFD;
+    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_PIDFD;
+    if plan.ipc_private {
+        flags |= libc::CLONE_NEWIPC;
+    }
     if plan.net == NetMode::None {
         flags |= libc::CLONE_NEWNET;
     }

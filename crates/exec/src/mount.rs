@@ -114,6 +114,8 @@ pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result
 /// Splits OCI mount options into mount attributes, filesystem parameters, and whether it
 /// is a (recursive) bind mount.
 pub struct Options {
+    /// `x-vessel-*` options: instructions to the executor.
+    pub markers: Vec<String>,
     pub attrs: MountAttrFlags,
     pub params: Vec<(String, Option<String>)>,
     pub bind: bool,
@@ -122,6 +124,7 @@ pub struct Options {
 
 pub fn parse_options(options: &[String]) -> Options {
     let mut o = Options {
+        markers: Vec::new(),
         attrs: MountAttrFlags::empty(),
         params: Vec::new(),
         bind: false,
@@ -147,6 +150,8 @@ pub fn parse_options(options: &[String]) -> Options {
             // "async" are defaults.
             "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "suid" | "dev"
             | "exec" | "async" | "defaults" => {}
+            // Vessel's own markers, for the executor, not the filesystem.
+            x if x.starts_with("x-vessel-") => o.markers.push(x.to_string()),
             other => match other.split_once('=') {
                 Some((k, v)) => o.params.push((k.to_string(), Some(v.to_string()))),
                 None => o.params.push((other.to_string(), None)),

@@ -16,11 +16,18 @@ pub enum NetMode {
     Host,
 }
 
+fn yes() -> bool {
+    true
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodPlan {
     pub uuid: String,
     pub hostname: String,
     pub net: NetMode,
+    /// An IPC namespace of the pod's own (else the host's).
+    #[serde(default = "yes")]
+    pub ipc_private: bool,
     /// Host path where the pod's private stage1 root (a tmpfs) is mounted, inside the pod's
     /// mount namespace only.
     pub stage1_dir: PathBuf,
@@ -58,6 +65,12 @@ pub struct AppPlan {
     pub user: Option<String>,
     #[serde(default)]
     pub group: Option<String>,
+    /// appc event handlers: run in the app's root, with its user and environment, before
+    /// it starts and after it exits.
+    #[serde(default)]
+    pub pre_start: Option<Vec<String>>,
+    #[serde(default)]
+    pub post_stop: Option<Vec<String>>,
     /// Compiled seccomp filter (SeccompProgram::to_bytes), or none.
     #[serde(default)]
     pub seccomp_bpf: Option<Vec<u8>>,

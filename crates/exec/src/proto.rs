@@ -11,10 +11,25 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Started { app: usize, pid: i32 },
-    Failed { app: usize, message: String },
-    Exited { app: usize, status: i32 },
-    Error { message: String },
+    Started {
+        app: usize,
+        pid: i32,
+    },
+    Failed {
+        app: usize,
+        message: String,
+    },
+    Exited {
+        app: usize,
+        status: i32,
+    },
+    Error {
+        message: String,
+    },
+    /// Something the user should know that does not stop the pod (a mount hiding files).
+    Warning {
+        message: String,
+    },
 }
 
 impl fmt::Display for Event {
@@ -24,6 +39,7 @@ impl fmt::Display for Event {
             Event::Failed { app, message } => writeln!(f, "failed {app} {}", one_line(message)),
             Event::Exited { app, status } => writeln!(f, "exited {app} {status}"),
             Event::Error { message } => writeln!(f, "error {}", one_line(message)),
+            Event::Warning { message } => writeln!(f, "warning {}", one_line(message)),
         }
     }
 }
@@ -59,6 +75,9 @@ impl Event {
                 })
             }
             "error" => Some(Event::Error {
+                message: rest.to_string(),
+            }),
+            "warning" => Some(Event::Warning {
                 message: rest.to_string(),
             }),
             _ => None,

@@ -83,6 +83,7 @@ pub fn prepare(
     app: &AppPlan,
     stage1: BorrowedFd<'_>,
     dev_null: BorrowedFd<'_>,
+    warnings: &mut Vec<String>,
 ) -> io::Result<()> {
     let spec = &app.spec;
     for m in spec.mounts().iter().flatten() {
@@ -97,12 +98,37 @@ pub fn prepare(
         if opts.bind || fstype == "bind" {
             let src = source
                 .ok_or_else(|| io::Error::other(format!("bind mount {dest} has no source")))?;
-            let src_fd = mount::open_host(&src)?;
+            let src_fd = if opts.markers.iter().any(|m| m == "x-vessel-nosymlinks") {
+                // A volume's host source: checked at prepare time, and again here, by fd,
+                // so a symlink swapped in meanwhile is refused rather than followed.
+                rustix::fs::openat2(
+                    rustix::fs::CWD,
+                    src.as_str(),
+                    OFlags::PATH | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    ResolveFlags::NO_SYMLINKS,
+                )
+                .map_err(|e| match e {
+                    rustix::io::Errno::LOOP => io::Error::other(format!(
+                        "volume source {src} is or passes through a symlink"
+                    )),
+                    e => ctx(e.into(), format!("volume source {src}")),
+                })?
+            } else {
+                mount::open_host(&src)?
+            };
             let is_dir = rustix::fs::fstat(&src_fd)
                 .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
                 .unwrap_or(true);
             let target =
                 mount::open_target(root, &dest, if is_dir { Target::Dir } else { Target::File })?;
+            refuse_root_itself(root, target.as_fd(), &dest)?;
+            if is_dir && dir_has_entries(target.as_fd()) {
+                warnings.push(format!(
+                    "app {}: the volume mounted at {dest} hides files the image has there",
+                    app.name
+                ));
+            }
             mount::bind(src_fd.as_fd(), target.as_fd(), opts.recursive, opts.attrs)
                 .map_err(|e| ctx(e, format!("bind {src} on {dest}")))?;
             continue;
@@ -141,6 +167,25 @@ pub fn prepare(
     Ok(())
 }
 
+/// Whether a directory (opened O_PATH) holds anything.
+fn dir_has_entries(dir: BorrowedFd<'_>) -> bool {
+    let Ok(fd) = rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let Ok(mut d) = rustix::fs::Dir::read_from(&fd) else {
+        return false;
+    };
+    d.any(|e| {
+        e.map(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))
+            .unwrap_or(false)
+    })
+}
+
 /// A mount target that resolves to the root itself (an image whose /proc is a symlink to
 /// "/", say) would bury the whole root: refuse it.
 fn refuse_root_itself(root: BorrowedFd<'_>, target: BorrowedFd<'_>, dest: &str) -> io::Result<()> {
@@ -176,6 +221,7 @@ fn mask(root: BorrowedFd<'_>, path: &str, dev_null: BorrowedFd<'_>) -> io::Resul
         .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())?;
     if is_dir {
         let opts = mount::Options {
+            markers: Vec::new(),
             attrs: MountAttrFlags::MOUNT_ATTR_RDONLY,
             params: Vec::new(),
             bind: false,

@@ -46,10 +46,16 @@ pub fn run(plan: &PodPlan, fds: &Stage1Fds) -> ! {
 }
 
 pub fn report_error(status_fd: RawFd, message: &str) {
-    let line = crate::proto::Event::Error {
-        message: message.to_string(),
-    }
-    .to_string();
+    report(
+        status_fd,
+        &crate::proto::Event::Error {
+            message: message.to_string(),
+        },
+    );
+}
+
+fn report(status_fd: RawFd, event: &crate::proto::Event) {
+    let line = event.to_string();
     // SAFETY: status_fd is the pipe's write end, open in this process.
     let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(status_fd) });
     let _ = f.write_all(line.as_bytes());
@@ -101,6 +107,7 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     )
     .map_err(|e| ctx(e, &stage1_path))?;
     crate::trace::mark("C: stage1 tmpfs");
+    let mut warnings = Vec::new();
     crate::rootfs::write_pod_etc(stage1.as_fd(), plan)
         .map_err(|e| ctx(e, "the pod's /etc files"))?;
     for app in &plan.apps {
@@ -120,8 +127,14 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
             Mode::empty(),
         )
         .map_err(|e| ctx(e, format!("app {}: opening its root", app.name)))?;
-        crate::rootfs::prepare(root.as_fd(), app, stage1.as_fd(), dev_null.as_fd())
-            .map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        crate::rootfs::prepare(
+            root.as_fd(),
+            app,
+            stage1.as_fd(),
+            dev_null.as_fd(),
+            &mut warnings,
+        )
+        .map_err(|e| ctx(e, format!("app {}", app.name)))?;
         if app
             .spec
             .root()
@@ -144,6 +157,9 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     }
 
     crate::trace::mark("C: apps prepared");
+    for w in warnings {
+        report(fds.status, &crate::proto::Event::Warning { message: w });
+    }
     // The binary, as a detached read-only mount, taken before the host's root goes away.
     // By path: /proc/self/exe refers to the host namespace's mount, which open_tree cannot
     // clone from this one.

@@ -120,7 +120,12 @@ impl Pods {
 
     /// A new pod in embryo/, locked by us.
     pub fn create(&self) -> Result<PodDir> {
-        let uuid = uuid::Uuid::new_v4().to_string();
+        self.create_with(&uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A new pod with a UUID chosen beforehand.
+    pub fn create_with(&self, uuid: &str) -> Result<PodDir> {
+        let uuid = uuid.to_string();
         let path = self.path(Dir::Embryo, &uuid);
         fs::create_dir(&path).map_err(|e| PodError::io(&path, e))?;
         let lock = lock_dir(&path, true)?.expect("a new directory is not locked by anyone");

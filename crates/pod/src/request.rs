@@ -23,6 +23,63 @@ pub struct AppRequest {
     pub cpu_millis: Option<u64>,
     pub cpu_shares: Option<u64>,
     pub oom_score_adj: Option<i32>,
+    /// `--caps-retain`: exactly these capabilities.
+    pub caps_retain: Option<Vec<String>>,
+    /// `--caps-remove`: the default set without these.
+    pub caps_remove: Option<Vec<String>>,
+    /// `--seccomp mode=retain|remove[,errno=E],SYSCALL,...`
+    pub seccomp: Option<SeccompRequest>,
+    /// `--annotation K=V`: runtime annotations of the app (shown by cat-manifest, status).
+    pub annotations: Vec<(String, String)>,
+    /// `--label K=V`: user labels of the app.
+    pub labels: Vec<(String, String)>,
+    /// `--mount volume=NAME,target=PATH`
+    pub mounts: Vec<schema::Mount>,
+    /// From a pod manifest: replaces the image's app.
+    pub app: Option<schema::App>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeccompRequest {
+    pub mode: exec::seccomp::AppcSeccompMode,
+    pub errno: Option<String>,
+    pub set: Vec<String>,
+}
+
+impl SeccompRequest {
+    /// Parses `mode=retain|remove[,errno=ERRNO],SYSCALL,...` (rkt's `--seccomp`).
+    pub fn parse(s: &str) -> Result<SeccompRequest, String> {
+        let mut mode = None;
+        let mut errno = None;
+        let mut set = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                Some(("mode", "retain")) => mode = Some(exec::seccomp::AppcSeccompMode::RetainSet),
+                Some(("mode", "remove")) => mode = Some(exec::seccomp::AppcSeccompMode::RemoveSet),
+                Some(("mode", other)) => {
+                    return Err(format!("--seccomp: mode {other:?} is not retain or remove"))
+                }
+                Some(("errno", e)) => errno = Some(e.to_string()),
+                Some((k, _)) => return Err(format!("--seccomp: unknown option {k:?}")),
+                None => set.push(part.to_string()),
+            }
+        }
+        let mode = mode.ok_or("--seccomp: mode=retain or mode=remove is required")?;
+        if set.is_empty() {
+            return Err("--seccomp: name at least one syscall or @group".into());
+        }
+        Ok(SeccompRequest { mode, errno, set })
+    }
+}
+
+/// `--ipc`: whose IPC namespace the pod uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IpcMode {
+    /// A namespace of the pod's own (what `auto` means for this executor).
+    #[default]
+    Private,
+    /// The host's.
+    Parent,
 }
 
 /// Security checks the user turned off with --insecure-options.
@@ -41,7 +98,18 @@ pub struct PodRequest {
     pub set_env: Vec<(String, String)>,
     pub inherit_env: bool,
     pub net: NetMode,
+    pub ipc: IpcMode,
     pub insecure: Insecure,
+    /// `--volume`s of the pod.
+    pub volumes: Vec<schema::Volume>,
+    /// `--private-users`: a user namespace mapped to a range of host ids of its own.
+    pub private_users: bool,
+    /// `--interactive`: the (single) app gets a terminal and our stdin.
+    pub interactive: bool,
+    /// Pod-level isolators (from a pod manifest): they bound the apps'.
+    pub isolators: Vec<schema::Isolator>,
+    /// Pod-level annotations (from a pod manifest).
+    pub annotations: Vec<(String, String)>,
 }
 
 /// Parses `K=V` (the value may contain '='; the name may not be empty).
@@ -68,6 +136,24 @@ pub fn parse_env_file(text: &str, origin: &str) -> Result<Vec<(String, String)>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seccomp_flag() {
+        let r = SeccompRequest::parse("mode=remove,errno=ENOTSUP,reboot,@docker/default-blacklist")
+            .unwrap();
+        assert_eq!(r.mode, exec::seccomp::AppcSeccompMode::RemoveSet);
+        assert_eq!(r.errno.as_deref(), Some("ENOTSUP"));
+        assert_eq!(r.set, vec!["reboot", "@docker/default-blacklist"]);
+        assert!(SeccompRequest::parse("reboot")
+            .unwrap_err()
+            .contains("mode"));
+        assert!(SeccompRequest::parse("mode=keep,x")
+            .unwrap_err()
+            .contains("keep"));
+        assert!(SeccompRequest::parse("mode=retain")
+            .unwrap_err()
+            .contains("syscall"));
+    }
 
     #[test]
     fn env_pairs_and_files() {

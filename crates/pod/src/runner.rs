@@ -33,24 +33,64 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
     move |e| PodError::io(path, e)
 }
 
-/// Creates the pod's directory with its manifest, each app's spec and writable layer,
-/// and its state. Returns the pod in prepared/, still locked by us.
+/// An app, checked and translated, before anything is written.
+struct PlannedApp {
+    name: String,
+    spec: crate::spec::AppSpec,
+    runtime: schema::RuntimeApp,
+    state: AppState,
+    lower: Vec<PathBuf>,
+    hooks: Hooks,
+}
+
+/// The appc event handlers of an app.
+#[derive(Default)]
+struct Hooks {
+    pre_start: Option<Vec<String>>,
+    post_stop: Option<Vec<String>>,
+}
+
+fn hooks_of(app: Option<&schema::App>) -> Hooks {
+    let mut h = Hooks::default();
+    for e in app.iter().flat_map(|a| a.event_handlers.iter()) {
+        let argv = e.exec.argv().to_vec();
+        match e.name {
+            schema::EventHandlerName::PreStart => h.pre_start = Some(argv),
+            schema::EventHandlerName::PostStop => h.post_stop = Some(argv),
+        }
+    }
+    h
+}
+
+fn ident(s: &str) -> Option<schema::AcIdentifier> {
+    s.parse()
+        .ok()
+        .or_else(|| schema::AcIdentifier::sanitize(s).ok())
+}
+
+/// Creates the pod's directory with its manifest, plan, state, the apps' writable layers
+/// and empty volumes. Everything is checked first: bad input leaves nothing behind.
+/// Returns the pod in prepared/, still locked by us.
 pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Result<PodDir> {
     if req.apps.is_empty() {
         return Err(PodError::Invalid("no image given".into()));
     }
-    let mut pod = pods.create()?;
-    pod.move_to(Dir::Prepare)?;
-    let dir = pod.path();
+    if req.interactive && req.apps.len() > 1 {
+        return Err(PodError::Invalid(format!(
+            "--interactive needs a pod of one app; this one has {}",
+            req.apps.len()
+        )));
+    }
+    let uuid = uuid::Uuid::new_v4().to_string();
     let hostname = req
         .hostname
         .clone()
-        .unwrap_or_else(|| format!("vessel-{}", pod.uuid));
+        .unwrap_or_else(|| format!("vessel-{uuid}"));
     let mut names = HashSet::new();
-    let mut apps = Vec::new();
-    let mut app_states = Vec::new();
+    let mut implicit = Vec::new();
+    let mut planned = Vec::new();
     let mut pinned = Vec::new();
-    let mut runtime_apps = Vec::new();
+    let mut used = std::collections::BTreeSet::new();
     for (req_app, image) in req.apps.iter().zip(images) {
         let name = match &req_app.name {
             Some(n) => n
@@ -66,51 +106,148 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
                 "two apps are named {name:?}; name them apart with --name"
             )));
         }
-        let app_spec = crate::spec::build(&image.manifest, req_app, req, &name, &hostname)?;
-        let app_dir = dir.join("apps").join(&name);
-        for sub in ["upper", "work"] {
-            fs::create_dir_all(app_dir.join(sub)).map_err(io(&app_dir))?;
+        let mounts = crate::volumes::app_mounts(
+            &name,
+            &req.volumes,
+            req_app,
+            &image.manifest,
+            &mut implicit,
+        )?;
+        let mut with_volumes = Vec::new();
+        for m in &mounts {
+            used.insert(m.volume.clone());
+            let v = req
+                .volumes
+                .iter()
+                .chain(implicit.iter())
+                .find(|v| v.name.as_str() == m.volume)
+                .cloned()
+                .expect("mounts name known volumes");
+            with_volumes.push((m.clone(), v));
         }
-        runtime_apps.push(serde_json::json!({
-            "name": name,
-            "image": {"name": image.name, "id": image.id},
-            "app": image.manifest.app,
-            "readOnlyRootFS": req_app.readonly_rootfs,
-        }));
-        apps.push(AppPlan {
-            name: name.clone(),
-            // Relative to the pod directory, which moves between states; made absolute at run.
-            rootfs: RootfsPlan {
-                lower: image.lower.clone(),
-                upper: PathBuf::from(format!("apps/{name}/upper")),
-                work: PathBuf::from(format!("apps/{name}/work")),
+        let spec = crate::spec::build(
+            &image.manifest,
+            req_app,
+            req,
+            &name,
+            &hostname,
+            &with_volumes,
+        )?;
+        let app = crate::spec::app_of(&image.manifest, req_app).cloned();
+        let mut runtime = schema::RuntimeApp::new(
+            name.parse().expect("checked above"),
+            schema::RuntimeImage {
+                name: ident(&image.name),
+                id: image.id.parse().ok(),
+                labels: Default::default(),
             },
-            spec: app_spec.spec,
-            user: Some(app_spec.user),
-            group: app_spec.group,
-            seccomp_bpf: None,
-            stdio: [-1; 3],
-            cgroup_fds: Vec::new(),
-        });
-        app_states.push(AppState {
-            name,
+        );
+        runtime.read_only_root_fs = req_app.readonly_rootfs;
+        runtime.mounts = mounts
+            .iter()
+            .filter_map(|m| {
+                Some(schema::Mount {
+                    volume: m.volume.parse().ok()?,
+                    path: m.target.clone(),
+                    app_volume: None,
+                })
+            })
+            .collect();
+        for (k, v) in &req_app.annotations {
+            let key = k
+                .parse()
+                .map_err(|e| PodError::Invalid(format!("--annotation {k:?}: {e}")))?;
+            runtime.annotations.set(key, v.clone());
+        }
+        let mut app_with_labels = app.clone();
+        if let Some(a) = app_with_labels.as_mut() {
+            for (k, v) in &req_app.labels {
+                a.user_labels.insert(k.clone(), v.clone());
+            }
+        }
+        runtime.app =
+            app_with_labels.filter(|_| req_app.app.is_some() || !req_app.labels.is_empty());
+        let state = AppState {
+            name: name.clone(),
             image_id: image.id.clone(),
             image_name: image.name.clone(),
+            annotations: req_app.annotations.iter().cloned().collect(),
+            labels: req_app.labels.iter().cloned().collect(),
             ..Default::default()
-        });
+        };
         for key in image.pinned {
             if !pinned.contains(&key) {
                 pinned.push(key);
             }
         }
+        planned.push(PlannedApp {
+            name,
+            spec,
+            runtime,
+            state,
+            lower: image.lower,
+            hooks: hooks_of(app.as_ref()),
+        });
     }
-    let manifest = serde_json::json!({"acKind": "PodManifest", "acVersion": schema::SPEC_VERSION.to_string(), "apps": runtime_apps});
+    crate::volumes::check_volumes(&req.volumes, &used)?;
+    let mut volumes = req.volumes.clone();
+    volumes.extend(implicit);
+    let mut manifest = schema::PodManifest::new();
+    manifest.apps = planned.iter().map(|p| p.runtime.clone()).collect();
+    manifest.volumes = volumes.clone();
+    for (k, v) in &req.annotations {
+        if let Ok(key) = k.parse() {
+            manifest.annotations.set(key, v.clone());
+        }
+    }
+    let manifest_bytes = manifest
+        .to_vec()
+        .map_err(|e| PodError::Invalid(format!("pod manifest: {e}")))?;
+
+    // Checked: now write.
+    let mut pod = pods.create_with(&uuid)?;
+    pod.move_to(Dir::Prepare)?;
+    let dir = pod.path();
+    let mut apps = Vec::new();
+    let mut app_states = Vec::new();
+    for p in planned {
+        let app_dir = dir.join("apps").join(&p.name);
+        for sub in ["upper", "work"] {
+            fs::create_dir_all(app_dir.join(sub)).map_err(io(&app_dir))?;
+        }
+        apps.push(AppPlan {
+            name: p.name.clone(),
+            // Relative to the pod directory, which moves between states; made absolute at run.
+            rootfs: RootfsPlan {
+                lower: p.lower,
+                upper: PathBuf::from(format!("apps/{}/upper", p.name)),
+                work: PathBuf::from(format!("apps/{}/work", p.name)),
+            },
+            spec: p.spec.spec,
+            user: Some(p.spec.user),
+            group: p.spec.group,
+            pre_start: p.hooks.pre_start,
+            post_stop: p.hooks.post_stop,
+            seccomp_bpf: None,
+            stdio: [-1; 3],
+            cgroup_fds: Vec::new(),
+        });
+        app_states.push(p.state);
+    }
+    for v in volumes
+        .iter()
+        .filter(|v| v.kind == schema::VolumeKind::Empty)
+    {
+        let vdir = dir.join("volumes").join(v.name.as_str());
+        fs::create_dir_all(&vdir).map_err(io(&vdir))?;
+        std::os::unix::fs::chown(&vdir, Some(v.uid_or_default()), Some(v.gid_or_default()))
+            .map_err(io(&vdir))?;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&vdir, fs::Permissions::from_mode(v.mode_or_default()))
+            .map_err(io(&vdir))?;
+    }
     let manifest_path = dir.join("pod");
-    fs::write(
-        &manifest_path,
-        serde_json::to_vec_pretty(&manifest).expect("serialisable"),
-    )
-    .map_err(io(&manifest_path))?;
+    fs::write(&manifest_path, manifest_bytes).map_err(io(&manifest_path))?;
     fs::create_dir(dir.join("stage1")).map_err(io(&dir))?;
     fs::create_dir(dir.join("logs")).map_err(io(&dir))?;
     let resolv_conf = if req.net == NetMode::Host {
@@ -122,6 +259,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         uuid: pod.uuid.clone(),
         hostname: hostname.clone(),
         net: req.net,
+        ipc_private: req.ipc == crate::request::IpcMode::Private,
         // Recorded relative: the pod moves between state directories.
         stage1_dir: PathBuf::from("stage1"),
         apps,
@@ -221,6 +359,7 @@ impl Observer for PodObserver<'_> {
                     let _ = self.state.save(&self.dir);
                 }
             }
+            Event::Warning { message } => eprintln!("vessel: warning: {message}"),
             Event::Error { message } => {
                 self.state.error = Some(message.clone());
                 let _ = self.state.save(&self.dir);
@@ -330,6 +469,14 @@ pub fn run_prepared(
         a.rootfs.upper = dir.join(&a.rootfs.upper);
         a.rootfs.work = dir.join(&a.rootfs.work);
         a.rootfs.lower.push(base.clone());
+        // Empty volumes live in the pod directory, recorded relative to it.
+        if let Some(mounts) = a.spec.mounts_mut() {
+            for m in mounts.iter_mut() {
+                if let Some(src) = m.source().clone().filter(|s| s.is_relative()) {
+                    m.set_source(Some(dir.join(src)));
+                }
+            }
+        }
     }
     let logs: Vec<Log> = plan
         .apps

@@ -13,7 +13,9 @@ use oci_spec::runtime::{
 use schema::{annotations::names, ImageManifest, TypedIsolator};
 
 use crate::error::{PodError, Result};
-use crate::request::{AppRequest, Insecure, PodRequest};
+use crate::request::{AppRequest, PodRequest, SeccompRequest};
+use crate::volumes::AppMount;
+use exec::seccomp::AppcSeccompMode;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -102,6 +104,28 @@ pub fn default_mounts() -> Vec<Mount> {
     ]
 }
 
+/// A volume as an OCI bind mount. Host sources are opened refusing symlinks on the way
+/// (the `x-vessel-nosymlinks` option); an empty volume is a directory of the pod's
+/// (`volumes/<name>`, relative to the pod directory until the pod runs).
+pub fn volume_mount(m: &AppMount, v: &schema::Volume) -> Mount {
+    let mut options = Vec::new();
+    let source = match v.kind {
+        schema::VolumeKind::Host => {
+            options.push(if v.is_recursive() { "rbind" } else { "bind" });
+            options.push("x-vessel-nosymlinks");
+            v.source.clone().unwrap_or_default()
+        }
+        schema::VolumeKind::Empty => {
+            options.push("bind");
+            format!("volumes/{}", v.name.as_str())
+        }
+    };
+    if m.read_only {
+        options.push("ro");
+    }
+    mount(&m.target, "bind", &source, &options)
+}
+
 fn json_array(v: Option<&str>) -> Vec<String> {
     v.and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default()
@@ -110,7 +134,7 @@ fn json_array(v: Option<&str>) -> Vec<String> {
 /// The command line: the image's, with `--exec` replacing the program and `-- args`
 /// replacing the arguments (an OCI image's Cmd, keeping its Entrypoint).
 pub fn command(image: &ImageManifest, req: &AppRequest) -> Result<Vec<String>> {
-    let app = image.app.as_ref();
+    let app = app_of(image, req);
     let image_argv: Vec<String> = app.map(|a| a.exec.argv().to_vec()).unwrap_or_default();
     let entrypoint = json_array(image.annotations.get(names::DOCKER_ENTRYPOINT));
     let is_oci = image.annotations.get(names::DOCKER_ENTRYPOINT).is_some()
@@ -161,7 +185,7 @@ pub fn environment(
             set(&k, &v);
         }
     }
-    if let Some(app) = &image.app {
+    if let Some(app) = app_of(image, req) {
         for var in app.environment.iter() {
             set(var.name.as_str(), &var.value);
         }
@@ -179,27 +203,103 @@ pub fn environment(
 
 /// Capabilities the app keeps: Docker's default set, narrowed or replaced by the image's
 /// isolators; every capability with --insecure-options=capabilities.
-fn capabilities(image: &ImageManifest, insecure: &Insecure) -> Result<CapabilitySet> {
-    if insecure.capabilities {
+fn capabilities(
+    image: &ImageManifest,
+    req: &AppRequest,
+    pod: &PodRequest,
+) -> Result<CapabilitySet> {
+    if pod.insecure.capabilities {
         return Ok(CapabilitySet::all());
     }
+    let parse = |names: &[String], origin: &str| {
+        CapabilitySet::parse(names.iter()).map_err(|e| PodError::Invalid(format!("{origin}: {e}")))
+    };
     let mut set = CapabilitySet::docker_default();
-    for iso in image.app.iter().flat_map(|a| a.isolators.typed()) {
+    // Pod isolators bound the app: applied first, the app's own may only narrow further.
+    let pod_isolators = pod.isolators.iter().filter_map(|i| i.parse().ok());
+    let app_isolators = app_of(image, req)
+        .into_iter()
+        .flat_map(|a| a.isolators.typed());
+    for (origin, iso) in pod_isolators
+        .map(|i| ("pod isolator", i))
+        .chain(app_isolators.map(|i| ("image isolator", i)))
+    {
         match iso {
-            TypedIsolator::CapabilitiesRetain(c) => {
-                set = CapabilitySet::parse(c.set.iter())
-                    .map_err(|e| PodError::Invalid(format!("image isolator: {e}")))?;
-            }
-            TypedIsolator::CapabilitiesRemove(c) => {
-                set = set.difference(
-                    CapabilitySet::parse(c.set.iter())
-                        .map_err(|e| PodError::Invalid(format!("image isolator: {e}")))?,
-                );
-            }
+            TypedIsolator::CapabilitiesRetain(c) => set = set.intersection(parse(&c.set, origin)?),
+            TypedIsolator::CapabilitiesRemove(c) => set = set.difference(parse(&c.set, origin)?),
             _ => {}
         }
     }
+    match (&req.caps_retain, &req.caps_remove) {
+        (Some(_), Some(_)) => {
+            return Err(PodError::Invalid(
+                "--caps-retain and --caps-remove cannot be used together".into(),
+            ))
+        }
+        (Some(retain), None) => set = parse(retain, "--caps-retain")?,
+        (None, Some(remove)) => set = set.difference(parse(remove, "--caps-remove")?),
+        (None, None) => {}
+    }
     Ok(set)
+}
+
+/// The app's appc app: a pod manifest's replaces the image's.
+pub fn app_of<'a>(image: &'a ImageManifest, req: &'a AppRequest) -> Option<&'a schema::App> {
+    req.app.as_ref().or(image.app.as_ref())
+}
+
+/// The seccomp filter: the flag's, else the image's isolator, else the default profile.
+/// None when filtering is off (--insecure-options=seccomp, or a retain-set of @appc.io/all).
+fn seccomp_profile(
+    image: &ImageManifest,
+    req: &AppRequest,
+    pod: &PodRequest,
+    caps: CapabilitySet,
+) -> Result<Option<oci_spec::runtime::LinuxSeccomp>> {
+    if pod.insecure.seccomp {
+        return Ok(None);
+    }
+    let from_isolator = app_of(image, req)
+        .into_iter()
+        .flat_map(|a| a.isolators.typed())
+        .chain(pod.isolators.iter().filter_map(|i| i.parse().ok()))
+        .find_map(|iso| match iso {
+            TypedIsolator::SeccompRetain(s) => Some(SeccompRequest {
+                mode: AppcSeccompMode::RetainSet,
+                errno: s.errno,
+                set: s.set,
+            }),
+            TypedIsolator::SeccompRemove(s) => Some(SeccompRequest {
+                mode: AppcSeccompMode::RemoveSet,
+                errno: s.errno,
+                set: s.set,
+            }),
+            _ => None,
+        });
+    let (origin, request) = match (&req.seccomp, from_isolator) {
+        (Some(r), _) => ("--seccomp", r.clone()),
+        (None, Some(r)) => ("seccomp isolator", r),
+        (None, None) => return Ok(Some(exec::seccomp::default_profile(caps))),
+    };
+    exec::seccomp::appc_profile(request.mode, &request.set, request.errno.as_deref())
+        .map_err(|e| PodError::Invalid(format!("{origin}: {e}")))
+}
+
+/// no_new_privs: on, unless the app's (or pod's) isolator turns it off or the user gave
+/// --insecure-options=capabilities.
+fn no_new_privs(image: &ImageManifest, req: &AppRequest, pod: &PodRequest) -> bool {
+    if pod.insecure.capabilities {
+        return false;
+    }
+    let iso = app_of(image, req)
+        .into_iter()
+        .flat_map(|a| a.isolators.typed())
+        .chain(pod.isolators.iter().filter_map(|i| i.parse().ok()))
+        .find_map(|i| match i {
+            TypedIsolator::NoNewPrivileges(b) => Some(b),
+            _ => None,
+        });
+    iso.unwrap_or(true)
 }
 
 /// Limits from the image's isolators, overridden by the flags.
@@ -210,14 +310,20 @@ struct Resources {
     oom_score_adj: Option<i32>,
 }
 
-fn resources(image: &ImageManifest, req: &AppRequest) -> Resources {
+fn resources(image: &ImageManifest, req: &AppRequest, pod: &PodRequest) -> Resources {
     let mut r = Resources {
         memory: None,
         cpu_millis: None,
         cpu_shares: None,
         oom_score_adj: None,
     };
-    for iso in image.app.iter().flat_map(|a| a.isolators.typed()) {
+    // The pod's limits first, so an app's own (tighter) ones win; flags last.
+    let pod_isolators = pod.isolators.iter().filter_map(|i| i.parse().ok());
+    for iso in pod_isolators.chain(
+        app_of(image, req)
+            .into_iter()
+            .flat_map(|a| a.isolators.typed()),
+    ) {
         match iso {
             TypedIsolator::Memory(l) => r.memory = l.limit_bytes(),
             TypedIsolator::Cpu(l) => r.cpu_millis = l.limit_millis(),
@@ -257,10 +363,11 @@ pub fn build(
     pod: &PodRequest,
     app_name: &str,
     hostname: &str,
+    volumes: &[(AppMount, schema::Volume)],
 ) -> Result<AppSpec> {
     let bad = |what: &str, e: String| PodError::Invalid(format!("app {app_name}: {what}: {e}"));
     let argv = command(image, req)?;
-    let app = image.app.as_ref();
+    let app = app_of(image, req);
     let user = req
         .user
         .clone()
@@ -286,7 +393,7 @@ pub fn build(
         .unwrap_or_default();
     gids.extend(&req.supplementary_gids);
 
-    let caps = capabilities(image, &pod.insecure)?;
+    let caps = capabilities(image, req, pod)?;
     let oci_caps = to_oci_caps(caps);
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(oci_caps.clone())
@@ -297,7 +404,7 @@ pub fn build(
         .ambient(oci_spec::runtime::Capabilities::new())
         .build()
         .map_err(|e| bad("capabilities", e.to_string()))?;
-    let res = resources(image, req);
+    let res = resources(image, req, pod);
     let mut process = ProcessBuilder::default()
         .args(argv)
         .env(environment(image, req, pod, app_name))
@@ -311,7 +418,7 @@ pub fn build(
                 .map_err(|e| bad("user", e.to_string()))?,
         )
         .capabilities(capabilities)
-        .no_new_privileges(!pod.insecure.capabilities)
+        .no_new_privileges(no_new_privs(image, req, pod))
         // Inherited from vessel, as rkt did; oci-spec would otherwise cap NOFILE at 1024.
         .rlimits(Vec::<oci_spec::runtime::PosixRlimit>::new())
         .build()
@@ -355,8 +462,8 @@ pub fn build(
     linux = linux
         .masked_paths(masked.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .readonly_paths(readonly.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-    if !pod.insecure.seccomp {
-        linux = linux.seccomp(exec::seccomp::default_profile(caps));
+    if let Some(profile) = seccomp_profile(image, req, pod, caps)? {
+        linux = linux.seccomp(profile);
     }
     let spec = SpecBuilder::default()
         .version("1.2.0")
@@ -369,7 +476,12 @@ pub fn build(
                 .map_err(|e| bad("root", e.to_string()))?,
         )
         .process(process)
-        .mounts(default_mounts())
+        .mounts(
+            default_mounts()
+                .into_iter()
+                .chain(volumes.iter().map(|(m, v)| volume_mount(m, v)))
+                .collect::<Vec<_>>(),
+        )
         .linux(linux.build().map_err(|e| bad("linux", e.to_string()))?)
         .annotations(
             BTreeMap::<String, String>::new()

@@ -23,6 +23,10 @@ pub struct AppState {
     pub signal: Option<i32>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub oom_killed: bool,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Why the app did not start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

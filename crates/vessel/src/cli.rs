@@ -235,6 +235,13 @@ pub enum Format {
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipc {
+    Auto,
+    Private,
+    Parent,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Net {
     /// Only loopback, in a network namespace of the pod's own
     None,
@@ -259,6 +266,22 @@ pub struct RunArgs {
     /// Network: none or host
     #[arg(long, value_enum, default_value = "none")]
     pub net: Net,
+    /// IPC namespace: auto or private (the pod's own), parent (the host's)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub ipc: Ipc,
+    /// A volume: NAME,kind=host,source=PATH[,readOnly=true][,recursive=false] or
+    /// NAME,kind=empty[,mode=0755][,uid=N][,gid=N]
+    #[arg(long, value_name = "VOLUME")]
+    pub volume: Vec<String>,
+    /// Run the pod in a user namespace mapped to host ids of its own
+    #[arg(long)]
+    pub private_users: bool,
+    /// Give the (single) app a terminal and this process's stdin
+    #[arg(long, short)]
+    pub interactive: bool,
+    /// Run this appc pod manifest (its apps, volumes, isolators, annotations)
+    #[arg(long, value_name = "FILE")]
+    pub pod_manifest: Option<PathBuf>,
     /// Remove the pod when it exits
     #[arg(long)]
     pub rm: bool,
@@ -276,11 +299,12 @@ pub struct RunArgs {
     pub remote: RemoteArgs,
     /// IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE2 [APP FLAGS] [-- ARGS] ...]; app flags:
     /// --exec, --name, --user, --group, --supplementary-gids, --working-dir,
-    /// --environment, --readonly-rootfs, --memory, --cpu, --cpu-shares, --oom-score-adj
+    /// --environment, --readonly-rootfs, --memory, --cpu, --cpu-shares, --oom-score-adj,
+    /// --caps-retain, --caps-remove, --seccomp, --mount, --annotation, --label
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        required = true,
+        required_unless_present = "pod_manifest",
         value_name = "IMAGE"
     )]
     pub images: Vec<String>,

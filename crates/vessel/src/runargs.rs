@@ -1,9 +1,18 @@
 //! The image part of `run` and `prepare`, as rkt spells it:
 //! `IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE2 [APP FLAGS] [-- ARGS] ...]`.
 
-use pod::request::{parse_env_pair, AppRequest};
+use pod::request::{parse_env_pair, AppRequest, SeccompRequest};
 
-const APP_FLAGS: &str = "--exec, --name, --user, --group, --supplementary-gids, --working-dir, --environment, --readonly-rootfs, --memory, --cpu, --cpu-shares, --oom-score-adj";
+const APP_FLAGS: &str = "--exec, --name, --user, --group, --supplementary-gids, --working-dir, --environment, --readonly-rootfs, --memory, --cpu, --cpu-shares, --oom-score-adj, --caps-retain, --caps-remove, --seccomp, --mount, --annotation, --label";
+
+/// A comma-separated list (`CAP_A,CAP_B`).
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
 
 fn parse_bool(flag: &str, v: Option<&str>) -> Result<bool, String> {
     match v {
@@ -125,6 +134,18 @@ pub fn parse(words: &[String]) -> Result<Vec<AppRequest>, String> {
                     }
                     app.oom_score_adj = Some(n);
                 }
+                "caps-retain" => app.caps_retain = Some(list(&v)),
+                "caps-remove" => app.caps_remove = Some(list(&v)),
+                "seccomp" => app.seccomp = Some(SeccompRequest::parse(&v)?),
+                "annotation" => app
+                    .annotations
+                    .push(parse_env_pair(&v).map_err(|e| format!("--annotation: {e}"))?),
+                "label" => app
+                    .labels
+                    .push(parse_env_pair(&v).map_err(|e| format!("--label: {e}"))?),
+                "mount" => app
+                    .mounts
+                    .push(schema::Mount::from_flag(&v).map_err(|e| format!("--mount {v:?}: {e}"))?),
                 other => {
                     return Err(format!(
                         "unknown app flag --{other} (app flags: {APP_FLAGS})"
@@ -165,6 +186,26 @@ mod tests {
             apps[1].environment,
             vec![("A".to_string(), "1".to_string())]
         );
+    }
+
+    #[test]
+    fn security_flags_annotations_and_mounts() {
+        let apps = parse(&words("i --caps-retain=CAP_NET_ADMIN,CAP_CHOWN --seccomp mode=remove,errno=ENOTSUP,reboot --annotation a.b/c=d --label=tier=web --mount volume=data,target=/data")).unwrap();
+        let a = &apps[0];
+        assert_eq!(
+            a.caps_retain.as_deref(),
+            Some(&["CAP_NET_ADMIN".to_string(), "CAP_CHOWN".to_string()][..])
+        );
+        assert_eq!(a.seccomp.as_ref().unwrap().set, vec!["reboot"]);
+        assert_eq!(a.annotations, vec![("a.b/c".to_string(), "d".to_string())]);
+        assert_eq!(a.labels, vec![("tier".to_string(), "web".to_string())]);
+        assert_eq!(a.mounts[0].path, "/data");
+        assert!(parse(&words("i --mount target=/x"))
+            .unwrap_err()
+            .contains("--mount"));
+        assert!(parse(&words("i --seccomp reboot"))
+            .unwrap_err()
+            .contains("mode"));
     }
 
     #[test]

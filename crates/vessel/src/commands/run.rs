@@ -4,11 +4,11 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
 use anyhow::{bail, Context as _, Result};
-use pod::request::{parse_env_file, parse_env_pair, Insecure, PodRequest};
+use pod::request::{parse_env_file, parse_env_pair, Insecure, IpcMode, PodRequest};
 use pod::runner::{self, Attach, ResolvedImage, RunOptions};
 use pod::{Dir, PodDir};
 
-use crate::cli::{Net, RunArgs, RunPreparedArgs};
+use crate::cli::{Ipc, Net, RunArgs, RunPreparedArgs};
 use crate::context::Context;
 
 #[derive(PartialEq, Eq)]
@@ -42,11 +42,26 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             Net::None => exec::plan::NetMode::None,
             Net::Host => exec::plan::NetMode::Host,
         },
+        ipc: match args.ipc {
+            Ipc::Auto | Ipc::Private => IpcMode::Private,
+            Ipc::Parent => IpcMode::Parent,
+        },
         insecure: Insecure {
             capabilities: insecure.capabilities,
             paths: insecure.paths,
             seccomp: insecure.seccomp,
         },
+        volumes: args
+            .volume
+            .iter()
+            .map(|v| {
+                schema::Volume::from_flag(v).map_err(|e| anyhow::anyhow!("--volume {v:?}: {e}"))
+            })
+            .collect::<Result<_>>()?,
+        private_users: args.private_users,
+        interactive: args.interactive,
+        isolators: Vec::new(),
+        annotations: Vec::new(),
     };
     exec::trace::mark("parsed");
     let store = ctx.store()?;
