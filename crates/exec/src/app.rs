@@ -375,7 +375,7 @@ fn candidates(program: &str, env: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+pub(crate) fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
     Some(match name.trim_start_matches("Rlimit") {
         "Cpu" => libc::RLIMIT_CPU,
         "Fsize" => libc::RLIMIT_FSIZE,

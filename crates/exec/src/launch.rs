@@ -211,6 +211,16 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
 }
 
 /// Compiles a seccomp profile, through an on-disk cache keyed by the profile's content.
+pub fn compiled_filter(
+    profile: &oci_spec::runtime::LinuxSeccomp,
+    cache: Option<&Path>,
+) -> Result<SeccompProgram, LaunchError> {
+    compiled(profile, cache).map_err(|reason| LaunchError::App {
+        app: "?".into(),
+        reason,
+    })
+}
+
 fn compiled(
     profile: &oci_spec::runtime::LinuxSeccomp,
     cache: Option<&Path>,

@@ -7,6 +7,7 @@ pub mod base;
 pub mod caps;
 pub mod cgroups;
 pub mod dev;
+pub mod enter;
 pub mod init;
 pub mod launch;
 pub mod memory;

@@ -79,6 +79,8 @@ pub enum Command {
     CatManifest(UuidArgs),
     /// Print the apps' output
     Logs(LogsArgs),
+    /// Run a command inside a running app, with that app's isolation (default /bin/sh)
+    Enter(EnterArgs),
     /// Stop running pods (SIGTERM, then SIGKILL after --timeout)
     Stop(StopArgs),
     /// Remove pods that are not running
@@ -363,6 +365,23 @@ pub struct LogsArgs {
     /// Keep printing output as the pod runs
     #[arg(long, short)]
     pub follow: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EnterArgs {
+    /// The app to enter (needed when the pod has several)
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Read the pod's UUID from FILE (then every word is the command)
+    #[arg(long, value_name = "FILE")]
+    pub uuid_file: Option<PathBuf>,
+    /// UUID, then the command and its arguments
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "UUID [CMD [ARGS...]]"
+    )]
+    pub rest: Vec<String>,
 }
 
 #[derive(Args, Debug)]

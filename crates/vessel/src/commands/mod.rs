@@ -1,3 +1,4 @@
+pub mod enter;
 pub mod fetch;
 pub mod image;
 pub mod pods;
@@ -27,6 +28,7 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
         Command::Status(args) => pods::status(&ctx, &args),
         Command::CatManifest(args) => pods::cat_manifest(&ctx, &args),
         Command::Logs(args) => pods::logs(&ctx, &args),
+        Command::Enter(args) => enter::run(&ctx, args),
         Command::Stop(args) => pods::stop(&ctx, &args),
         Command::Rm(args) => pods::rm(&ctx, &args),
         Command::Gc(args) => pods::gc(&ctx, &args),
