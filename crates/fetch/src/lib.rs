@@ -1,16 +1,31 @@
-//! Getting images into the store: local files and layouts now; registries, appc discovery
-//! and signature checks as they arrive.
+//! Getting images into the store: local files, layouts and archives, `docker://` registries,
+//! `https://` ACIs and appc discovery, with ACI signatures checked against the trust store.
+//! See docs/architecture.md, "Fetch and trust".
 
 pub mod aci;
+pub mod credentials;
+pub mod discovery;
 pub mod error;
+pub mod http;
+pub mod https;
 pub mod local;
+pub mod progress;
 pub mod reference;
+pub mod registry;
+pub mod trust;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 pub use error::{FetchError, Result};
 pub use reference::ImageRef;
 
-use store::images::ImageRecord;
+use credentials::Credentials;
+use http::{Http, HttpSettings};
+use progress::Progress;
+use store::images::{split_tag, Format, ImageRecord};
 use store::Store;
+use trust::{Keystore, Origin, Scope};
 
 /// When to go to the network for an image named by name or reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,23 +59,170 @@ pub struct FetchOptions {
     pub quiet: bool,
 }
 
+/// What one fetch needs: the store, the options, the HTTP client, the trust store.
+pub struct Fetcher<'s> {
+    pub store: &'s Store,
+    pub opts: &'s FetchOptions,
+    pub http: Http,
+    pub keystore: Keystore,
+    pub progress: Progress,
+    credentials: OnceLock<std::result::Result<Credentials, String>>,
+}
+
+impl<'s> Fetcher<'s> {
+    pub fn new(store: &'s Store, opts: &'s FetchOptions) -> Fetcher<'s> {
+        Fetcher {
+            store,
+            opts,
+            http: Http::new(http_settings(opts)),
+            keystore: Keystore::new(&opts.local_config, &opts.system_config),
+            progress: Progress::new(opts.quiet),
+            credentials: OnceLock::new(),
+        }
+    }
+
+    /// The configured credentials, read on first need (a bad auth file only matters to
+    /// fetches that go to a server).
+    pub fn credentials(&self) -> Result<&Credentials> {
+        self.credentials
+            .get_or_init(|| {
+                Credentials::load(&[
+                    self.opts.local_config.clone(),
+                    self.opts.system_config.clone(),
+                ])
+                .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| FetchError::Invalid(e.clone()))
+    }
+
+    /// The Authorization header for a web server, if credentials are configured for it
+    /// (sent over HTTPS only).
+    pub fn auth_headers(&self, url: &str) -> Vec<(&'static str, String)> {
+        let Some(rest) = url.strip_prefix("https://") else {
+            return Vec::new();
+        };
+        let authority = rest.split('/').next().unwrap_or(rest);
+        match self.credentials().ok().and_then(|c| c.for_host(authority)) {
+            Some(c) => vec![("Authorization", c.header())],
+            None => Vec::new(),
+        }
+    }
+
+    /// A line for the user on stderr, unless quiet.
+    pub fn say(&self, msg: &str) {
+        if !self.opts.quiet {
+            eprintln!("vessel: {msg}");
+        }
+    }
+}
+
+/// The HTTP settings the options call for (also used by `vessel trust`).
+pub fn http_settings(opts: &FetchOptions) -> HttpSettings {
+    HttpSettings {
+        insecure_tls: opts.insecure_tls,
+        allow_http: opts.insecure_http,
+        config_dirs: vec![opts.local_config.clone(), opts.system_config.clone()],
+    }
+}
+
 /// Brings one image into the store and returns its record.
 pub fn fetch(store: &Store, reference: &str, opts: &FetchOptions) -> Result<ImageRecord> {
     let r = ImageRef::parse(reference).map_err(FetchError::Invalid)?;
     let _lock = store.lock_shared()?;
+    let f = Fetcher::new(store, opts);
     match &r {
-        ImageRef::AciFile(_) | ImageRef::OciLayout { .. } | ImageRef::OciArchive { .. } | ImageRef::DockerArchive { .. } => {
-            local::import(store, &r, reference, opts)
-        }
-        ImageRef::Name(name) => store.resolve(name).map_err(|e| match e {
-            store::StoreError::NotFound(_) if opts.pull_policy == PullPolicy::Never => {
-                FetchError::Invalid(format!("image {name:?} is not in the store (--pull-policy=never)"))
-            }
-            store::StoreError::NotFound(_) => FetchError::Invalid(format!(
-                "image {name:?} is not in the store, and fetching by name (appc discovery) is not available yet"
-            )),
-            other => other.into(),
-        }),
-        ImageRef::Docker(_) | ImageRef::AciUrl(_) => Err(FetchError::Invalid(format!("{reference}: remote fetching is not available yet"))),
+        ImageRef::AciFile(_)
+        | ImageRef::OciLayout { .. }
+        | ImageRef::OciArchive { .. }
+        | ImageRef::DockerArchive { .. } => local::import(&f, &r, reference),
+        ImageRef::Docker(rest) => registry::fetch(&f, rest, reference),
+        ImageRef::AciUrl(url) => https::fetch_aci(&f, url, &format!("{url}.asc"), url, None)
+            .map_err(|e| e.for_image(url)),
+        ImageRef::Name(name) => by_name(&f, name),
     }
+}
+
+/// A name: the store first (as the pull policy says), then appc discovery.
+fn by_name(f: &Fetcher<'_>, name: &str) -> Result<ImageRecord> {
+    let in_store = match f.store.resolve(name) {
+        Ok(r) => Some(r),
+        Err(store::StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    match (f.opts.pull_policy, in_store) {
+        (PullPolicy::Never, Some(r)) | (PullPolicy::New, Some(r)) => Ok(r),
+        (PullPolicy::Never, None) => Err(FetchError::Invalid(format!(
+            "image {name:?} is not in the store (--pull-policy=never)"
+        ))),
+        // OCI images are updated through docker://; a short tag names the stored one.
+        (PullPolicy::Update, Some(r)) if r.format == Format::Oci => Ok(r),
+        _ => discover_and_fetch(f, name),
+    }
+}
+
+fn discover_and_fetch(f: &Fetcher<'_>, reference: &str) -> Result<ImageRecord> {
+    let (name, version) = split_tag(reference);
+    let valid = name.parse::<schema::AcIdentifier>().is_ok();
+    if !valid {
+        return Err(FetchError::Invalid(format!(
+            "image {reference:?} is not in the store, and {name:?} is not an appc name to discover"
+        )));
+    }
+    let mut given = BTreeMap::new();
+    if let Some(v) = version {
+        given.insert("version".to_string(), v.to_string());
+    }
+    let labels = discovery::discovery_labels(&given);
+    let found = discovery::discover(&f.http, f.credentials()?, name, &labels)
+        .map_err(|e| e.for_image(reference))?;
+    if !f.opts.insecure_skip_verify && f.opts.trust_keys_from_https {
+        trust_on_first_use(f, name, &found.pubkeys).map_err(|e| e.for_image(reference))?;
+    }
+    let mut expected = given.clone();
+    for k in ["os", "arch"] {
+        expected.insert(k.to_string(), labels[k].clone());
+    }
+    let expected = aci::Expected {
+        name: name.to_string(),
+        labels: expected,
+    };
+    https::fetch_aci(f, &found.aci, &found.signature, reference, Some(&expected))
+        .map_err(|e| e.for_image(reference))
+}
+
+/// `--trust-keys-from-https`: when no key is trusted for `name` yet, trust the keys its
+/// discovery names, fetched over HTTPS, for exactly that name.
+fn trust_on_first_use(f: &Fetcher<'_>, name: &str, urls: &[String]) -> Result<()> {
+    if !f.keystore.keys_for(name)?.is_empty() {
+        return Ok(());
+    }
+    for url in urls {
+        if !url.starts_with("https://") {
+            f.say(&format!(
+                "warning: not trusting the key at {url} on first use: not HTTPS"
+            ));
+            continue;
+        }
+        let resp = f.http.get(url, &f.auth_headers(url))?;
+        if !resp.status().is_success() {
+            return Err(http::status_error(url, resp));
+        }
+        let data = http::read_limited(resp, url, 1 << 20)?;
+        let keys = trust::keys::parse_keys(&data).map_err(|e| FetchError::http(url, e))?;
+        for key in keys {
+            let origin = Origin {
+                source: url.clone(),
+                how: "discovery (trust on first use)".into(),
+                added: chrono::Utc::now(),
+            };
+            let scope = Scope::Prefix(name.to_string());
+            f.keystore.add(&key, &scope, &origin)?;
+            f.say(&format!(
+                "warning: trusting key {} for {name} on first use, from {url} (--trust-keys-from-https)",
+                trust::keys::fingerprint_hex(&key)
+            ));
+        }
+    }
+    Ok(())
 }

@@ -2,20 +2,16 @@
 
 use store::images::ImageRecord;
 use store::import::{archive, layout};
-use store::{Store, StoreError};
+use store::StoreError;
 
+use crate::aci::{import_checked, Signature};
 use crate::error::{FetchError, Result};
 use crate::reference::ImageRef;
-use crate::FetchOptions;
+use crate::{FetchOptions, Fetcher};
 
 /// Imports a local image after checking the signature policy.
-pub fn import(
-    store: &Store,
-    r: &ImageRef,
-    shown: &str,
-    opts: &FetchOptions,
-) -> Result<ImageRecord> {
-    import_unnamed(store, r, shown, opts).map_err(|e| name_the_image(e, shown))
+pub fn import(f: &Fetcher<'_>, r: &ImageRef, shown: &str) -> Result<ImageRecord> {
+    import_unnamed(f, r, shown).map_err(|e| name_the_image(e, shown))
 }
 
 /// Errors about a file or a member say where, but not which image: add it.
@@ -31,27 +27,27 @@ fn name_the_image(e: FetchError, shown: &str) -> FetchError {
     }
 }
 
-fn import_unnamed(
-    store: &Store,
-    r: &ImageRef,
-    shown: &str,
-    opts: &FetchOptions,
-) -> Result<ImageRecord> {
+fn import_unnamed(f: &Fetcher<'_>, r: &ImageRef, shown: &str) -> Result<ImageRecord> {
+    let store = f.store;
+    let opts = f.opts;
     match r {
         ImageRef::AciFile(path) => {
-            if !opts.insecure_skip_verify {
-                return Err(FetchError::Refused {
-                    image: shown.to_string(),
-                    reason: "signature verification of ACIs is not available yet; pass --insecure-options=image to import it without verification".into(),
-                });
-            }
             if !path.is_file() {
                 return Err(FetchError::Refused {
                     image: shown.to_string(),
                     reason: format!("{} is not a file", path.display()),
                 });
             }
-            Ok(crate::aci::import_aci_file(store, path, shown)?)
+            let signature = if opts.insecure_skip_verify {
+                None
+            } else {
+                Some(local_signature(path, shown)?)
+            };
+            let file = std::fs::File::open(path).map_err(|e| FetchError::File {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            import_checked(f, file, shown, signature, None)
         }
         ImageRef::OciLayout { dir, reference } => {
             require_insecure(shown, opts)?;
@@ -84,13 +80,37 @@ fn import_unnamed(
     }
 }
 
+/// `FILE.aci.asc`, next to the ACI.
+fn local_signature(path: &std::path::Path, shown: &str) -> Result<Signature> {
+    let mut sig_path = path.as_os_str().to_os_string();
+    sig_path.push(".asc");
+    let sig_path = std::path::PathBuf::from(sig_path);
+    match std::fs::read(&sig_path) {
+        Ok(data) => Ok(Signature {
+            data,
+            from: sig_path.display().to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FetchError::refused(
+            shown,
+            format!(
+                "no signature at {}: sign the image (gpg --armor --detach-sign) or pass --insecure-options=image to import it unverified",
+                sig_path.display()
+            ),
+        )),
+        Err(e) => Err(FetchError::File {
+            path: sig_path,
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// OCI and Docker images carry no signature Vessel can check, as in rkt.
-fn require_insecure(shown: &str, opts: &FetchOptions) -> Result<()> {
+pub fn require_insecure(shown: &str, opts: &FetchOptions) -> Result<()> {
     if opts.insecure_skip_verify {
         return Ok(());
     }
     Err(FetchError::Refused {
         image: shown.to_string(),
-        reason: "OCI and Docker images carry no signature vessel can verify; pass --insecure-options=image to use it".into(),
+        reason: "OCI and Docker images carry no signature vessel can verify; pass --insecure-options=image to use it unverified".into(),
     })
 }

@@ -19,6 +19,22 @@ pub fn import_aci<R: Read + Send + 'static>(
     input: R,
     shown: &str,
 ) -> Result<ImageRecord> {
+    import_aci_checked(store, input, shown, |_| Ok(()))
+}
+
+/// Imports an ACI, asking `check` about it once the whole stream has been read and
+/// extracted (its signature verified along the way, say) and before anything is
+/// committed: if `check` refuses, nothing of the image is kept.
+pub fn import_aci_checked<R, E>(
+    store: &Store,
+    input: R,
+    shown: &str,
+    check: impl FnOnce(&ImageManifest) -> std::result::Result<(), E>,
+) -> std::result::Result<ImageRecord, E>
+where
+    R: Read + Send + 'static,
+    E: From<StoreError>,
+{
     let staged = store.stage_layer(shown, input, Kind::Aci)?;
     let manifest_bytes = staged
         .aci_manifest
@@ -26,6 +42,7 @@ pub fn import_aci<R: Read + Send + 'static>(
         .ok_or_else(|| StoreError::bad_image(shown, "the ACI has no manifest"))?;
     let manifest = ImageManifest::from_slice(&manifest_bytes)
         .map_err(|e| StoreError::bad_image(shown, e.to_string()))?;
+    check(&manifest)?;
     let mut layers = Vec::new();
     let mut dependencies = Vec::new();
     for dep in &manifest.dependencies {
@@ -37,7 +54,7 @@ pub fn import_aci<R: Read + Send + 'static>(
                 match store.image_record(&id) {
                     Ok(r) => Some(r),
                     Err(StoreError::NotFound(_)) => None,
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
             None => {
@@ -93,5 +110,5 @@ pub fn import_aci<R: Read + Send + 'static>(
         config: None,
     };
     store.commit_image(&record, &[])?;
-    store.image_record(&key)
+    Ok(store.image_record(&key)?)
 }

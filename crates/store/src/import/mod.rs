@@ -1,6 +1,8 @@
-//! Importers: each turns one kind of local image source into store content.
+//! Importers: each turns one kind of image source into store content.
 
 pub mod aci;
 pub mod archive;
 pub mod layout;
 pub mod oci;
+pub mod parallel;
+pub mod remote;

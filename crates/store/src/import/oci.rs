@@ -8,6 +8,7 @@ use std::io::Read;
 use oci_spec::image::ImageConfiguration;
 use serde_json::Value;
 
+use super::parallel::LayerJob;
 use crate::digest::{sha256, Algorithm, Digest};
 use crate::error::{Result, StoreError};
 use crate::images::{Format, ImageRecord};
@@ -219,8 +220,7 @@ pub fn import_manifest(
             ),
         ));
     }
-    let mut keys = Vec::new();
-    let mut size = 0;
+    let mut jobs = Vec::new();
     for (i, (layer, diff_id)) in layers.iter().zip(diff_ids).enumerate() {
         let what = format!("layer {}", i + 1);
         let media = layer.get("mediaType").and_then(Value::as_str).unwrap_or("");
@@ -240,10 +240,11 @@ pub fn import_manifest(
         let key: Digest = diff_id
             .parse()
             .map_err(|e| StoreError::bad_image(image, format!("config diff_id {}: {e}", i + 1)))?;
-        let meta = store.import_oci_layer(image, || src.open(&blob), &key, Some(&blob))?;
-        size += meta.size;
-        keys.push(key);
+        jobs.push(LayerJob { key, blob });
     }
+    let metas = super::parallel::import_layers(store, src, image, &jobs)?;
+    let size = metas.iter().map(|m| m.size).sum();
+    let keys: Vec<Digest> = jobs.into_iter().map(|j| j.key).collect();
     let manifest_blob = store.put_blob(manifest, manifest_digest.algorithm())?;
     debug_assert_eq!(&manifest_blob, manifest_digest);
     let config_blob = store.put_blob(&config_bytes, Algorithm::Sha256)?;
