@@ -10,8 +10,11 @@
 pub mod aci;
 pub mod compress;
 pub mod digest;
+pub mod gpg;
 pub mod host;
+pub mod httpd;
 pub mod oci;
+pub mod registry;
 pub mod rootfs;
 pub mod tar;
 
