@@ -62,6 +62,11 @@ fn setup_and_exec(
             )));
         }
     }
+    if app.terminal {
+        // The pty is our controlling terminal (we lead a new session).
+        rustix::process::ioctl_tiocsctty(std::io::stdin())
+            .map_err(|e| Fail::from(("taking the terminal", e)))?;
+    }
     let process = app
         .spec
         .process()

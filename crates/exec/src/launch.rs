@@ -4,7 +4,7 @@
 //! reports and the apps' output.
 
 use std::io::{Seek, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{Cgroups, Limits};
@@ -44,7 +44,9 @@ pub struct Launched {
     /// The init's reports (proto::Event lines).
     pub status: std::fs::File,
     /// Each app's stdout and stderr, in app order.
-    pub outputs: Vec<[OwnedFd; 2]>,
+    pub outputs: Vec<(usize, [OwnedFd; 2])>,
+    /// The pty master of the app with a terminal, and that app's index.
+    pub terminal: Option<(usize, OwnedFd)>,
     pub cgroups: Cgroups,
 }
 
@@ -78,7 +80,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     // Descriptors that must reach the init (kept alive here until the clone).
     let mut held: Vec<OwnedFd> = Vec::new();
     let mut outputs = Vec::new();
-    for app in plan.apps.iter_mut() {
+    for (index, app) in plan.apps.iter_mut().enumerate() {
         let limits = match app
             .spec
             .linux()
@@ -121,6 +123,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         if let Some(linux) = app.spec.linux_mut() {
             linux.set_seccomp(None);
         }
+        if app.terminal {
+            // Its stdio is a pty the pod's first process opens (see stage1).
+            continue;
+        }
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let stdin_dup =
@@ -130,8 +136,25 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             })?;
         app.stdio = [stdin_dup.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
         held.extend([stdin_dup, out_w, err_w]);
-        outputs.push([out_r, err_r]);
+        outputs.push((index, [out_r, err_r]));
     }
+    let terminal_app = plan.apps.iter().position(|a| a.terminal);
+    let (term_ours, term_theirs) = match terminal_app {
+        Some(_) => {
+            let (a, b) = rustix::net::socketpair(
+                rustix::net::AddressFamily::UNIX,
+                rustix::net::SocketType::SEQPACKET,
+                rustix::net::SocketFlags::CLOEXEC,
+                None,
+            )
+            .map_err(|e| LaunchError::Io {
+                what: "socketpair".into(),
+                err: e.into(),
+            })?;
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    };
 
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
     plan.trace_origin = crate::trace::origin();
@@ -155,6 +178,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             .chain(init_cg_fds.iter())
             .map(|f| f.as_raw_fd())
             .collect(),
+        terminal_sock: term_theirs.as_ref().map(|s| s.as_raw_fd()),
     };
 
     let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_PIDFD;
@@ -189,6 +213,14 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         stage1::run(&plan, &fds);
     }
     crate::trace::mark("cloned");
+    drop(term_theirs);
+    let terminal = match (terminal_app, term_ours) {
+        (Some(i), Some(sock)) => crate::terminal::recv_fd(sock.as_fd())
+            .ok()
+            .flatten()
+            .map(|m| (i, m)),
+        _ => None,
+    };
     drop(held);
     drop(status_w);
     drop(init_cg_fds);
@@ -199,6 +231,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
         status: std::fs::File::from(status_r),
         outputs,
+        terminal,
         cgroups,
     })
 }

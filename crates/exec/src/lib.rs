@@ -18,5 +18,6 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod stage1;
 pub mod supervise;
+pub mod terminal;
 pub mod trace;
 pub mod users;

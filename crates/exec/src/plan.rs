@@ -74,6 +74,10 @@ pub struct AppPlan {
     /// Compiled seccomp filter (SeccompProgram::to_bytes), or none.
     #[serde(default)]
     pub seccomp_bpf: Option<Vec<u8>>,
+    /// The app gets a terminal (`--interactive`): its stdio is a pty the pod's first
+    /// process opens in the app's devpts.
+    #[serde(default)]
+    pub terminal: bool,
     /// Inherited fds: the app's stdin, stdout, stderr, and its cgroup.procs files.
     pub stdio: [i32; 3],
     pub cgroup_fds: Vec<i32>,

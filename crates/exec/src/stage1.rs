@@ -12,7 +12,7 @@
 
 use std::ffi::CString;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::MountAttrFlags;
@@ -30,6 +30,8 @@ pub struct Stage1Fds {
     pub status: RawFd,
     /// Every other fd the init needs (apps' stdio and cgroup.procs).
     pub keep: Vec<RawFd>,
+    /// Where the pty master of an app with a terminal goes (to the supervisor).
+    pub terminal_sock: Option<RawFd>,
 }
 
 fn ctx(e: impl Into<io::Error>, what: impl std::fmt::Display) -> io::Error {
@@ -108,6 +110,7 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     .map_err(|e| ctx(e, &stage1_path))?;
     crate::trace::mark("C: stage1 tmpfs");
     let mut warnings = Vec::new();
+    let mut terminal_slave: Option<OwnedFd> = None;
     crate::rootfs::write_pod_etc(stage1.as_fd(), plan)
         .map_err(|e| ctx(e, "the pod's /etc files"))?;
     for app in &plan.apps {
@@ -135,6 +138,12 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
             &mut warnings,
         )
         .map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        if app.terminal {
+            terminal_slave = Some(
+                open_terminal(root.as_fd(), fds)
+                    .map_err(|e| ctx(e, format!("app {}: its terminal", app.name)))?,
+            );
+        }
         if app
             .spec
             .root()
@@ -199,12 +208,39 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    for fd in fds.keep.iter().chain([&fds.plan, &fds.status]) {
+    // An app with a terminal gets the pty slave as its stdio: the plan says so to the
+    // init, in a copy of the plan of our own.
+    let mut plan_fd = fds.plan;
+    let _rewritten = match &terminal_slave {
+        Some(slave) => {
+            let mut p = plan.clone();
+            for a in p.apps.iter_mut().filter(|a| a.terminal) {
+                a.stdio = [slave.as_raw_fd(); 3];
+            }
+            let memfd =
+                rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
+                    .map_err(|e| ctx(e, "memfd"))?;
+            let mut f = std::fs::File::from(memfd);
+            std::io::Write::write_all(&mut f, &serde_json::to_vec(&p).expect("serialisable"))
+                .map_err(|e| ctx(e, "writing the plan"))?;
+            std::io::Seek::rewind(&mut f).map_err(|e| ctx(e, "writing the plan"))?;
+            plan_fd = f.as_raw_fd();
+            Some(f)
+        }
+        None => None,
+    };
+    let slave_fd = terminal_slave.as_ref().map(|s| s.as_raw_fd());
+    for fd in fds
+        .keep
+        .iter()
+        .chain([&plan_fd, &fds.status])
+        .chain(slave_fd.as_ref())
+    {
         // SAFETY: clearing FD_CLOEXEC on our own descriptors.
         unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
     }
     let argv0 = CString::new(INIT_ARGV0).expect("no NUL");
-    let plan_arg = CString::new(fds.plan.to_string()).expect("digits");
+    let plan_arg = CString::new(plan_fd.to_string()).expect("digits");
     let status_arg = CString::new(fds.status.to_string()).expect("digits");
     let argv = [
         argv0.as_ptr(),
@@ -225,6 +261,24 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         )
     };
     Err(ctx(io::Error::last_os_error(), "executing the pod init"))
+}
+
+/// Opens the app's pty in its own devpts and hands the master to the supervisor.
+fn open_terminal(root: BorrowedFd<'_>, fds: &Stage1Fds) -> io::Result<OwnedFd> {
+    let pts = rustix::fs::openat2(
+        root,
+        "dev/pts",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT,
+    )?;
+    let (master, slave) = crate::terminal::open_pair(pts.as_fd())?;
+    let sock = fds
+        .terminal_sock
+        .ok_or_else(|| io::Error::other("no socket for the terminal"))?;
+    // SAFETY: the socket fd was given to us by the supervisor and stays open.
+    crate::terminal::send_fd(unsafe { BorrowedFd::borrow_raw(sock) }, master.as_fd())?;
+    Ok(slave)
 }
 
 /// `ip link set lo up`, by ioctl: the only interface of a pod without a network.

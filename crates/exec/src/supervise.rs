@@ -1,8 +1,9 @@
 //! The supervisor's loop: it relays the init's reports and the apps' output to an
-//! observer, forwards SIGINT/SIGTERM/SIGHUP to the pod, and returns when the init exits.
+//! observer, forwards SIGINT/SIGTERM/SIGHUP to the pod, relays an interactive app's
+//! terminal, and returns when the init exits.
 
-use std::io::{BufRead, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::BufRead;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -10,6 +11,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::launch::Launched;
 use crate::proto::Event;
+use crate::terminal::Relay;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -24,15 +26,37 @@ pub trait Observer {
     fn signal(&mut self, _sig: Signal) {}
 }
 
-/// Blocks the signals the supervisor forwards, so they queue for its signalfd. Call before
+/// Blocks the signals the supervisor handles, so they queue for its signalfd. Call before
 /// launching, so that a Ctrl-C during start-up is not lost.
 pub fn block_signals() -> nix::Result<SigSet> {
     let mut mask = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGWINCH,
+    ] {
         mask.add(s);
     }
     mask.thread_block()?;
     Ok(mask)
+}
+
+/// What the loop polls, by kind.
+#[derive(Clone, Copy)]
+enum Source {
+    Status,
+    Output(usize),
+    Signals,
+    Init,
+    Stdin,
+    Master,
+}
+
+struct Output {
+    app: usize,
+    stream: Stream,
+    fd: Option<OwnedFd>,
 }
 
 /// Runs until the pod's init exits; returns its wait status.
@@ -43,43 +67,76 @@ pub fn supervise(
 ) -> std::io::Result<i32> {
     let sigfd = SignalFd::with_flags(mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
     let mut status = std::io::BufReader::new(pod.status.try_clone()?);
-    let mut open: Vec<(usize, Stream, Option<OwnedFd>)> = Vec::new();
-    for (i, [out, err]) in pod.outputs.drain(..).enumerate() {
-        open.push((i, Stream::Stdout, Some(out)));
-        open.push((i, Stream::Stderr, Some(err)));
+    let mut outputs: Vec<Output> = Vec::new();
+    for (app, [out, err]) in pod.outputs.drain(..) {
+        outputs.push(Output {
+            app,
+            stream: Stream::Stdout,
+            fd: Some(out),
+        });
+        outputs.push(Output {
+            app,
+            stream: Stream::Stderr,
+            fd: Some(err),
+        });
     }
+    let terminal_app = pod.terminal.as_ref().map(|(i, _)| *i);
+    let mut relay = pod.terminal.take().map(|(_, master)| Relay::new(master));
+    let mut master_open = relay.is_some();
+    let stdin = std::io::stdin();
     let mut status_open = true;
     let mut init_done = false;
     let mut signals_seen = 0;
     let mut buf = vec![0u8; 64 * 1024];
     let mut released = false;
     loop {
-        let all_closed = !status_open && open.iter().all(|(_, _, fd)| fd.is_none());
+        let all_closed = !status_open && !master_open && outputs.iter().all(|o| o.fd.is_none());
         if init_done && all_closed {
             break;
         }
         let mut fds: Vec<PollFd> = Vec::new();
-        let mut which: Vec<isize> = Vec::new();
+        let mut which: Vec<Source> = Vec::new();
+        let mut watch =
+            |fd: BorrowedFd<'_>, flags: PollFlags, s: Source, fds: &mut Vec<PollFd<'_>>| {
+                // SAFETY: every fd polled here outlives this iteration of the loop.
+                fds.push(PollFd::new(
+                    unsafe { BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(&fd)) },
+                    flags,
+                ));
+                which.push(s);
+            };
         if status_open {
-            fds.push(PollFd::new(pod.status.as_fd(), PollFlags::POLLIN));
-            which.push(-1);
+            watch(
+                pod.status.as_fd(),
+                PollFlags::POLLIN,
+                Source::Status,
+                &mut fds,
+            );
         }
-        for (k, (_, _, fd)) in open.iter().enumerate() {
-            if let Some(fd) = fd {
-                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-                which.push(k as isize);
+        for (k, o) in outputs.iter().enumerate() {
+            if let Some(fd) = &o.fd {
+                watch(fd.as_fd(), PollFlags::POLLIN, Source::Output(k), &mut fds);
             }
         }
-        fds.push(PollFd::new(sigfd.as_fd(), PollFlags::POLLIN));
-        which.push(-2);
+        watch(sigfd.as_fd(), PollFlags::POLLIN, Source::Signals, &mut fds);
         if !init_done {
-            fds.push(PollFd::new(pod.pidfd.as_fd(), PollFlags::POLLIN));
-            which.push(-3);
+            watch(pod.pidfd.as_fd(), PollFlags::POLLIN, Source::Init, &mut fds);
+        }
+        if let (Some(r), true) = (&relay, master_open) {
+            let mut flags = PollFlags::POLLIN;
+            if !r.pending.is_empty() {
+                flags |= PollFlags::POLLOUT;
+            }
+            watch(r.master_fd(), flags, Source::Master, &mut fds);
+            // Read more input only once what we have is passed on.
+            if r.stdin_open && r.pending.is_empty() {
+                watch(stdin.as_fd(), PollFlags::POLLIN, Source::Stdin, &mut fds);
+            }
         }
         // Once the init is gone, the pipes close as the kernel kills the pod; don't wait
-        // forever on a descriptor some escaped process might still hold.
-        // A pod that runs a while gets a lean supervisor: after a quiet 200 ms, the pages
-        // that starting it touched are given back (short pods never pay for that).
+        // forever on a descriptor some escaped process might still hold. A pod that runs
+        // a while gets a lean supervisor: after a quiet 200 ms, the pages that starting it
+        // touched are given back (short pods never pay for that).
         let timeout = if init_done {
             PollTimeout::from(2000u16)
         } else if released {
@@ -100,18 +157,15 @@ pub fn supervise(
             released = true;
             continue;
         }
-        let ready: Vec<(isize, bool)> = fds
+        let ready: Vec<(Source, PollFlags)> = fds
             .iter()
             .zip(&which)
-            .map(|(f, w)| (*w, f.revents().is_some_and(|r| !r.is_empty())))
+            .filter_map(|(f, w)| f.revents().filter(|r| !r.is_empty()).map(|r| (*w, r)))
             .collect();
         drop(fds);
-        for (w, is_ready) in ready {
-            if !is_ready {
-                continue;
-            }
-            match w {
-                -1 => {
+        for (source, revents) in ready {
+            match source {
+                Source::Status => {
                     let mut line = String::new();
                     match status.read_line(&mut line) {
                         Ok(0) | Err(_) => status_open = false,
@@ -122,11 +176,17 @@ pub fn supervise(
                         }
                     }
                 }
-                -2 => {
+                Source::Signals => {
                     while let Ok(Some(info)) = sigfd.read_signal() {
                         let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
                             continue;
                         };
+                        if sig == Signal::SIGWINCH {
+                            if let Some(r) = &relay {
+                                r.copy_window_size();
+                            }
+                            continue;
+                        }
                         observer.signal(sig);
                         signals_seen += 1;
                         // First signal: ask the apps to stop. Another: stop them now.
@@ -141,28 +201,50 @@ pub fn supervise(
                         );
                     }
                 }
-                -3 => init_done = true,
-                k => {
-                    let (app, stream, slot) = &mut open[k as usize];
-                    let fd = slot.as_ref().expect("polled fds are open");
-                    let mut f = std::mem::ManuallyDrop::new(std::fs::File::from(fd.try_clone()?));
-                    match f.read(&mut buf) {
-                        Ok(0) | Err(_) => {
-                            std::mem::ManuallyDrop::into_inner(f);
-                            *slot = None;
+                Source::Init => init_done = true,
+                Source::Output(k) => {
+                    let o = &mut outputs[k];
+                    let fd = o.fd.as_ref().expect("polled fds are open");
+                    match rustix::io::read(fd, &mut buf) {
+                        Ok(0) | Err(_) => o.fd = None,
+                        Ok(n) => observer.output(o.app, o.stream, &buf[..n]),
+                    }
+                }
+                Source::Stdin => {
+                    if let Some(r) = relay.as_mut() {
+                        match rustix::io::read(&stdin, &mut buf) {
+                            Ok(n) => r.from_stdin(&buf[..n]),
+                            Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => {}
+                            Err(_) => r.from_stdin(&[]),
                         }
-                        Ok(n) => {
-                            observer.output(*app, *stream, &buf[..n]);
-                            std::mem::ManuallyDrop::into_inner(f);
+                    }
+                }
+                Source::Master => {
+                    let Some(r) = relay.as_mut() else { continue };
+                    if revents.contains(PollFlags::POLLOUT) {
+                        r.flush();
+                    }
+                    if revents
+                        .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                    {
+                        match rustix::io::read(&r.master, &mut buf) {
+                            Ok(n) if n > 0 => observer.output(
+                                terminal_app.unwrap_or(0),
+                                Stream::Stdout,
+                                &buf[..n],
+                            ),
+                            Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => {}
+                            // EIO: every process holding the slave is gone.
+                            _ => master_open = false,
                         }
                     }
                 }
             }
         }
     }
+    drop(relay);
     let mut raw = 0;
     // SAFETY: waitpid on our own child with a valid out pointer.
     unsafe { libc::waitpid(pod.init_pid, &mut raw, 0) };
-    let _ = pod.status.as_raw_fd();
     Ok(raw)
 }

@@ -226,6 +226,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
             spec: p.spec.spec,
             user: Some(p.spec.user),
             group: p.spec.group,
+            terminal: req.interactive,
             pre_start: p.hooks.pre_start,
             post_stop: p.hooks.post_stop,
             seccomp_bpf: None,

@@ -419,6 +419,7 @@ pub fn build(
         )
         .capabilities(capabilities)
         .no_new_privileges(no_new_privs(image, req, pod))
+        .terminal(pod.interactive)
         // Inherited from vessel, as rkt did; oci-spec would otherwise cap NOFILE at 1024.
         .rlimits(Vec::<oci_spec::runtime::PosixRlimit>::new())
         .build()
