@@ -35,6 +35,13 @@ pub fn fetch_aci(
             "it is not in the store (--pull-policy=never)",
         ));
     }
+    // The signature first (it is small): the image's answer then streams straight into
+    // the store, and a server that serves one connection at a time still works.
+    let signature = if f.opts.insecure_skip_verify {
+        None
+    } else {
+        Some(fetch_signature(f, sig_url, shown)?)
+    };
     let mut headers = f.auth_headers(url);
     if let Some(etag) = known.as_ref().and_then(|r| r.etag.clone()) {
         headers.push(("If-None-Match", etag));
@@ -60,11 +67,6 @@ pub fn fetch_aci(
     }
     let etag = http::header(&resp, "etag");
     let cache = http::header(&resp, "cache-control");
-    let signature = if f.opts.insecure_skip_verify {
-        None
-    } else {
-        Some(fetch_signature(f, sig_url, shown)?)
-    };
     let total = http::header(&resp, "content-length").and_then(|v| v.parse().ok());
     let label = url.rsplit('/').next().unwrap_or(url).to_string();
     let body = f
@@ -97,6 +99,13 @@ fn fetch_signature(f: &Fetcher<'_>, sig_url: &str, shown: &str) -> Result<Signat
     }
     if !resp.status().is_success() {
         return Err(http::status_error(sig_url, resp).for_image(shown));
+    }
+    let content_type = http::header(&resp, "content-type").unwrap_or_default();
+    if content_type.to_ascii_lowercase().starts_with("text/html") {
+        return Err(FetchError::refused(
+            shown,
+            format!("{sig_url} answered with an HTML page ({content_type}), not a signature"),
+        ));
     }
     let data = http::read_limited(resp, sig_url, 1 << 20)?;
     Ok(Signature {

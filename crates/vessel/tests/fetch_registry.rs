@@ -39,7 +39,9 @@ fn pulls_an_image_over_plain_http_when_allowed_and_skips_stored_layers_next_time
     assert!(id.starts_with("sha256-"), "{run}");
     let names: Vec<String> = v.images().iter().map(|i| i["name"].to_string()).collect();
     assert!(
-        names.iter().any(|n| n.contains(&format!("{}/test/busybox", reg.host()))),
+        names
+            .iter()
+            .any(|n| n.contains(&format!("{}/test/busybox", reg.host()))),
         "{names:?}"
     );
     let rootfs = v.render(&id);
@@ -58,7 +60,11 @@ fn plain_http_is_never_implicit() {
     let reg = registry_with_busybox(&v, RegistryOptions::default());
     assert_refused_leaves_store(
         &v,
-        &["fetch", "--insecure-options=image", &reg.reference("test/busybox:v1")],
+        &[
+            "fetch",
+            "--insecure-options=image",
+            &reg.reference("test/busybox:v1"),
+        ],
         &["--insecure-options=http", &reg.host()],
     );
 }
@@ -71,7 +77,11 @@ fn registry_images_need_the_insecure_image_option() {
     assert_refused_leaves_store(
         &v,
         &["fetch", "--insecure-options=http", &image],
-        &["test/busybox:v1", "--insecure-options=image", "no signature"],
+        &[
+            "test/busybox:v1",
+            "--insecure-options=image",
+            "no signature",
+        ],
     );
 }
 
@@ -165,7 +175,10 @@ fn basic_auth_from_a_docker_config_json() {
     // base64("docker:pw")
     std::fs::write(
         docker.join("config.json"),
-        format!(r#"{{"auths":{{"{}":{{"auth":"ZG9ja2VyOnB3"}}}}}}"#, reg.host()),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"ZG9ja2VyOnB3"}}}}}}"#,
+            reg.host()
+        ),
     )
     .unwrap();
     v.run_with_env(
@@ -236,10 +249,8 @@ fn registry_with_layers(v: &Vessel) -> Registry {
     let layers: Vec<_> = (0..3)
         .map(|i| layout.put_random_layer(4, 64 << 10, 100 + i))
         .collect();
-    let config = common::oci::image_config_for(
-        "amd64",
-        layers.iter().map(|l| l.diff_id.clone()).collect(),
-    );
+    let config =
+        common::oci::image_config_for("amd64", layers.iter().map(|l| l.diff_id.clone()).collect());
     let image = layout.add_image_of_stored(&layers, &config);
     let reference = layout.tag(&image.descriptor, "v1");
     reg.push(&reference, "test/layers:v1");
@@ -309,7 +320,10 @@ fn a_stalling_registry_times_out_with_a_clear_message() {
     )
     .failure()
     .stderr_names(&["timed out", "VESSEL_FETCH_TIMEOUT", "test/layers:v1"]);
-    assert!(started.elapsed().as_secs() < 30, "the timeout was not applied");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "the timeout was not applied"
+    );
     assert_eq!(v.state(), before);
     v.assert_verify_clean();
 }

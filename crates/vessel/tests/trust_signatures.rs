@@ -46,12 +46,20 @@ impl Setup {
     fn trust(&self, flag: &str, key: &Key) {
         let file = self.key_file(key);
         self.v
-            .run(&[&self.local(), &self.system(), "trust", flag, "--skip-fingerprint-review", &file])
+            .run(&[
+                &self.local(),
+                &self.system(),
+                "trust",
+                flag,
+                "--skip-fingerprint-review",
+                &file,
+            ])
             .success();
     }
 
     fn fetch(&self) -> common::Run {
-        self.v.run(&[&self.local(), &self.system(), "fetch", &self.aci.path_str()])
+        self.v
+            .run(&[&self.local(), &self.system(), "fetch", &self.aci.path_str()])
     }
 
     fn refused(&self, needles: &[&str]) {
@@ -67,7 +75,9 @@ impl Setup {
 fn acis_signed_with_rsa_and_ed25519_keys_are_verified_and_stored() {
     for algo in ["rsa2048", "ed25519"] {
         let s = Setup::new();
-        let key = s.gpg.key(&format!("{algo} <{algo}@example.com>"), algo, "never");
+        let key = s
+            .gpg
+            .key(&format!("{algo} <{algo}@example.com>"), algo, "never");
         s.gpg.sign(&key, &s.aci.path);
         s.trust(&format!("--prefix={NAME}"), &key);
         let run = s.fetch().success();
@@ -97,7 +107,11 @@ fn a_signature_by_an_untrusted_key_is_refused_naming_key_and_command() {
     let s = Setup::new();
     let key = s.gpg.key("Nobody <n@example.com>", "ed25519", "never");
     s.gpg.sign(&key, &s.aci.path);
-    s.refused(&[&key.fingerprint, &format!("vessel trust --prefix={NAME}"), &s.aci.path_str()]);
+    s.refused(&[
+        &key.fingerprint,
+        &format!("vessel trust --prefix={NAME}"),
+        &s.aci.path_str(),
+    ]);
 }
 
 #[test]
@@ -122,7 +136,9 @@ fn a_key_trusted_for_another_prefix_is_refused() {
 fn an_expired_key_is_refused() {
     let s = Setup::new();
     let when = "20200101T000000";
-    let key = s.gpg.key_at("Old <old@example.com>", "ed25519", "1d", Some(when));
+    let key = s
+        .gpg
+        .key_at("Old <old@example.com>", "ed25519", "1d", Some(when));
     s.gpg.sign_at(&key, &s.aci.path, Some(when));
     s.trust(&format!("--prefix={NAME}"), &key);
     s.refused(&[&key.fingerprint, "expired", &s.aci.path_str()]);
@@ -160,11 +176,10 @@ fn system_keys_count_unless_masked_by_an_empty_local_file() {
     let sys_dir = s.v.path("usr-lib/trustedkeys/prefix.d").join(NAME);
     std::fs::create_dir_all(&sys_dir).unwrap();
     s.gpg.export(&key, &sys_dir.join(&key.fingerprint));
-    let listed = s
-        .v
-        .run(&[&s.local(), &s.system(), "trust", "--list", "--format=json"])
-        .success()
-        .json();
+    let listed =
+        s.v.run(&[&s.local(), &s.system(), "trust", "--list", "--format=json"])
+            .success()
+            .json();
     assert_eq!(listed[0]["fingerprint"], key.fingerprint.as_str());
     assert_eq!(listed[0]["config"], "system");
     let local_dir = s.v.path("etc/trustedkeys/prefix.d").join(NAME);
@@ -183,7 +198,14 @@ fn trust_list_shows_each_key_and_where_it_came_from() {
     s.trust("--root", &a);
     s.trust(&format!("--prefix={NAME}"), &b);
     let table = s.v.run(&[&s.local(), "trust", "--list"]).success().stdout;
-    for needle in [&a.fingerprint, &b.fingerprint, "(root)", NAME, "file ", "A <a@example.com>"] {
+    for needle in [
+        &a.fingerprint,
+        &b.fingerprint,
+        "(root)",
+        NAME,
+        "file ",
+        "A <a@example.com>",
+    ] {
         assert!(table.contains(needle), "{needle:?} missing from:\n{table}");
     }
     let key_file = s.v.path(&format!("{}.asc", b.fingerprint));
@@ -194,7 +216,11 @@ fn trust_list_shows_each_key_and_where_it_came_from() {
         .join(NAME)
         .join(&b.fingerprint)
         .is_file());
-    assert!(s.v.path("etc/trustedkeys/root.d").join(&a.fingerprint).is_file());
+    assert!(s
+        .v
+        .path("etc/trustedkeys/root.d")
+        .join(&a.fingerprint)
+        .is_file());
 }
 
 #[test]
@@ -206,16 +232,34 @@ fn trust_asks_on_a_terminal_only_and_checks_its_input() {
     s.v.run(&[&s.local(), "trust", "--root", &file])
         .failure()
         .stderr_names(&["--skip-fingerprint-review", &key.fingerprint]);
-    s.v.run(&[&s.local(), "trust", "--prefix=../../etc", "--skip-fingerprint-review", &file])
-        .failure()
-        .stderr_names(&["not a valid image name prefix"]);
+    s.v.run(&[
+        &s.local(),
+        "trust",
+        "--prefix=../../etc",
+        "--skip-fingerprint-review",
+        &file,
+    ])
+    .failure()
+    .stderr_names(&["not a valid image name prefix"]);
     let junk = s.v.path("junk.asc");
     std::fs::write(&junk, "hello").unwrap();
-    s.v.run(&[&s.local(), "trust", "--root", "--skip-fingerprint-review", junk.to_str().unwrap()])
-        .failure()
-        .stderr_names(&["junk.asc", "OpenPGP"]);
-    s.v.run(&[&s.local(), "trust", "--root", "--skip-fingerprint-review", "http://127.0.0.1:1/key"])
-        .failure()
-        .stderr_names(&["--insecure-allow-http"]);
+    s.v.run(&[
+        &s.local(),
+        "trust",
+        "--root",
+        "--skip-fingerprint-review",
+        junk.to_str().unwrap(),
+    ])
+    .failure()
+    .stderr_names(&["junk.asc", "OpenPGP"]);
+    s.v.run(&[
+        &s.local(),
+        "trust",
+        "--root",
+        "--skip-fingerprint-review",
+        "http://127.0.0.1:1/key",
+    ])
+    .failure()
+    .stderr_names(&["--insecure-allow-http"]);
     assert!(!s.v.path("etc/trustedkeys").exists());
 }

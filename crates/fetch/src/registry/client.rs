@@ -48,12 +48,14 @@ impl<'h> Registry<'h> {
                     Err(_) => return Err(e),
                 }
             }
-            Err(FetchError::Http { url, reason }) => return Err(FetchError::http(
-                url,
-                format!(
+            Err(FetchError::Http { url, reason }) => {
+                return Err(FetchError::http(
+                    url,
+                    format!(
                     "{reason} (if the registry speaks plain HTTP, pass --insecure-options=http)"
                 ),
-            )),
+                ))
+            }
             Err(e) => return Err(e),
         };
         let reg = Registry {

@@ -76,7 +76,11 @@ pub fn run(ctx: &Context, args: TrustArgs) -> Result<i32> {
             added += 1;
         }
     }
-    Ok(if added == 0 && !sources.is_empty() { 1 } else { 0 })
+    Ok(if added == 0 && !sources.is_empty() {
+        1
+    } else {
+        0
+    })
 }
 
 /// A key file, or a key fetched over HTTPS (plain HTTP only with --insecure-allow-http).
@@ -118,7 +122,10 @@ fn confirm(
     err.flush()?;
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// `ABCD 1234 ...`: the way gpg shows fingerprints, easier to compare by eye.

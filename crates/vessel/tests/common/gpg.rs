@@ -31,8 +31,15 @@ impl Gpg {
 
     fn gpg(&self) -> Command {
         let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--yes", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]);
+        c.env("GNUPGHOME", self.home.path()).args([
+            "--batch",
+            "--yes",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ]);
         c
     }
 
@@ -82,9 +89,15 @@ impl Gpg {
             c.arg(format!("--faked-system-time={t}!"));
         }
         run_tool(
-            c.args(["--armor", "--detach-sign", "--local-user", &key.fingerprint, "--output"])
-                .arg(&out)
-                .arg(file),
+            c.args([
+                "--armor",
+                "--detach-sign",
+                "--local-user",
+                &key.fingerprint,
+                "--output",
+            ])
+            .arg(&out)
+            .arg(file),
         );
         out
     }
@@ -97,7 +110,9 @@ impl Gpg {
             .join("openpgp-revocs.d")
             .join(format!("{}.rev", key.fingerprint.to_ascii_uppercase()));
         // gpg prefixes the armor line with ':' so the file is not imported by accident.
-        let text = std::fs::read_to_string(&cert).unwrap().replace(":-----BEGIN", "-----BEGIN");
+        let text = std::fs::read_to_string(&cert)
+            .unwrap()
+            .replace(":-----BEGIN", "-----BEGIN");
         let fixed = self.home.path().join("revocation.asc");
         std::fs::write(&fixed, text).unwrap();
         run_tool(self.gpg().arg("--import").arg(&fixed));

@@ -191,52 +191,54 @@ impl Httpd {
 
     /// On a given port (80 for plain-HTTP discovery); None if it is taken.
     pub fn start_on(port: u16) -> Option<Httpd> {
-        TcpListener::bind(("127.0.0.1", port)).ok().map(Httpd::serve)
+        TcpListener::bind(("127.0.0.1", port))
+            .ok()
+            .map(Httpd::serve)
     }
 
     fn serve(listener: TcpListener) -> Httpd {
         let routes: Arc<Mutex<HashMap<String, Reply>>> = Arc::default();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let (r, s) = (routes.clone(), seen.clone());
-        let acceptor = Acceptor::on(listener, move |mut conn, stop| {
-            let Some((path, headers, _)) = read_head(&mut conn) else {
-                return;
-            };
-            let seen_now = Seen {
-                path: path.clone(),
-                headers,
-            };
-            s.lock().unwrap().push(seen_now.clone());
-            let reply = r
-                .lock()
-                .unwrap()
-                .get(&path)
-                .cloned()
-                .unwrap_or_else(|| Reply::html(404, "<html><body>404 not found</body></html>"));
-            let etag = reply
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
-                .map(|(_, v)| v.clone());
-            let not_modified = etag.is_some() && etag.as_deref() == seen_now.header("if-none-match");
-            let (status, body): (u16, &[u8]) = if not_modified {
-                (304, b"")
-            } else {
-                (reply.status, &reply.body)
-            };
-            let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
-            if status != 304 {
-                head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-            }
-            for (k, v) in &reply.headers {
-                head.push_str(&format!("{k}: {v}\r\n"));
-            }
-            head.push_str("\r\n");
-            let mut sent = 0;
-            if send_with_fault(&mut conn, head.as_bytes(), &mut sent, reply.fault, stop) {
-                send_with_fault(&mut conn, body, &mut sent, reply.fault, stop);
-            }
-        });
+        let acceptor =
+            Acceptor::on(listener, move |mut conn, stop| {
+                let Some((path, headers, _)) = read_head(&mut conn) else {
+                    return;
+                };
+                let seen_now = Seen {
+                    path: path.clone(),
+                    headers,
+                };
+                s.lock().unwrap().push(seen_now.clone());
+                let reply =
+                    r.lock().unwrap().get(&path).cloned().unwrap_or_else(|| {
+                        Reply::html(404, "<html><body>404 not found</body></html>")
+                    });
+                let etag = reply
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
+                    .map(|(_, v)| v.clone());
+                let not_modified =
+                    etag.is_some() && etag.as_deref() == seen_now.header("if-none-match");
+                let (status, body): (u16, &[u8]) = if not_modified {
+                    (304, b"")
+                } else {
+                    (reply.status, &reply.body)
+                };
+                let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
+                if status != 304 {
+                    head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+                }
+                for (k, v) in &reply.headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let mut sent = 0;
+                if send_with_fault(&mut conn, head.as_bytes(), &mut sent, reply.fault, stop) {
+                    send_with_fault(&mut conn, body, &mut sent, reply.fault, stop);
+                }
+            });
         Httpd {
             acceptor,
             routes,
@@ -250,14 +252,18 @@ impl Httpd {
 
     /// `http://127.0.0.1:PORT/PATH`
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{}", self.port(), path.trim_start_matches('/'))
+        format!(
+            "http://127.0.0.1:{}/{}",
+            self.port(),
+            path.trim_start_matches('/')
+        )
     }
 
     pub fn route(&self, path: &str, reply: Reply) {
-        self.routes.lock().unwrap().insert(
-            format!("/{}", path.trim_start_matches('/')),
-            reply,
-        );
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(format!("/{}", path.trim_start_matches('/')), reply);
     }
 
     pub fn requests(&self) -> Vec<Seen> {
@@ -266,7 +272,10 @@ impl Httpd {
 
     pub fn requests_for(&self, path: &str) -> Vec<Seen> {
         let p = format!("/{}", path.trim_start_matches('/'));
-        self.requests().into_iter().filter(|s| s.path == p).collect()
+        self.requests()
+            .into_iter()
+            .filter(|s| s.path == p)
+            .collect()
     }
 }
 
@@ -298,7 +307,11 @@ impl FaultProxy {
             if up.write_all(head.as_bytes()).is_err() {
                 return;
             }
-            let fault = if path.contains(&pattern) { fault } else { Fault::None };
+            let fault = if path.contains(&pattern) {
+                fault
+            } else {
+                Fault::None
+            };
             let mut buf = [0u8; 64 << 10];
             let mut sent = 0;
             loop {

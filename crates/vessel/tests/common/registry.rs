@@ -15,11 +15,16 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn new() -> TestCa {
-        let dir = tempfile::Builder::new().prefix("vessel-ca-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("vessel-ca-")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
         run_tool(
             Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
                 .args(["-subj", "/CN=vessel test CA"])
                 .arg("-keyout")
                 .arg(d.join("ca.key"))
@@ -186,7 +191,13 @@ impl Registry {
             .as_array()
             .unwrap()
             .iter()
-            .map(|l| l["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string())
+            .map(|l| {
+                l["digest"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:")
+                    .to_string()
+            })
             .collect()
     }
 
