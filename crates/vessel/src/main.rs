@@ -5,6 +5,7 @@ mod commands;
 mod context;
 mod insecure;
 mod output;
+mod podmanifest;
 mod runargs;
 
 use clap::Parser;

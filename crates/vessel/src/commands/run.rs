@@ -18,7 +18,19 @@ pub enum Mode {
 }
 
 pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
-    let apps = crate::runargs::parse(&args.images).map_err(anyhow::Error::msg)?;
+    let from_manifest = match &args.pod_manifest {
+        Some(path) => {
+            if !args.images.is_empty() {
+                bail!("--pod-manifest names the apps: give no images with it");
+            }
+            Some(crate::podmanifest::load(path)?)
+        }
+        None => None,
+    };
+    let apps = match &from_manifest {
+        Some(m) => m.apps.clone(),
+        None => crate::runargs::parse(&args.images).map_err(anyhow::Error::msg)?,
+    };
     if args.detach && mode == Mode::Prepare {
         bail!("--detach is for run, not prepare");
     }
@@ -60,9 +72,19 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             .collect::<Result<_>>()?,
         private_users: args.private_users,
         interactive: args.interactive,
-        isolators: Vec::new(),
-        annotations: Vec::new(),
+        isolators: from_manifest
+            .as_ref()
+            .map(|m| m.isolators.clone())
+            .unwrap_or_default(),
+        annotations: from_manifest
+            .as_ref()
+            .map(|m| m.annotations.clone())
+            .unwrap_or_default(),
     };
+    let mut req = req;
+    if let Some(m) = &from_manifest {
+        req.volumes.extend(m.volumes.iter().cloned());
+    }
     exec::trace::mark("parsed");
     let store = ctx.store()?;
     let pods = ctx.pods()?;
