@@ -83,17 +83,16 @@ enum VerifyingKey {
     Sub(PublicSubkey),
 }
 
+/// The chosen key's fingerprint, the part of it that signed, and the thread checking.
+type Signer = (String, Component, JoinHandle<std::result::Result<(), String>>);
+
 /// The cryptographic check of a signature over a stream, run on its own thread.
 pub struct SignerCheck {
     signature: DetachedSignature,
     issuers: Vec<String>,
     /// The trusted key (any scope) the issuer names, if there is one, and the thread
     /// checking the signature with it.
-    signer: Option<(
-        String,
-        Component,
-        JoinHandle<std::result::Result<(), String>>,
-    )>,
+    signer: Option<Signer>,
     tx: Option<SyncSender<Vec<u8>>>,
 }
 

@@ -158,8 +158,7 @@ struct Abortable {
 impl Read for Abortable {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.abort.load(Ordering::Relaxed) {
-            return Err(io::Error::new(
-                io::ErrorKind::Other,
+            return Err(io::Error::other(
                 "stopped: another layer of the image failed",
             ));
         }

@@ -77,7 +77,7 @@ impl Seen {
     }
 }
 
-fn read_head(s: &mut TcpStream) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+fn read_head(s: &mut TcpStream) -> Option<Seen> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let end = loop {
@@ -98,7 +98,7 @@ fn read_head(s: &mut TcpStream) -> Option<(String, Vec<(String, String)>, Vec<u8
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    Some((path, headers, buf[..end].to_vec()))
+    Some(Seen { path, headers })
 }
 
 /// Writes `data` as `fault` says; `sent` counts bytes already written on this answer.
@@ -202,13 +202,10 @@ impl Httpd {
         let (r, s) = (routes.clone(), seen.clone());
         let acceptor =
             Acceptor::on(listener, move |mut conn, stop| {
-                let Some((path, headers, _)) = read_head(&mut conn) else {
+                let Some(seen_now) = read_head(&mut conn) else {
                     return;
                 };
-                let seen_now = Seen {
-                    path: path.clone(),
-                    headers,
-                };
+                let path = seen_now.path.clone();
                 s.lock().unwrap().push(seen_now.clone());
                 let reply =
                     r.lock().unwrap().get(&path).cloned().unwrap_or_else(|| {
@@ -289,7 +286,7 @@ impl FaultProxy {
     pub fn start(upstream: u16, pattern: &str, fault: Fault) -> FaultProxy {
         let pattern = pattern.to_string();
         let acceptor = Acceptor::start(move |mut client, stop| {
-            let Some((path, headers, _)) = read_head(&mut client) else {
+            let Some(Seen { path, headers }) = read_head(&mut client) else {
                 return;
             };
             let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
