@@ -157,7 +157,20 @@ fn by_name(f: &Fetcher<'_>, name: &str) -> Result<ImageRecord> {
         ))),
         // OCI images are updated through docker://; a short tag names the stored one.
         (PullPolicy::Update, Some(r)) if r.format == Format::Oci => Ok(r),
-        _ => discover_and_fetch(f, name),
+        (_, stored) => {
+            let was_stored = stored.is_some();
+            discover_and_fetch(f, name).map_err(|e| match e {
+                FetchError::Refused { image, reason } if !was_stored => FetchError::Refused {
+                    image,
+                    reason: format!("not in the store, and {reason}"),
+                },
+                FetchError::Http { url, reason } if !was_stored => FetchError::refused(
+                    name,
+                    format!("not in the store, and appc discovery failed: {url}: {reason}"),
+                ),
+                other => other,
+            })
+        }
     }
 }
 
@@ -174,8 +187,7 @@ fn discover_and_fetch(f: &Fetcher<'_>, reference: &str) -> Result<ImageRecord> {
         given.insert("version".to_string(), v.to_string());
     }
     let labels = discovery::discovery_labels(&given);
-    let found = discovery::discover(&f.http, f.credentials()?, name, &labels)
-        .map_err(|e| e.for_image(reference))?;
+    let found = discovery::discover(&f.http, f.credentials()?, name, &labels)?;
     if !f.opts.insecure_skip_verify && f.opts.trust_keys_from_https {
         trust_on_first_use(f, name, &found.pubkeys).map_err(|e| e.for_image(reference))?;
     }

@@ -84,7 +84,11 @@ enum VerifyingKey {
 }
 
 /// The chosen key's fingerprint, the part of it that signed, and the thread checking.
-type Signer = (String, Component, JoinHandle<std::result::Result<(), String>>);
+type Signer = (
+    String,
+    Component,
+    JoinHandle<std::result::Result<(), String>>,
+);
 
 /// The cryptographic check of a signature over a stream, run on its own thread.
 pub struct SignerCheck {
