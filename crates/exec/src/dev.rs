@@ -2,7 +2,7 @@
 //! devices cgroup limits them to the same list), plus the usual symlinks.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::{FileType, Mode};
 use rustix::io::Errno;
@@ -26,9 +26,16 @@ const LINKS: &[(&str, &str)] = &[
     ("core", "/proc/kcore"),
 ];
 
-/// Fills a freshly mounted /dev (an fd of the tmpfs root).
-pub fn populate(dev: BorrowedFd<'_>) -> io::Result<()> {
+/// Fills a freshly mounted /dev (an fd of the tmpfs root). In a user namespace device
+/// nodes cannot be made: the host's are bound instead.
+pub fn populate(dev: BorrowedFd<'_>, userns: bool) -> io::Result<()> {
     for (name, major, minor) in STANDARD_DEVICES {
+        if userns {
+            let host = crate::mount::open_host(&format!("/dev/{name}"))?;
+            let target = crate::mount::open_target(dev, name, crate::mount::Target::File)?;
+            crate::mount::bind(host.as_fd(), target.as_fd(), false, rustix::mount::MountAttrFlags::empty())?;
+            continue;
+        }
         match rustix::fs::mknodat(
             dev,
             *name,

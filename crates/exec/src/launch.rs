@@ -139,8 +139,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         outputs.push((index, [out_r, err_r]));
     }
     let terminal_app = plan.apps.iter().position(|a| a.terminal);
-    let (term_ours, term_theirs) = match terminal_app {
-        Some(_) => {
+    // One socket to the pod's first process: idmapped layers go to it (--private-users),
+    // a terminal's master comes back (--interactive).
+    let (term_ours, term_theirs) = match terminal_app.is_some() || plan.userns.is_some() {
+        true => {
             let (a, b) = rustix::net::socketpair(
                 rustix::net::AddressFamily::UNIX,
                 rustix::net::SocketType::SEQPACKET,
@@ -153,7 +155,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             })?;
             (Some(a), Some(b))
         }
-        None => (None, None),
+        false => (None, None),
     };
 
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
@@ -188,6 +190,15 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     if plan.net == NetMode::None {
         flags |= libc::CLONE_NEWNET;
     }
+    if let Some(u) = plan.userns {
+        flags |= libc::CLONE_NEWUSER;
+        // The pod's root may move its processes between its cgroups.
+        for fd in held.iter().chain(init_cg_fds.iter()) {
+            if rustix::fs::fstat(fd).map(|st| st.st_uid == 0 && rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile).unwrap_or(false) {
+                let _ = rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw_unchecked(u.base)), Some(rustix::fs::Gid::from_raw_unchecked(u.base)));
+            }
+        }
+    }
     let mut pidfd: RawFd = -1;
     // SAFETY: a fork-like clone (no new stack); this process is single-threaded here, and
     // the child only runs stage1::run, which ends in exec or _exit.
@@ -214,6 +225,18 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     }
     crate::trace::mark("cloned");
     drop(term_theirs);
+    if let (Some(u), Some(sock)) = (plan.userns, &term_ours) {
+        let handed = crate::userns::write_maps(pid as i32, u).and_then(|()| crate::userns::send_idmapped_layers(pid as i32, &plan, sock.as_fd()));
+        if let Err(e) = handed {
+            // SAFETY: killing our own child, which waits for us and would never proceed.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            let mut raw = 0;
+            // SAFETY: reaping it, with a valid out pointer.
+            unsafe { libc::waitpid(pid as i32, &mut raw, 0) };
+            let _ = cgroups.remove_pod(&plan.uuid);
+            return Err(LaunchError::Io { what: "setting up the user namespace".into(), err: e });
+        }
+    }
     let terminal = match (terminal_app, term_ours) {
         (Some(i), Some(sock)) => crate::terminal::recv_fd(sock.as_fd())
             .ok()

@@ -21,3 +21,4 @@ pub mod supervise;
 pub mod terminal;
 pub mod trace;
 pub mod users;
+pub mod userns;

@@ -20,6 +20,12 @@ fn yes() -> bool {
     true
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserNamespace {
+    pub base: u32,
+    pub size: u32,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodPlan {
     pub uuid: String,
@@ -35,6 +41,9 @@ pub struct PodPlan {
     /// cgroup.procs fds of the init's own cgroup, inherited.
     #[serde(default)]
     pub init_cgroup_fds: Vec<i32>,
+    /// `--private-users`: a user namespace mapping ids 0..size to base..base+size.
+    #[serde(default)]
+    pub userns: Option<UserNamespace>,
     /// VESSEL_TRACE's origin (monotonic ns), for the init's phase timings.
     #[serde(default)]
     pub trace_origin: Option<u64>,

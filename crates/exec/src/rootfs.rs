@@ -84,6 +84,7 @@ pub fn prepare(
     stage1: BorrowedFd<'_>,
     dev_null: BorrowedFd<'_>,
     warnings: &mut Vec<String>,
+    userns: bool,
 ) -> io::Result<()> {
     let spec = &app.spec;
     for m in spec.mounts().iter().flatten() {
@@ -135,8 +136,23 @@ pub fn prepare(
         }
         let target = mount::open_target(root, &dest, Target::Dir)?;
         refuse_root_itself(root, target.as_fd(), &dest)?;
-        mount::mount_new(&fstype, source.as_deref(), &opts, target.as_fd())
-            .map_err(|e| ctx(e, format!("mounting {fstype} on {dest}")))?;
+        match mount::mount_new(&fstype, source.as_deref(), &opts, target.as_fd()) {
+            Ok(()) => {}
+            // In a user namespace that does not own the host's network or IPC namespace
+            // (--net=host, --ipc=parent), sysfs and mqueue cannot be made anew: the host's
+            // are bound, read-only.
+            Err(e) if userns && e.kind() == io::ErrorKind::PermissionDenied && (fstype == "sysfs" || fstype == "mqueue") => {
+                let host = match mount::open_host(&dest) {
+                    Ok(h) => h,
+                    // The host has none to lend (no mqueue mounted): the app goes without.
+                    Err(h) if h.kind() == io::ErrorKind::NotFound && fstype == "mqueue" => continue,
+                    Err(h) => return Err(h),
+                };
+                mount::bind(host.as_fd(), target.as_fd(), true, MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOEXEC)
+                    .map_err(|e| ctx(e, format!("binding the host's {dest}")))?;
+            }
+            Err(e) => return Err(ctx(e, format!("mounting {fstype} on {dest}"))),
+        }
         if dest == "/dev" {
             let dev = rustix::fs::openat2(
                 root,
@@ -146,7 +162,7 @@ pub fn prepare(
                 ResolveFlags::IN_ROOT,
             )
             .map_err(|e| ctx(e.into(), "/dev"))?;
-            crate::dev::populate(dev.as_fd())?;
+            crate::dev::populate(dev.as_fd(), userns)?;
         }
     }
     crate::trace::mark("C: spec mounts");

@@ -71,6 +71,22 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         // The supervisor died between clone and prctl (our parent is outside the pid ns,
         // so getppid is 0 either way; the pipe check below catches a dead supervisor).
     }
+    // In a user namespace, wait for the supervisor: it writes our id maps, then sends the
+    // layers we could not open ourselves.
+    let layers = match (plan.userns, fds.terminal_sock) {
+        // SAFETY: the socket fd was given to us by the supervisor and stays open.
+        (Some(_), Some(sock)) => crate::userns::receive_layers(unsafe { BorrowedFd::borrow_raw(sock) }).map_err(|e| ctx(e, "receiving the layers"))?,
+        _ => Vec::new(),
+    };
+    if plan.userns.is_some() {
+        // We still hold the host's ids, which mean nothing in our namespace: become its
+        // root (the host id the map gives it).
+        // SAFETY: raw id syscalls in this single-threaded process.
+        let ok = unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setresgid(0, 0, 0) == 0 && libc::setresuid(0, 0, 0) == 0 };
+        if !ok {
+            return Err(ctx(io::Error::last_os_error(), "becoming root of the user namespace"));
+        }
+    }
     // No cgroup work here: the init moves itself and the apps in one go (see init.rs).
     let _ = rustix::process::setsid();
     rustix::system::sethostname(plan.hostname.as_bytes()).map_err(|e| ctx(e, "sethostname"))?;
@@ -113,14 +129,26 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     let mut terminal_slave: Option<OwnedFd> = None;
     crate::rootfs::write_pod_etc(stage1.as_fd(), plan)
         .map_err(|e| ctx(e, "the pod's /etc files"))?;
-    for app in &plan.apps {
-        let target = mount::open_target(
-            stage1.as_fd(),
-            &format!("apps/{}/rootfs", app.name),
-            Target::Dir,
-        )?;
-        let overlay =
-            crate::rootfs::overlay(&app.rootfs).map_err(|e| ctx(e, format!("app {}", app.name)))?;
+    let mut layers = layers.into_iter();
+    for (i, app) in plan.apps.iter().enumerate() {
+        let target = mount::open_target(stage1.as_fd(), &format!("apps/{}/rootfs", app.name), Target::Dir)?;
+        // With a user namespace, the overlay is made of the idmapped clones we were sent,
+        // attached in the stage1 tmpfs (the pod's own mount namespace), in plan order.
+        let rootfs = if plan.userns.is_some() {
+            let mut attach_next = |k: String| -> io::Result<std::path::PathBuf> {
+                let fd = layers.next().ok_or_else(|| io::Error::other("the supervisor sent too few layers"))?;
+                let rel = format!(".layers/{i}/{k}");
+                let t = mount::open_target(stage1.as_fd(), &rel, Target::Dir)?;
+                mount::attach(&fd, t.as_fd())?;
+                Ok(plan.stage1_dir.join(rel))
+            };
+            let lower = (0..app.rootfs.lower.len()).map(|k| attach_next(k.to_string())).collect::<io::Result<Vec<_>>>()?;
+            let appdir = attach_next("app".into())?;
+            crate::plan::RootfsPlan { lower, upper: appdir.join("upper"), work: appdir.join("work") }
+        } else {
+            app.rootfs.clone()
+        };
+        let overlay = crate::rootfs::overlay(&rootfs).map_err(|e| ctx(e, format!("app {}", app.name)))?;
         mount::attach(&overlay, target.as_fd())
             .map_err(|e| ctx(e, format!("app {}: attaching its root", app.name)))?;
         let root = rustix::fs::openat(
@@ -130,13 +158,7 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
             Mode::empty(),
         )
         .map_err(|e| ctx(e, format!("app {}: opening its root", app.name)))?;
-        crate::rootfs::prepare(
-            root.as_fd(),
-            app,
-            stage1.as_fd(),
-            dev_null.as_fd(),
-            &mut warnings,
-        )
+        crate::rootfs::prepare(root.as_fd(), app, stage1.as_fd(), dev_null.as_fd(), &mut warnings, plan.userns.is_some())
         .map_err(|e| ctx(e, format!("app {}", app.name)))?;
         if app.terminal {
             terminal_slave = Some(

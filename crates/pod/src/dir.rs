@@ -118,6 +118,11 @@ impl Pods {
         self.root.join(dir.name()).join(uuid)
     }
 
+    /// The `--dir` the pods live under.
+    pub fn vessel_dir(&self) -> &Path {
+        self.root.parent().expect("pods/ has a parent")
+    }
+
     /// A new pod in embryo/, locked by us.
     pub fn create(&self) -> Result<PodDir> {
         self.create_with(&uuid::Uuid::new_v4().to_string())
@@ -217,6 +222,10 @@ fn lock_dir(path: &Path, exclusive: bool) -> Result<Option<File>> {
 }
 
 impl PodDir {
+    pub fn vessel_dir(&self) -> &Path {
+        self.pods.vessel_dir()
+    }
+
     pub fn path(&self) -> PathBuf {
         self.pods.path(self.dir, &self.uuid)
     }

@@ -8,6 +8,7 @@ pub mod request;
 pub mod runner;
 pub mod spec;
 pub mod state;
+pub mod userns;
 pub mod volumes;
 
 pub use dir::{Dir, PodDir, Pods, State};

@@ -27,6 +27,7 @@ pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
     }
     remove_cgroups(&pod.uuid, cgroup_parent);
     let path = pod.path();
+    release_userns(&pod, &path);
     std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e))?;
     Ok(())
 }
@@ -45,6 +46,7 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
     }
     pod.move_to(Dir::Garbage)?;
     let path = pod.path();
+    release_userns(&pod, &path);
     // SAFETY: called single-threaded; the child only deletes files and exits.
     match unsafe { libc::fork() } {
         0 => {
@@ -66,6 +68,13 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
         }
         -1 => std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e)),
         _ => Ok(()),
+    }
+}
+
+/// Gives back the pod's user namespace range, if it has one.
+fn release_userns(pod: &PodDir, path: &Path) {
+    if let Ok(PodState { userns_slot: Some(slot), .. }) = PodState::load(path) {
+        crate::userns::release(pod.vessel_dir(), slot, &pod.uuid);
     }
 }
 

@@ -205,7 +205,16 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         .map_err(|e| PodError::Invalid(format!("pod manifest: {e}")))?;
 
     // Checked: now write.
-    let mut pod = pods.create_with(&uuid)?;
+    let userns_slot = if req.private_users { Some(crate::userns::allocate(pods.vessel_dir(), &uuid)?) } else { None };
+    let userns = userns_slot.map(|s| exec::plan::UserNamespace { base: crate::userns::base_of(s), size: crate::userns::RANGE });
+    // From here on, a failure gives the range back.
+    let release = |e: PodError| {
+        if let Some(s) = userns_slot {
+            crate::userns::release(pods.vessel_dir(), s, &uuid);
+        }
+        e
+    };
+    let mut pod = pods.create_with(&uuid).map_err(release)?;
     pod.move_to(Dir::Prepare)?;
     let dir = pod.path();
     let mut apps = Vec::new();
@@ -241,8 +250,9 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
     {
         let vdir = dir.join("volumes").join(v.name.as_str());
         fs::create_dir_all(&vdir).map_err(io(&vdir))?;
-        std::os::unix::fs::chown(&vdir, Some(v.uid_or_default()), Some(v.gid_or_default()))
-            .map_err(io(&vdir))?;
+        // In a user namespace, the volume's owner is the host id the pod's id maps to.
+        let shift = userns.map(|u| u.base).unwrap_or(0);
+        std::os::unix::fs::chown(&vdir, Some(shift + v.uid_or_default()), Some(shift + v.gid_or_default())).map_err(io(&vdir))?;
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&vdir, fs::Permissions::from_mode(v.mode_or_default()))
             .map_err(io(&vdir))?;
@@ -265,6 +275,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         stage1_dir: PathBuf::from("stage1"),
         apps,
         init_cgroup_fds: Vec::new(),
+        userns,
         trace_origin: None,
         resolv_conf,
     };
@@ -280,6 +291,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
             NetMode::Host => "host".into(),
         },
         apps: app_states,
+        userns_slot,
         pinned,
         ..Default::default()
     };

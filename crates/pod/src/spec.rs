@@ -502,6 +502,7 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Insecure;
 
     fn manifest(json: &str) -> ImageManifest {
         ImageManifest::from_slice(json.as_bytes()).unwrap()
@@ -558,7 +559,7 @@ mod tests {
             cpu_millis: Some(500),
             ..Default::default()
         };
-        let s = build(&m, &r, &PodRequest::default(), "app", "h")
+        let s = build(&m, &r, &PodRequest::default(), "app", "h", &[])
             .unwrap()
             .spec;
         let linux = s.linux().as_ref().unwrap();
@@ -592,7 +593,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let s = build(&m, &r, &pod, "app", "h").unwrap().spec;
+        let s = build(&m, &r, &pod, "app", "h", &[]).unwrap().spec;
         assert!(s.linux().as_ref().unwrap().seccomp().is_none());
         let linux = s.linux().as_ref().unwrap();
         assert!(linux.masked_paths().as_ref().unwrap().is_empty());

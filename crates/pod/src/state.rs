@@ -50,6 +50,9 @@ pub struct PodState {
     pub hostname: String,
     pub net: String,
     pub apps: Vec<AppState>,
+    /// The user namespace slot (`--private-users`), given back when the pod is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_slot: Option<u32>,
     /// Layer keys and image IDs the pod uses (kept from image gc).
     #[serde(default)]
     pub pinned: Vec<String>,
