@@ -358,8 +358,15 @@ impl Command {
             pid => {
                 let mut raw = 0;
                 // SAFETY: waitpid on our child with a valid out pointer.
-                while unsafe { libc::waitpid(pid, &mut raw, 0) } < 0 {}
-                Ok(raw)
+                loop {
+                    if unsafe { libc::waitpid(pid, &mut raw, 0) } == pid {
+                        return Ok(raw);
+                    }
+                    let e = std::io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::EINTR) {
+                        return Err(format!("waiting for it: {e}"));
+                    }
+                }
             }
         }
     }

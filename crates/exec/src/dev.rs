@@ -33,7 +33,12 @@ pub fn populate(dev: BorrowedFd<'_>, userns: bool) -> io::Result<()> {
         if userns {
             let host = crate::mount::open_host(&format!("/dev/{name}"))?;
             let target = crate::mount::open_target(dev, name, crate::mount::Target::File)?;
-            crate::mount::bind(host.as_fd(), target.as_fd(), false, rustix::mount::MountAttrFlags::empty())?;
+            crate::mount::bind(
+                host.as_fd(),
+                target.as_fd(),
+                false,
+                rustix::mount::MountAttrFlags::empty(),
+            )?;
             continue;
         }
         match rustix::fs::mknodat(

@@ -37,14 +37,19 @@ struct ProcessState {
 fn to_namespace(pid: i32, map: &str, id: u32) -> io::Result<u32> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/{map}"))?;
     for line in text.lines() {
-        let f: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
         if let [inside, outside, count] = f[..] {
             if (id as u64) >= outside && (id as u64) < outside + count {
                 return Ok((inside + (id as u64 - outside)) as u32);
             }
         }
     }
-    Err(io::Error::other(format!("id {id} is not mapped in the app's user namespace")))
+    Err(io::Error::other(format!(
+        "id {id} is not mapped in the app's user namespace"
+    )))
 }
 
 fn read_status(pid: i32) -> io::Result<ProcessState> {
@@ -170,12 +175,18 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
         | libc::CLONE_NEWNET
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWCGROUP;
-    if std::fs::read_link(format!("/proc/{}/ns/user", req.app_pid))? != std::fs::read_link("/proc/self/ns/user")? {
+    if std::fs::read_link(format!("/proc/{}/ns/user", req.app_pid))?
+        != std::fs::read_link("/proc/self/ns/user")?
+    {
         flags |= libc::CLONE_NEWUSER;
         // /proc showed us host ids; inside, the app's are its namespace's.
         state.uid = to_namespace(req.app_pid, "uid_map", state.uid)?;
         state.gid = to_namespace(req.app_pid, "gid_map", state.gid)?;
-        state.groups = state.groups.iter().map(|g| to_namespace(req.app_pid, "gid_map", *g)).collect::<io::Result<_>>()?;
+        state.groups = state
+            .groups
+            .iter()
+            .map(|g| to_namespace(req.app_pid, "gid_map", *g))
+            .collect::<io::Result<_>>()?;
     }
     // Namespaces we already share (a pod on the host's network) are skipped: setns refuses
     // to "join" the namespace one is in only for the user namespace, but be exact anyway.

@@ -194,8 +194,19 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         flags |= libc::CLONE_NEWUSER;
         // The pod's root may move its processes between its cgroups.
         for fd in held.iter().chain(init_cg_fds.iter()) {
-            if rustix::fs::fstat(fd).map(|st| st.st_uid == 0 && rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile).unwrap_or(false) {
-                let _ = rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw_unchecked(u.base)), Some(rustix::fs::Gid::from_raw_unchecked(u.base)));
+            if rustix::fs::fstat(fd)
+                .map(|st| {
+                    st.st_uid == 0
+                        && rustix::fs::FileType::from_raw_mode(st.st_mode)
+                            == rustix::fs::FileType::RegularFile
+                })
+                .unwrap_or(false)
+            {
+                let _ = rustix::fs::fchown(
+                    fd,
+                    Some(rustix::fs::Uid::from_raw_unchecked(u.base)),
+                    Some(rustix::fs::Gid::from_raw_unchecked(u.base)),
+                );
             }
         }
     }
@@ -226,7 +237,8 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     crate::trace::mark("cloned");
     drop(term_theirs);
     if let (Some(u), Some(sock)) = (plan.userns, &term_ours) {
-        let handed = crate::userns::write_maps(pid as i32, u).and_then(|()| crate::userns::send_idmapped_layers(pid as i32, &plan, sock.as_fd()));
+        let handed = crate::userns::write_maps(pid as i32, u)
+            .and_then(|()| crate::userns::send_idmapped_layers(pid as i32, &plan, sock.as_fd()));
         if let Err(e) = handed {
             // SAFETY: killing our own child, which waits for us and would never proceed.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -234,7 +246,10 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             // SAFETY: reaping it, with a valid out pointer.
             unsafe { libc::waitpid(pid as i32, &mut raw, 0) };
             let _ = cgroups.remove_pod(&plan.uuid);
-            return Err(LaunchError::Io { what: "setting up the user namespace".into(), err: e });
+            return Err(LaunchError::Io {
+                what: "setting up the user namespace".into(),
+                err: e,
+            });
         }
     }
     let terminal = match (terminal_app, term_ours) {

@@ -20,5 +20,5 @@ pub mod stage1;
 pub mod supervise;
 pub mod terminal;
 pub mod trace;
-pub mod users;
 pub mod userns;
+pub mod users;

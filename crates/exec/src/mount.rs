@@ -262,13 +262,28 @@ pub fn set_idmap(mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::Result<()> 
         propagation: u64,
         userns_fd: u64,
     }
-    let attr = MountAttr { attr_set: MountAttrFlags::MOUNT_ATTR_IDMAP.bits() as u64, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let attr = MountAttr {
+        attr_set: MountAttrFlags::MOUNT_ATTR_IDMAP.bits() as u64,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
     // SAFETY: a valid fd, an empty C string, and a properly sized struct.
     let r = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, mnt.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
     };
     if r < 0 {
-        return Err(errctx(io::Error::last_os_error(), "mount_setattr(MOUNT_ATTR_IDMAP)"));
+        return Err(errctx(
+            io::Error::last_os_error(),
+            "mount_setattr(MOUNT_ATTR_IDMAP)",
+        ));
     }
     Ok(())
 }

@@ -141,15 +141,27 @@ pub fn prepare(
             // In a user namespace that does not own the host's network or IPC namespace
             // (--net=host, --ipc=parent), sysfs and mqueue cannot be made anew: the host's
             // are bound, read-only.
-            Err(e) if userns && e.kind() == io::ErrorKind::PermissionDenied && (fstype == "sysfs" || fstype == "mqueue") => {
+            Err(e)
+                if userns
+                    && e.kind() == io::ErrorKind::PermissionDenied
+                    && (fstype == "sysfs" || fstype == "mqueue") =>
+            {
                 let host = match mount::open_host(&dest) {
                     Ok(h) => h,
                     // The host has none to lend (no mqueue mounted): the app goes without.
                     Err(h) if h.kind() == io::ErrorKind::NotFound && fstype == "mqueue" => continue,
                     Err(h) => return Err(h),
                 };
-                mount::bind(host.as_fd(), target.as_fd(), true, MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOEXEC)
-                    .map_err(|e| ctx(e, format!("binding the host's {dest}")))?;
+                mount::bind(
+                    host.as_fd(),
+                    target.as_fd(),
+                    true,
+                    MountAttrFlags::MOUNT_ATTR_RDONLY
+                        | MountAttrFlags::MOUNT_ATTR_NOSUID
+                        | MountAttrFlags::MOUNT_ATTR_NODEV
+                        | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+                )
+                .map_err(|e| ctx(e, format!("binding the host's {dest}")))?;
             }
             Err(e) => return Err(ctx(e, format!("mounting {fstype} on {dest}"))),
         }

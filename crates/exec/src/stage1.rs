@@ -75,16 +75,26 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     // layers we could not open ourselves.
     let layers = match (plan.userns, fds.terminal_sock) {
         // SAFETY: the socket fd was given to us by the supervisor and stays open.
-        (Some(_), Some(sock)) => crate::userns::receive_layers(unsafe { BorrowedFd::borrow_raw(sock) }).map_err(|e| ctx(e, "receiving the layers"))?,
+        (Some(_), Some(sock)) => {
+            crate::userns::receive_layers(unsafe { BorrowedFd::borrow_raw(sock) })
+                .map_err(|e| ctx(e, "receiving the layers"))?
+        }
         _ => Vec::new(),
     };
     if plan.userns.is_some() {
         // We still hold the host's ids, which mean nothing in our namespace: become its
         // root (the host id the map gives it).
         // SAFETY: raw id syscalls in this single-threaded process.
-        let ok = unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setresgid(0, 0, 0) == 0 && libc::setresuid(0, 0, 0) == 0 };
+        let ok = unsafe {
+            libc::setgroups(0, std::ptr::null()) == 0
+                && libc::setresgid(0, 0, 0) == 0
+                && libc::setresuid(0, 0, 0) == 0
+        };
         if !ok {
-            return Err(ctx(io::Error::last_os_error(), "becoming root of the user namespace"));
+            return Err(ctx(
+                io::Error::last_os_error(),
+                "becoming root of the user namespace",
+            ));
         }
     }
     // No cgroup work here: the init moves itself and the apps in one go (see init.rs).
@@ -131,24 +141,37 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         .map_err(|e| ctx(e, "the pod's /etc files"))?;
     let mut layers = layers.into_iter();
     for (i, app) in plan.apps.iter().enumerate() {
-        let target = mount::open_target(stage1.as_fd(), &format!("apps/{}/rootfs", app.name), Target::Dir)?;
+        let target = mount::open_target(
+            stage1.as_fd(),
+            &format!("apps/{}/rootfs", app.name),
+            Target::Dir,
+        )?;
         // With a user namespace, the overlay is made of the idmapped clones we were sent,
         // attached in the stage1 tmpfs (the pod's own mount namespace), in plan order.
         let rootfs = if plan.userns.is_some() {
             let mut attach_next = |k: String| -> io::Result<std::path::PathBuf> {
-                let fd = layers.next().ok_or_else(|| io::Error::other("the supervisor sent too few layers"))?;
+                let fd = layers
+                    .next()
+                    .ok_or_else(|| io::Error::other("the supervisor sent too few layers"))?;
                 let rel = format!(".layers/{i}/{k}");
                 let t = mount::open_target(stage1.as_fd(), &rel, Target::Dir)?;
                 mount::attach(&fd, t.as_fd())?;
                 Ok(plan.stage1_dir.join(rel))
             };
-            let lower = (0..app.rootfs.lower.len()).map(|k| attach_next(k.to_string())).collect::<io::Result<Vec<_>>>()?;
+            let lower = (0..app.rootfs.lower.len())
+                .map(|k| attach_next(k.to_string()))
+                .collect::<io::Result<Vec<_>>>()?;
             let appdir = attach_next("app".into())?;
-            crate::plan::RootfsPlan { lower, upper: appdir.join("upper"), work: appdir.join("work") }
+            crate::plan::RootfsPlan {
+                lower,
+                upper: appdir.join("upper"),
+                work: appdir.join("work"),
+            }
         } else {
             app.rootfs.clone()
         };
-        let overlay = crate::rootfs::overlay(&rootfs).map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        let overlay =
+            crate::rootfs::overlay(&rootfs).map_err(|e| ctx(e, format!("app {}", app.name)))?;
         mount::attach(&overlay, target.as_fd())
             .map_err(|e| ctx(e, format!("app {}: attaching its root", app.name)))?;
         let root = rustix::fs::openat(
@@ -158,7 +181,14 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
             Mode::empty(),
         )
         .map_err(|e| ctx(e, format!("app {}: opening its root", app.name)))?;
-        crate::rootfs::prepare(root.as_fd(), app, stage1.as_fd(), dev_null.as_fd(), &mut warnings, plan.userns.is_some())
+        crate::rootfs::prepare(
+            root.as_fd(),
+            app,
+            stage1.as_fd(),
+            dev_null.as_fd(),
+            &mut warnings,
+            plan.userns.is_some(),
+        )
         .map_err(|e| ctx(e, format!("app {}", app.name)))?;
         if app.terminal {
             terminal_slave = Some(

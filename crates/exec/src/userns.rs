@@ -19,7 +19,11 @@ pub fn write_maps(pid: i32, u: UserNamespace) -> std::io::Result<()> {
     let line = format!("0 {} {}\n", u.base, u.size);
     for map in ["uid_map", "gid_map"] {
         let p = format!("/proc/{pid}/{map}");
-        std::fs::OpenOptions::new().write(true).open(&p).and_then(|mut f| f.write_all(line.as_bytes())).map_err(|e| ctx(e, &p))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(|e| ctx(e, &p))?;
     }
     Ok(())
 }
@@ -31,7 +35,13 @@ pub fn layer_dirs(plan: &PodPlan) -> Vec<Vec<std::path::PathBuf>> {
         .iter()
         .map(|a| {
             let mut dirs = a.rootfs.lower.clone();
-            dirs.push(a.rootfs.upper.parent().expect("upper has a parent").to_path_buf());
+            dirs.push(
+                a.rootfs
+                    .upper
+                    .parent()
+                    .expect("upper has a parent")
+                    .to_path_buf(),
+            );
             dirs
         })
         .collect()
@@ -40,13 +50,16 @@ pub fn layer_dirs(plan: &PodPlan) -> Vec<Vec<std::path::PathBuf>> {
 /// Clones each directory as a detached mount idmapped into the child's user namespace and
 /// sends them, in order, over `sock`; then an empty message: done.
 pub fn send_idmapped_layers(pid: i32, plan: &PodPlan, sock: BorrowedFd<'_>) -> std::io::Result<()> {
-    let userns: OwnedFd = std::fs::File::open(format!("/proc/{pid}/ns/user")).map_err(|e| ctx(e, "the pod's user namespace"))?.into();
+    let userns: OwnedFd = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| ctx(e, "the pod's user namespace"))?
+        .into();
     for dirs in layer_dirs(plan) {
         for dir in dirs {
             let shown = dir.display().to_string();
             let tree = mount::clone_tree(rustix::fs::CWD, &shown, true)?;
             mount::set_idmap(tree.as_fd(), userns.as_fd()).map_err(|e| ctx(e, &shown))?;
-            crate::terminal::send_fd(sock, tree.as_fd()).map_err(|e| ctx(e, "passing a layer to the pod"))?;
+            crate::terminal::send_fd(sock, tree.as_fd())
+                .map_err(|e| ctx(e, "passing a layer to the pod"))?;
         }
     }
     rustix::net::send(sock, b"d", rustix::net::SendFlags::empty())?;

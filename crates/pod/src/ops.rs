@@ -73,7 +73,11 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
 
 /// Gives back the pod's user namespace range, if it has one.
 fn release_userns(pod: &PodDir, path: &Path) {
-    if let Ok(PodState { userns_slot: Some(slot), .. }) = PodState::load(path) {
+    if let Ok(PodState {
+        userns_slot: Some(slot),
+        ..
+    }) = PodState::load(path)
+    {
         crate::userns::release(pod.vessel_dir(), slot, &pod.uuid);
     }
 }

@@ -205,16 +205,18 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         .map_err(|e| PodError::Invalid(format!("pod manifest: {e}")))?;
 
     // Checked: now write.
-    let userns_slot = if req.private_users { Some(crate::userns::allocate(pods.vessel_dir(), &uuid)?) } else { None };
-    let userns = userns_slot.map(|s| exec::plan::UserNamespace { base: crate::userns::base_of(s), size: crate::userns::RANGE });
-    // From here on, a failure gives the range back.
-    let release = |e: PodError| {
-        if let Some(s) = userns_slot {
-            crate::userns::release(pods.vessel_dir(), s, &uuid);
-        }
-        e
+    let userns_slot = if req.private_users {
+        Some(crate::userns::allocate(pods.vessel_dir(), &uuid)?)
+    } else {
+        None
     };
-    let mut pod = pods.create_with(&uuid).map_err(release)?;
+    let userns = userns_slot.map(|s| exec::plan::UserNamespace {
+        base: crate::userns::base_of(s),
+        size: crate::userns::RANGE,
+    });
+    // Until the pod's state records it, a failure gives the range back.
+    let mut slot_guard = crate::userns::SlotGuard::new(pods.vessel_dir(), userns_slot, &uuid);
+    let mut pod = pods.create_with(&uuid)?;
     pod.move_to(Dir::Prepare)?;
     let dir = pod.path();
     let mut apps = Vec::new();
@@ -252,7 +254,12 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         fs::create_dir_all(&vdir).map_err(io(&vdir))?;
         // In a user namespace, the volume's owner is the host id the pod's id maps to.
         let shift = userns.map(|u| u.base).unwrap_or(0);
-        std::os::unix::fs::chown(&vdir, Some(shift + v.uid_or_default()), Some(shift + v.gid_or_default())).map_err(io(&vdir))?;
+        std::os::unix::fs::chown(
+            &vdir,
+            Some(shift + v.uid_or_default()),
+            Some(shift + v.gid_or_default()),
+        )
+        .map_err(io(&vdir))?;
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&vdir, fs::Permissions::from_mode(v.mode_or_default()))
             .map_err(io(&vdir))?;
@@ -296,6 +303,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         ..Default::default()
     };
     state.save(&dir)?;
+    slot_guard.disarm();
     pod.move_to(Dir::Prepared)?;
     Ok(pod)
 }

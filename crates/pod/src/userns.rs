@@ -34,21 +34,57 @@ pub fn allocate(vessel_dir: &Path, uuid: &str) -> Result<u32> {
         let p = dir.join(slot.to_string());
         match fs::OpenOptions::new().write(true).create_new(true).open(&p) {
             Ok(mut f) => {
-                f.write_all(uuid.as_bytes()).map_err(|e| PodError::io(&p, e))?;
+                f.write_all(uuid.as_bytes())
+                    .map_err(|e| PodError::io(&p, e))?;
                 return Ok(slot);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(PodError::io(&p, e)),
         }
     }
-    Err(PodError::Invalid("no free user namespace range is left".into()))
+    Err(PodError::Invalid(
+        "no free user namespace range is left".into(),
+    ))
 }
 
 /// Gives back the slot held for `uuid` (no-op if it holds none).
 pub fn release(vessel_dir: &Path, slot: u32, uuid: &str) {
     let p = dir_of(vessel_dir).join(slot.to_string());
-    if fs::read_to_string(&p).map(|owner| owner.trim() == uuid).unwrap_or(false) {
+    if fs::read_to_string(&p)
+        .map(|owner| owner.trim() == uuid)
+        .unwrap_or(false)
+    {
         let _ = fs::remove_file(&p);
+    }
+}
+
+/// Gives a freshly allocated slot back when dropped, unless disarmed (once the pod's state
+/// records the slot, removing the pod frees it).
+pub struct SlotGuard {
+    dir: PathBuf,
+    slot: Option<u32>,
+    uuid: String,
+}
+
+impl SlotGuard {
+    pub fn new(vessel_dir: &Path, slot: Option<u32>, uuid: &str) -> SlotGuard {
+        SlotGuard {
+            dir: vessel_dir.to_path_buf(),
+            slot,
+            uuid: uuid.to_string(),
+        }
+    }
+
+    pub fn disarm(&mut self) {
+        self.slot = None;
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        if let Some(s) = self.slot {
+            release(&self.dir, s, &self.uuid);
+        }
     }
 }
 
