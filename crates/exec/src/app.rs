@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::caps::{CapSets, Credentials};
 use crate::plan::AppPlan;
@@ -35,9 +35,20 @@ fn setup_and_exec(
     go: OwnedFd,
 ) -> Result<std::convert::Infallible, Fail> {
     let _ = SigSet::empty().thread_set_mask();
-    // Wait until the init has moved us into our cgroup (it closes `go` then).
+    // Wait until the init has moved us into our cgroup: it writes a byte per app then. A
+    // close without one means it failed, and an app outside its cgroup must not run.
     let mut byte = [0u8; 1];
-    let _ = rustix::io::read(&go, &mut byte);
+    loop {
+        match rustix::io::read(&go, &mut byte) {
+            Ok(1) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => {
+                return Err(Fail(
+                    "the pod's init did not place the app in its cgroup".into(),
+                ))
+            }
+        }
+    }
     drop(go);
     // Our cgroup is the root of what we see.
     unshare(rustix::thread::UnshareFlags::NEWCGROUP)
@@ -211,7 +222,9 @@ fn run_then(
     forwarded
         .thread_block()
         .map_err(|e| Fail::from(("blocking signals", e)))?;
-    let sigfd = SignalFd::new(&forwarded).map_err(|e| Fail::from(("signalfd", e)))?;
+    // Close-on-exec: the app gets only its stdio.
+    let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Fail::from(("signalfd", e)))?;
     let (started_r, started_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Fail::from(("pipe", e)))?;
     // SAFETY: single-threaded; the child execs or _exits.

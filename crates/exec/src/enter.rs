@@ -5,17 +5,35 @@
 //! more than the app does. Its namespaces are joined through a pidfd in one setns call.
 //! The environment, working directory, rlimits and seccomp filter come from the app's
 //! spec, as the app got them at start.
+//!
+//! The process that crosses into the pod never runs the host's binary there: a fork of
+//! `vessel enter` execs at once, as [`ENTER_ARGV0`], a detached read-only mount of the
+//! binary (as the pod's init does), and only that process becomes the app's and runs the
+//! command. A pod that swaps the command for a `#!/proc/self/exe` script then finds
+//! only a read-only file behind /proc/PID/exe, never the host's binary to overwrite
+//! (runc's CVE-2019-5736).
 
 use std::ffi::CString;
-use std::io;
-use std::os::fd::AsRawFd;
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+use serde::{Deserialize, Serialize};
 
 use crate::caps::{CapSets, CapabilitySet, Credentials};
 use crate::seccomp::SeccompProgram;
 
+/// argv[0] of the process that crosses into the pod (see `exec_main`).
+pub const ENTER_ARGV0: &str = "vessel-enter-exec";
+/// The descriptor that carries the [`Crossing`] over the exec.
+const CROSSING_FD: i32 = 3;
+
 pub struct EnterRequest<'a> {
     /// The app's process, as the host sees it.
     pub app_pid: i32,
+    /// The pod's init and its start time (from the pod's state), to prove that `app_pid`
+    /// still belongs to the pod.
+    pub init_pid: i32,
+    pub init_start: Option<u64>,
     /// The app's spec (from the pod's plan).
     pub spec: &'a oci_spec::runtime::Spec,
     /// Its compiled seccomp filter, if it has one.
@@ -24,12 +42,61 @@ pub struct EnterRequest<'a> {
 }
 
 /// What /proc says of a process.
+#[derive(Serialize, Deserialize)]
 struct ProcessState {
     uid: u32,
     gid: u32,
     groups: Vec<u32>,
+    #[serde(with = "cap_sets")]
     caps: CapSets,
     no_new_privs: bool,
+    oom_score_adj: Option<i32>,
+}
+
+/// The capability sets as five masks (bounding, effective, permitted, inheritable,
+/// ambient).
+mod cap_sets {
+    use super::{CapSets, CapabilitySet};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(c: &CapSets, s: S) -> Result<S::Ok, S::Error> {
+        [
+            c.bounding,
+            c.effective,
+            c.permitted,
+            c.inheritable,
+            c.ambient,
+        ]
+        .map(CapabilitySet::bits)
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CapSets, D::Error> {
+        let [bounding, effective, permitted, inheritable, ambient] =
+            <[u64; 5]>::deserialize(d)?.map(CapabilitySet::from_bits);
+        Ok(CapSets {
+            bounding,
+            effective,
+            permitted,
+            inheritable,
+            ambient,
+        })
+    }
+}
+
+/// Everything the crossing process needs, handed over the exec on [`CROSSING_FD`].
+#[derive(Serialize, Deserialize)]
+struct Crossing {
+    state: ProcessState,
+    /// (resource, soft, hard)
+    rlimits: Vec<(u32, u64, u64)>,
+    cwd: String,
+    /// The compiled filter (SeccompProgram::to_bytes).
+    seccomp: Option<Vec<u8>>,
+    /// Paths to try for the command, in order (its PATH search, done on the host side).
+    candidates: Vec<String>,
+    args: Vec<String>,
+    env: Vec<String>,
 }
 
 /// Translates a host id into the id namespace of `pid` (its uid_map or gid_map), for a
@@ -89,6 +156,10 @@ fn read_status(pid: i32) -> io::Result<ProcessState> {
             ambient: mask("CapAmb:")?,
         },
         no_new_privs: field("NoNewPrivs:") == Some("1"),
+        // Entering must not keep a more protected OOM score than the app has.
+        oom_score_adj: std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
     })
 }
 
@@ -122,29 +193,71 @@ fn join_cgroups_of(pid: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Proves that `app_pid` is still a process of the pod: the init is the one the pod
+/// started (same start time) and the process lives in its pid namespace. A recycled pid
+/// could otherwise hand the operator's terminal to any process on the host.
+fn check_in_pod(req: &EnterRequest<'_>) -> io::Result<()> {
+    let gone = || io::Error::other("the pod's init is gone");
+    let init_is_the_pods =
+        || start_time(req.init_pid).is_some() && start_time(req.init_pid) == req.init_start;
+    if !init_is_the_pods() {
+        return Err(gone());
+    }
+    let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid"));
+    let same = ns(req.init_pid)? == ns(req.app_pid)?;
+    if !init_is_the_pods() {
+        return Err(gone());
+    }
+    if !same {
+        return Err(io::Error::other(format!(
+            "process {} is no longer one of the pod's",
+            req.app_pid
+        )));
+    }
+    Ok(())
+}
+
+/// True once the process behind `pidfd` has exited.
+fn exited(pidfd: &OwnedFd) -> bool {
+    let mut p = [libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: poll on one valid pollfd, without waiting.
+    unsafe { libc::poll(p.as_mut_ptr(), 1, 0) != 0 }
+}
+
 /// Runs the command inside the app and returns its wait status. Our stdio is the command's.
 pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
-    let mut state = read_status(req.app_pid)?;
+    // Hold the process first, then check it is the pod's: whatever /proc said about the pid
+    // is about this process as long as it has not exited since.
     let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(req.app_pid).ok_or_else(|| io::Error::other("bad pid"))?,
         rustix::process::PidfdFlags::empty(),
     )?;
+    check_in_pod(&req)?;
+    let mut state = read_status(req.app_pid)?;
+    if exited(&pidfd) {
+        return Err(io::Error::other(format!(
+            "app process {} has exited",
+            req.app_pid
+        )));
+    }
     let process = req
         .spec
         .process()
         .as_ref()
         .ok_or_else(|| io::Error::other("the app's spec has no process"))?;
     let env: Vec<String> = process.env().clone().unwrap_or_default();
-    let cwd = process.cwd().to_string_lossy().into_owned();
-    let c_args: Vec<CString> = req
-        .command
-        .iter()
-        .map(|a| CString::new(a.as_str()).unwrap_or_default())
-        .collect();
-    let c_env: Vec<CString> = env
-        .iter()
-        .map(|e| CString::new(e.as_str()).unwrap_or_default())
-        .collect();
     let program = req
         .command
         .first()
@@ -154,17 +267,26 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    let candidates: Vec<CString> = if program.contains('/') {
-        vec![CString::new(program.as_str()).unwrap_or_default()]
+    let candidates: Vec<String> = if program.contains('/') {
+        vec![program.clone()]
     } else {
         path.split(':')
             .filter(|d| !d.is_empty())
-            .map(|d| {
-                CString::new(format!("{}/{program}", d.trim_end_matches('/'))).unwrap_or_default()
-            })
+            .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
             .collect()
     };
+    let rlimits = process
+        .rlimits()
+        .iter()
+        .flatten()
+        .filter_map(|rl| {
+            crate::app::rlimit_resource(&format!("{:?}", rl.typ()))
+                .map(|res| (res, rl.soft(), rl.hard()))
+        })
+        .collect();
 
+    // The binary to cross with, taken while the host's mounts are still ours.
+    let exe = crate::mount::read_only_self()?;
     join_cgroups_of(req.app_pid)?;
     // No other process may look into us while we cross over (the app cannot open our
     // /proc/PID/exe without CAP_SYS_PTRACE); the flag carries over the fork.
@@ -197,6 +319,21 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
             flags &= !flag;
         }
     }
+    let crossing = Crossing {
+        state,
+        rlimits,
+        cwd: process.cwd().to_string_lossy().into_owned(),
+        seccomp: req.seccomp.as_ref().map(SeccompProgram::to_bytes),
+        candidates,
+        args: req.command.clone(),
+        env,
+    };
+    let carrier = rustix::fs::memfd_create("vessel-enter", rustix::fs::MemfdFlags::CLOEXEC)?;
+    {
+        let mut f = std::fs::File::from(carrier.try_clone()?);
+        f.write_all(&serde_json::to_vec(&crossing).map_err(io::Error::other)?)?;
+        f.rewind()?;
+    }
     // SAFETY: setns with a pidfd we own and a set of namespace flags.
     if unsafe { libc::setns(pidfd.as_raw_fd(), flags) } < 0 {
         return Err(io::Error::new(
@@ -213,26 +350,16 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
         return Err(io::Error::last_os_error());
     }
     if child == 0 {
-        let msg = become_app_and_exec(
-            &state,
-            process,
-            &cwd,
-            req.seccomp.as_ref(),
-            &candidates,
-            &c_args,
-            &c_env,
+        let e = cross_over(
+            exe.as_fd(),
+            carrier.as_fd(),
+            flags & libc::CLONE_NEWUSER != 0,
         );
-        eprintln!("vessel: enter: {msg}");
+        eprintln!("vessel: enter: executing the crossing process: {e}");
         // SAFETY: leave the child without the parent's destructors.
-        unsafe {
-            libc::_exit(if msg.contains("No such file") {
-                127
-            } else {
-                126
-            })
-        };
+        unsafe { libc::_exit(126) };
     }
-    // Pass on terminal signals to the command while we wait.
+    drop(carrier);
     let mut raw = 0;
     loop {
         // SAFETY: waitpid on our child with a valid out pointer.
@@ -246,34 +373,115 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
     }
 }
 
-/// In the forked child, now inside the app's namespaces: its limits, ids, capabilities,
-/// filter, then the command. Returns only on failure, with the reason.
-fn become_app_and_exec(
-    state: &ProcessState,
-    process: &oci_spec::runtime::Process,
-    cwd: &str,
-    seccomp: Option<&SeccompProgram>,
-    candidates: &[CString],
-    args: &[CString],
-    env: &[CString],
-) -> String {
-    for rl in process.rlimits().iter().flatten() {
-        if let Some(res) = crate::app::rlimit_resource(&format!("{:?}", rl.typ())) {
-            let lim = libc::rlimit {
-                rlim_cur: rl.soft(),
-                rlim_max: rl.hard(),
-            };
-            // SAFETY: setrlimit with a valid struct.
-            unsafe { libc::setrlimit(res, &lim) };
+/// In the forked child: the carrier on fd 3, every other descriptor but stdio closed at
+/// exec, then the read-only binary. Returns only on failure.
+fn cross_over(
+    exe: std::os::fd::BorrowedFd<'_>,
+    carrier: std::os::fd::BorrowedFd<'_>,
+    in_user_namespace: bool,
+) -> io::Error {
+    // Our host ids mean nothing in the pod's user namespace, and exec would take every
+    // capability from a process that is not its root: become its root first.
+    // SAFETY: raw id syscalls in this single-threaded child.
+    if in_user_namespace
+        && unsafe {
+            libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(0, 0, 0) != 0
+                || libc::setresuid(0, 0, 0) != 0
         }
+    {
+        return io::Error::last_os_error();
     }
+    // SAFETY: dup2 and fcntl on descriptors we hold; close_range only marks descriptors.
+    unsafe {
+        if libc::dup2(carrier.as_raw_fd(), CROSSING_FD) < 0
+            || libc::fcntl(CROSSING_FD, libc::F_SETFD, 0) < 0
+        {
+            return io::Error::last_os_error();
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            (CROSSING_FD + 1) as u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    let argv0 = CString::new(ENTER_ARGV0).expect("no NUL");
+    let argv = [argv0.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: NUL-terminated argv and envp arrays of valid C strings.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            exe.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
+
+/// The crossing process (argv[0] [`ENTER_ARGV0`]), inside the app's namespaces and
+/// cgroups: takes the app's limits, ids, capabilities and filter, then runs the command.
+pub fn exec_main() -> ! {
+    // Not dumpable again (exec reset it): nothing in the pod may look into us.
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let mut json = Vec::new();
+    // SAFETY: the descriptor was left open for us by `cross_over`; we own it from here.
+    let read = unsafe { std::fs::File::from_raw_fd(CROSSING_FD) }.read_to_end(&mut json);
+    let crossing: Crossing = match read
+        .map_err(|e| e.to_string())
+        .and_then(|_| serde_json::from_slice(&json).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vessel: enter: reading what to run: {e}");
+            // SAFETY: plain exit.
+            unsafe { libc::_exit(126) }
+        }
+    };
+    let msg = become_app_and_exec(&crossing);
+    eprintln!("vessel: enter: {msg}");
+    // SAFETY: plain exit.
+    unsafe {
+        libc::_exit(if msg.contains("No such file") {
+            127
+        } else {
+            126
+        })
+    }
+}
+
+/// Inside the app's namespaces: its limits, ids, capabilities, filter, then the command.
+/// Returns only on failure, with the reason.
+fn become_app_and_exec(c: &Crossing) -> String {
+    let state = &c.state;
+    for &(res, soft, hard) in &c.rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit with a valid struct.
+        unsafe { libc::setrlimit(res, &lim) };
+    }
+    if let Some(adj) = state.oom_score_adj {
+        // Raising it needs no privilege; lowering below ours would, and is not wanted.
+        let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
+    }
+    let seccomp = match c.seccomp.as_deref().map(SeccompProgram::from_bytes) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => return format!("the seccomp filter: {e}"),
+        None => None,
+    };
     let creds = Credentials {
         uid: state.uid,
         gid: state.gid,
         supplementary_groups: state.groups.clone(),
     };
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load before dropping it.
-    if let (Some(p), false) = (seccomp, state.no_new_privs) {
+    if let (Some(p), false) = (&seccomp, state.no_new_privs) {
         if let Err(e) = p.load() {
             return format!("loading the seccomp filter: {e}");
         }
@@ -286,12 +494,18 @@ fn become_app_and_exec(
             return format!("no_new_privs: {e}");
         }
     }
-    if let Err(e) = rustix::process::chdir(cwd) {
-        return format!("working directory {cwd}: {e}");
+    if let Err(e) = rustix::process::chdir(c.cwd.as_str()) {
+        return format!("working directory {}: {e}", c.cwd);
     }
+    let cstrings = |v: &[String]| -> Vec<CString> {
+        v.iter()
+            .map(|s| CString::new(s.as_str()).unwrap_or_default())
+            .collect()
+    };
+    let (candidates, args, env) = (cstrings(&c.candidates), cstrings(&c.args), cstrings(&c.env));
     // SAFETY: closing every descriptor but stdio.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    if let (Some(p), true) = (seccomp, state.no_new_privs) {
+    if let (Some(p), true) = (&seccomp, state.no_new_privs) {
         if let Err(e) = p.load() {
             return format!("loading the seccomp filter: {e}");
         }
@@ -301,9 +515,9 @@ fn become_app_and_exec(
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
     let mut reason = io::Error::from_raw_os_error(libc::ENOENT);
-    for c in candidates {
+    for cand in &candidates {
         // SAFETY: NUL-terminated arrays of valid C strings.
-        unsafe { libc::execve(c.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        unsafe { libc::execve(cand.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         let e = io::Error::last_os_error();
         if reason.raw_os_error() == Some(libc::ENOENT) {
             reason = e;
@@ -311,8 +525,6 @@ fn become_app_and_exec(
     }
     format!(
         "exec {}: {reason}",
-        args.first()
-            .map(|a| a.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        c.args.first().cloned().unwrap_or_default()
     )
 }

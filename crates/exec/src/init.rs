@@ -134,6 +134,9 @@ fn run(args: &[String]) -> Result<(), String> {
         unsafe { libc::close(*fd) };
     }
     let _ = unshare(rustix::thread::UnshareFlags::NEWCGROUP);
+    // One byte per app says "go"; an app that sees the pipe close without one (we failed
+    // before moving it) never runs.
+    let _ = rustix::io::write(&go_w, &vec![b'g'; plan.apps.len()]);
     drop(go_w);
     for (idx, (child, err_r)) in forked.into_iter().enumerate() {
         let mut msg = String::new();

@@ -54,6 +54,12 @@ pub struct Launched {
 /// reports say whether the apps started.
 pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, LaunchError> {
     let cgroups = Cgroups::detect()?.with_parent(opts.cgroup_parent.as_str())?;
+    // Any failure from here on takes the pod's cgroups away again.
+    let mut cgroup_guard = RemoveOnFailure {
+        cgroups: cgroups.clone(),
+        uuid: plan.uuid.clone(),
+        armed: true,
+    };
     // Every process of the pod may use only the standard devices: with CAP_MKNOD (in the
     // default set) an app could otherwise create and open any device node of the host.
     let pod_limits = Limits {
@@ -160,6 +166,16 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
 
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
     plan.trace_origin = crate::trace::origin();
+    // The pod's first process checks through this that we are still alive once it has
+    // asked to die with us: a supervisor gone before that would leave the pod unwatched.
+    let supervisor = rustix::process::pidfd_open(
+        rustix::process::getpid(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .map_err(|e| LaunchError::Io {
+        what: "pidfd_open".into(),
+        err: e.into(),
+    })?;
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
         .map_err(|e| LaunchError::Io {
             what: "memfd".into(),
@@ -181,6 +197,7 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             .map(|f| f.as_raw_fd())
             .collect(),
         terminal_sock: term_theirs.as_ref().map(|s| s.as_raw_fd()),
+        supervisor: supervisor.as_raw_fd(),
     };
 
     let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_PIDFD;
@@ -192,8 +209,19 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     }
     if let Some(u) = plan.userns {
         flags |= libc::CLONE_NEWUSER;
-        // The pod's root may move its processes between its cgroups.
-        for fd in held.iter().chain(init_cg_fds.iter()) {
+        // The pod's root may move its processes between its cgroups (only those files:
+        // nothing else the init inherits changes owner).
+        let cgroup_fds: Vec<RawFd> = plan
+            .apps
+            .iter()
+            .flat_map(|a| a.cgroup_fds.iter().copied())
+            .chain(init_cg_fds.iter().map(|f| f.as_raw_fd()))
+            .collect();
+        for fd in held
+            .iter()
+            .chain(init_cg_fds.iter())
+            .filter(|f| cgroup_fds.contains(&f.as_raw_fd()))
+        {
             if rustix::fs::fstat(fd)
                 .map(|st| {
                     st.st_uid == 0
@@ -225,7 +253,6 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     };
     if pid < 0 {
         let e = std::io::Error::last_os_error();
-        let _ = cgroups.remove_pod(&plan.uuid);
         return Err(LaunchError::Io {
             what: "clone".into(),
             err: e,
@@ -245,7 +272,6 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
             let mut raw = 0;
             // SAFETY: reaping it, with a valid out pointer.
             unsafe { libc::waitpid(pid as i32, &mut raw, 0) };
-            let _ = cgroups.remove_pod(&plan.uuid);
             return Err(LaunchError::Io {
                 what: "setting up the user namespace".into(),
                 err: e,
@@ -263,6 +289,8 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
     drop(status_w);
     drop(init_cg_fds);
     drop(plan_fd);
+    drop(supervisor);
+    cgroup_guard.armed = false;
     Ok(Launched {
         init_pid: pid as i32,
         // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
@@ -272,6 +300,21 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         terminal,
         cgroups,
     })
+}
+
+/// Removes a pod's cgroups when dropped while armed: start-up failed before the pod ran.
+struct RemoveOnFailure {
+    cgroups: Cgroups,
+    uuid: String,
+    armed: bool,
+}
+
+impl Drop for RemoveOnFailure {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.cgroups.remove_pod(&self.uuid);
+        }
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {

@@ -211,6 +211,26 @@ pub fn clone_tree(dirfd: BorrowedFd<'_>, path: &str, recursive: bool) -> io::Res
     open_tree(dirfd, path, flags).map_err(|e| errctx(e, format!("open_tree {path}")))
 }
 
+/// This very binary as a detached, read-only, nosuid mount of its own, to exec into a pod
+/// from: a process there that opens our /proc/PID/exe gets a file it can never write,
+/// whatever it does later (runc's CVE-2019-5736). Call while the binary's path still
+/// resolves in our mount namespace.
+pub fn read_only_self() -> io::Result<OwnedFd> {
+    // By path: /proc/self/exe refers to a mount of another namespace, which open_tree
+    // cannot clone from a new one.
+    let path = std::fs::read_link("/proc/self/exe").map_err(|e| errctx(e, "/proc/self/exe"))?;
+    let exe = clone_tree(rustix::fs::CWD, &path.to_string_lossy(), false)?;
+    set_attrs(
+        exe.as_fd(),
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+            | MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV,
+        MountAttrFlags::empty(),
+        false,
+    )?;
+    Ok(exe)
+}
+
 /// Sets (and clears) attributes of a mount, recursively if asked: mount_setattr(2).
 pub fn set_attrs(
     mnt: BorrowedFd<'_>,

@@ -32,6 +32,8 @@ pub struct Stage1Fds {
     pub keep: Vec<RawFd>,
     /// Where the pty master of an app with a terminal goes (to the supervisor).
     pub terminal_sock: Option<RawFd>,
+    /// A pidfd of the supervisor itself: readable once it has exited.
+    pub supervisor: RawFd,
 }
 
 fn ctx(e: impl Into<io::Error>, what: impl std::fmt::Display) -> io::Error {
@@ -67,9 +69,16 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
     // Die with the supervisor: nobody else would reap or report this pod.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| ctx(e, "PR_SET_PDEATHSIG"))?;
-    if rustix::process::getppid().is_none() {
-        // The supervisor died between clone and prctl (our parent is outside the pid ns,
-        // so getppid is 0 either way; the pipe check below catches a dead supervisor).
+    // Had the supervisor died between the clone and that request, nothing would kill us:
+    // its pidfd says (getppid cannot, the parent is outside our pid namespace).
+    let mut watch = [libc::pollfd {
+        fd: fds.supervisor,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: poll on one valid pollfd, without waiting.
+    if unsafe { libc::poll(watch.as_mut_ptr(), 1, 0) } != 0 {
+        return Err(io::Error::other("the supervisor is gone"));
     }
     // In a user namespace, wait for the supervisor: it writes our id maps, then sends the
     // layers we could not open ourselves.
@@ -222,18 +231,7 @@ fn setup_and_exec(plan: &PodPlan, fds: &Stage1Fds) -> io::Result<std::convert::I
         report(fds.status, &crate::proto::Event::Warning { message: w });
     }
     // The binary, as a detached read-only mount, taken before the host's root goes away.
-    // By path: /proc/self/exe refers to the host namespace's mount, which open_tree cannot
-    // clone from this one.
-    let exe_path = std::fs::read_link("/proc/self/exe").map_err(|e| ctx(e, "/proc/self/exe"))?;
-    let exe = mount::clone_tree(rustix::fs::CWD, &exe_path.to_string_lossy(), false)?;
-    mount::set_attrs(
-        exe.as_fd(),
-        MountAttrFlags::MOUNT_ATTR_RDONLY
-            | MountAttrFlags::MOUNT_ATTR_NOSUID
-            | MountAttrFlags::MOUNT_ATTR_NODEV,
-        MountAttrFlags::empty(),
-        false,
-    )?;
+    let exe = mount::read_only_self()?;
 
     // Into the stage1 root; the host's root is detached and gone from this namespace.
     rustix::process::fchdir(&stage1).map_err(|e| ctx(e, "chdir to stage1"))?;

@@ -14,15 +14,21 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// A passwd entry by name or, for a number, by uid (numbers need no entry).
+/// A passwd entry by name or, for a number, by its uid field only: an image must not be
+/// able to turn `--user=1000` into root with a line named "1000" whose uid is 0.
 fn passwd_lookup(passwd: &str, user: &str) -> Option<(u32, u32, String)> {
+    let numeric: Option<u32> = user.parse().ok();
     passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
         if f.len() < 7 {
             return None;
         }
-        let (uid, gid) = (f[2].parse().ok()?, f[3].parse().ok()?);
-        (f[0] == user || f[2] == user).then(|| (uid, gid, f[5].to_string()))
+        let (uid, gid): (u32, u32) = (f[2].parse().ok()?, f[3].parse().ok()?);
+        let matches = match numeric {
+            Some(n) => uid == n,
+            None => f[0] == user,
+        };
+        matches.then(|| (uid, gid, f[5].to_string()))
     })
 }
 
@@ -124,6 +130,17 @@ mod tests {
         );
         assert_eq!(resolve_in(PASSWD, GROUP, "1000", Some("7")).unwrap().gid, 7);
         assert_eq!(supplementary(GROUP, "user"), vec![50]);
+    }
+
+    #[test]
+    fn a_number_matches_only_the_uid_field() {
+        // A hostile image names a root entry "1000": --user=1000 stays uid 1000.
+        let hostile = "1000:x:0:0::/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n";
+        let r = resolve_in(hostile, GROUP, "1000", None).unwrap();
+        assert_eq!((r.uid, r.gid), (1000, 1000));
+        let only_hostile = "1000:x:0:0::/root:/bin/sh\n";
+        let r = resolve_in(only_hostile, GROUP, "1000", None).unwrap();
+        assert_eq!((r.uid, r.gid, r.home), (1000, 0, None));
     }
 
     #[test]

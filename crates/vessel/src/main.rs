@@ -13,7 +13,11 @@ use clap::Parser;
 fn main() {
     // The pod init runs from this same binary (see exec::stage1): decide before clap.
     let mut args = std::env::args();
-    if args.next().as_deref() == Some(exec::stage1::INIT_ARGV0) {
+    let argv0 = args.next();
+    if argv0.as_deref() == Some(exec::enter::ENTER_ARGV0) {
+        exec::enter::exec_main();
+    }
+    if argv0.as_deref() == Some(exec::stage1::INIT_ARGV0) {
         let rest: Vec<String> = std::iter::once(exec::stage1::INIT_ARGV0.to_string())
             .chain(args)
             .collect();

@@ -88,3 +88,33 @@ fn dev_pointing_at_the_host_dev_never_reaches_it() {
         assert!(r.stderr.contains("/dev"), "{r}");
     }
 }
+
+#[test]
+fn a_passwd_line_named_like_a_uid_never_makes_user_root() {
+    let v = Vessel::new();
+    let layout = AciLayout::create(&v.path("numname.layout"), "example.com/numname", "1");
+    busybox_rootfs(&layout.rootfs());
+    // The image names a root entry "1000", before the real uid 1000.
+    std::fs::write(
+        layout.rootfs().join("etc/passwd"),
+        "1000:x:0:0::/root:/bin/sh\nroot:x:0:0:root:/root:/bin/sh\n",
+    )
+    .unwrap();
+    let aci = layout.build(&v.path("numname.aci"), Compression::None);
+    v.fetch(&aci.path_str());
+    let r = v.run(&[
+        "run",
+        "--rm",
+        "example.com/numname:1",
+        "--user=1000",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "id -u; grep CapEff /proc/self/status",
+    ]);
+    assert_eq!(r.code(), Some(0), "{r}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "1000", "{r}");
+    assert!(lines[1].ends_with("0000000000000000"), "{r}");
+}

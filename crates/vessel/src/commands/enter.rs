@@ -76,6 +76,8 @@ pub fn run(ctx: &Context, args: EnterArgs) -> Result<i32> {
     };
     let status = exec::enter::enter(exec::enter::EnterRequest {
         app_pid: pid,
+        init_pid: state.pid.context("the pod's init is not running")?,
+        init_start: state.pid_start,
         spec: &app_plan.spec,
         seccomp,
         command,
