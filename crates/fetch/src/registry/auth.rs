@@ -16,6 +16,8 @@ pub enum Challenge {
         realm: String,
         service: Option<String>,
         scope: Option<String>,
+        /// Why the last token was refused (`invalid_token`, `insufficient_scope`).
+        error: Option<String>,
     },
 }
 
@@ -31,6 +33,7 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
             realm: params.get("realm")?.clone(),
             service: params.get("service").cloned(),
             scope: params.get("scope").cloned(),
+            error: params.get("error").cloned(),
         }),
         _ => None,
     }
@@ -101,6 +104,7 @@ pub fn answer(
             realm,
             service,
             scope,
+            ..
         } => {
             let scope = scope
                 .clone()
@@ -120,7 +124,7 @@ pub fn answer(
                     Some(_) => FetchError::http(
                         &url,
                         format!(
-                            "the token service refused the credentials for {registry} ({})",
+                            "the token service refused the credentials configured for {registry} ({}); check them in auth.d or Docker's config.json",
                             resp.status()
                         ),
                     ),
@@ -176,6 +180,7 @@ mod tests {
                 realm: "https://auth.docker.io/token".into(),
                 service: Some("registry.docker.io".into()),
                 scope: Some("repository:a/b:pull,push".into()),
+                error: None,
             })
         );
         assert_eq!(
@@ -183,5 +188,11 @@ mod tests {
             Some(Challenge::Basic)
         );
         assert_eq!(parse_challenge("Negotiate"), None);
+        let refused = parse_challenge(
+            r#"Bearer realm="http://t/token",service="r",scope="repository:a:pull",error="invalid_token""#,
+        );
+        assert!(
+            matches!(refused, Some(Challenge::Bearer { error: Some(e), .. }) if e == "invalid_token")
+        );
     }
 }

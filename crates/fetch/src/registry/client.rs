@@ -115,18 +115,38 @@ impl<'h> Registry<'h> {
         }
         let resp = self.http.get(url, &headers)?;
         if resp.status().as_u16() == 401 {
-            return Err(match &self.credential {
-                None => auth::no_credentials(&self.r.registry),
-                Some(_) => FetchError::http(
-                    url,
-                    format!(
-                        "401 Unauthorized: the registry refused the credentials configured for {}",
-                        self.r.registry
-                    ),
-                ),
-            });
+            return Err(self.refused_again(url, &resp));
         }
         Ok(resp)
+    }
+
+    /// The error for a 401 that answering the challenge once more did not cure.
+    fn refused_again(&self, url: &str, resp: &Response<Body>) -> FetchError {
+        let header = http::header(resp, "www-authenticate").unwrap_or_default();
+        let registry = &self.r.registry;
+        let bearer = match parse_challenge(&header) {
+            Some(Challenge::Bearer { realm, error, .. }) => Some((realm, error)),
+            _ => None,
+        };
+        let reason = match (bearer, &self.credential) {
+            // An anonymous token, or the user's, that does not reach this repository.
+            (Some((_, Some(e))), None) if e == "insufficient_scope" => {
+                return auth::no_credentials(registry)
+            }
+            (Some((_, Some(e))), Some(_)) if e == "insufficient_scope" => format!(
+                "401 Unauthorized: the credentials configured for {registry} may not pull {}",
+                self.r.repository
+            ),
+            (Some((realm, error)), _) => format!(
+                "401 Unauthorized: the registry refused a new token from {realm} too ({}); the token service and the registry disagree (signing key, issuer, service name or clock)",
+                error.as_deref().unwrap_or("no reason given")
+            ),
+            (None, None) => return auth::no_credentials(registry),
+            (None, Some(_)) => format!(
+                "401 Unauthorized: the registry refused the credentials configured for {registry}"
+            ),
+        };
+        FetchError::http(url, reason)
     }
 
     /// A manifest or index by tag or digest: its bytes and digest (checked when asked by

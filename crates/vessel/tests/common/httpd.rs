@@ -77,7 +77,8 @@ impl Seen {
     }
 }
 
-fn read_head(s: &mut TcpStream) -> Option<Seen> {
+/// Reads a request's head: its path (query included) and headers.
+pub fn read_head(s: &mut TcpStream) -> Option<Seen> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let end = loop {
@@ -134,13 +135,13 @@ fn send_with_fault(
 }
 
 /// Accepts connections on 127.0.0.1 until dropped, one thread per connection.
-struct Acceptor {
-    port: u16,
+pub struct Acceptor {
+    pub port: u16,
     stop: Arc<AtomicBool>,
 }
 
 impl Acceptor {
-    fn start(handle: impl Fn(TcpStream, &AtomicBool) + Send + Sync + 'static) -> Acceptor {
+    pub fn start(handle: impl Fn(TcpStream, &AtomicBool) + Send + Sync + 'static) -> Acceptor {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         Acceptor::on(listener, handle)
     }

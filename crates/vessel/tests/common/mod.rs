@@ -10,13 +10,16 @@
 pub mod aci;
 pub mod compress;
 pub mod digest;
+pub mod encoding;
 pub mod gpg;
 pub mod host;
 pub mod httpd;
+pub mod jwt;
 pub mod oci;
 pub mod registry;
 pub mod rootfs;
 pub mod tar;
+pub mod token;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,12 +1,13 @@
 //! Debian's `docker-registry` run by a test on 127.0.0.1 (a free port, its own storage
-//! directory), optionally with htpasswd auth and TLS from a test CA made by `openssl`;
-//! images pushed into it by `skopeo copy`.
+//! directory), optionally with htpasswd or bearer-token auth and TLS from a test CA made by
+//! `openssl`; images pushed into it by `skopeo copy`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use super::httpd::{free_port, wait_for_port};
 use super::oci::run_tool;
+use super::token::{TokenService, ISSUER, SERVICE};
 
 /// A certificate authority for one test, and a server certificate for 127.0.0.1.
 pub struct TestCa {
@@ -88,10 +89,13 @@ impl Default for TestCa {
 
 #[derive(Default)]
 pub struct RegistryOptions<'a> {
-    /// htpasswd auth with this user and password.
+    /// htpasswd auth with this user and password (with `token`, the credentials the
+    /// test's own pushes and inspections send to the token service).
     pub auth: Option<(&'a str, &'a str)>,
     /// TLS with this CA's server certificate.
     pub tls: Option<&'a TestCa>,
+    /// Bearer-token auth: clients get their tokens from this service.
+    pub token: Option<&'a TokenService>,
 }
 
 pub struct Registry {
@@ -124,13 +128,20 @@ impl Registry {
                 ca.server_key().display()
             ));
         }
-        if let Some((user, password)) = opts.auth {
+        if let (Some((user, password)), None) = (opts.auth, opts.token) {
             let out = run_tool(Command::new("htpasswd").args(["-Bbn", user, password]));
             let htpasswd = dir.path().join("htpasswd");
             std::fs::write(&htpasswd, out).unwrap();
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: vessel-test\n    path: {}\n",
                 htpasswd.display()
+            ));
+        }
+        if let Some(t) = opts.token {
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                t.realm(),
+                t.key().cert().display()
             ));
         }
         let config_path = dir.path().join("config.yml");
