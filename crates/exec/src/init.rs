@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
@@ -35,44 +35,38 @@ impl Status {
     }
 }
 
-/// Entry point when the binary runs as `vessel-pod-init PLAN_FD STATUS_FD`.
-pub fn main(args: &[String]) -> ! {
-    let code = match run(args) {
+/// Entry point when the binary runs as `vessel-pod-init`, exec'd by the pod's first
+/// process (see `embryo`) with its socket to the supervisor on fd 3.
+pub fn main() -> ! {
+    // Not dumpable: without CAP_SYS_PTRACE no app can open /proc/1/{exe,fd,root,mem}.
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    // SAFETY: the embryo left this descriptor open for us alone.
+    let sock = unsafe { OwnedFd::from_raw_fd(crate::embryo::INIT_SOCKET_FD) };
+    let _ = rustix::io::fcntl_setfd(&sock, rustix::io::FdFlags::CLOEXEC);
+    let handed = match crate::handover::receive(sock.as_fd()) {
+        Ok(h) => h,
+        // Nobody to tell: the supervisor sees us die before its hand-over ends.
+        Err(_) => std::process::exit(1),
+    };
+    let mut plan = handed.plan;
+    let mut status = Status(std::fs::File::from(handed.status));
+    crate::trace::set_origin(plan.trace_origin);
+    crate::trace::mark("init: plan received");
+    let started = crate::stage1::setup(&mut plan, sock.as_fd(), status.0.as_raw_fd())
+        .map_err(|e| format!("starting the pod: {e}"));
+    drop(sock);
+    let code = match started.and_then(|()| run(&plan, &mut status)) {
         Ok(()) => 0,
-        Err(msg) => {
-            if let Some(fd) = args.get(2).and_then(|s| s.parse::<RawFd>().ok()) {
-                crate::stage1::report_error(fd, &msg);
-            }
+        Err(message) => {
+            status.send(&Event::Error { message });
             1
         }
     };
     std::process::exit(code)
 }
 
-fn run(args: &[String]) -> Result<(), String> {
-    let fd = |i: usize| -> Result<RawFd, String> {
-        args.get(i)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| "usage: vessel-pod-init PLAN_FD STATUS_FD".to_string())
-    };
-    let (plan_fd, status_fd) = (fd(1)?, fd(2)?);
-    // Not dumpable: without CAP_SYS_PTRACE no app can open /proc/1/{exe,fd,root,mem}.
-    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
-    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    // SAFETY: the fds were passed to us by stage1 and are ours alone.
-    let mut plan_file = unsafe { std::fs::File::from_raw_fd(plan_fd) };
-    let mut status = Status(unsafe { std::fs::File::from_raw_fd(status_fd) });
-    rustix::io::fcntl_setfd(&status.0, rustix::io::FdFlags::CLOEXEC).map_err(|e| e.to_string())?;
-    let mut json = Vec::new();
-    plan_file
-        .read_to_end(&mut json)
-        .map_err(|e| format!("reading the plan: {e}"))?;
-    drop(plan_file);
-    let plan: PodPlan =
-        serde_json::from_slice(&json).map_err(|e| format!("parsing the plan: {e}"))?;
-    crate::trace::set_origin(plan.trace_origin);
-    crate::trace::mark("init: plan read");
-
+fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     for s in FORWARDED {
@@ -170,7 +164,7 @@ fn run(args: &[String]) -> Result<(), String> {
         };
         let sig = Signal::try_from(info.ssi_signo as i32).ok();
         if sig == Some(Signal::SIGCHLD) {
-            reap(&mut live, &mut status);
+            reap(&mut live, status);
         } else if let Some(s) = sig {
             for pid in live.keys() {
                 let _ = nix::sys::signal::kill(*pid, s);

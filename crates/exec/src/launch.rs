@@ -4,13 +4,13 @@
 //! reports and the apps' output.
 
 use std::io::{Seek, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{Cgroups, Limits};
+use crate::embryo::Embryo;
 use crate::plan::{NetMode, PodPlan};
 use crate::seccomp::{compile, SeccompProgram};
-use crate::stage1::{self, Stage1Fds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -37,6 +37,25 @@ pub struct LaunchOptions {
     pub stdin: Option<OwnedFd>,
 }
 
+/// The namespaces a pod's first process is cloned into.
+pub fn namespace_flags(plan: &PodPlan) -> libc::c_int {
+    namespace_flags_for(plan.net, plan.ipc_private, plan.userns.is_some())
+}
+
+pub fn namespace_flags_for(net: NetMode, ipc_private: bool, userns: bool) -> libc::c_int {
+    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS;
+    if ipc_private {
+        flags |= libc::CLONE_NEWIPC;
+    }
+    if net == NetMode::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    if userns {
+        flags |= libc::CLONE_NEWUSER;
+    }
+    flags
+}
+
 /// A started pod, seen from the supervisor.
 pub struct Launched {
     pub init_pid: i32,
@@ -52,7 +71,24 @@ pub struct Launched {
 
 /// Starts the pod described by `plan`. Returns once the init process exists; its first
 /// reports say whether the apps started.
-pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, LaunchError> {
+pub fn launch(plan: PodPlan, opts: LaunchOptions) -> Result<Launched, LaunchError> {
+    launch_with(plan, opts, None)
+}
+
+/// `launch`, with a first process cloned ahead of time (`Embryo::spawn` with
+/// `namespace_flags`) so that its exec overlaps the caller's own work; without one (or
+/// with one made for other namespaces), one is cloned here first thing.
+pub fn launch_with(
+    mut plan: PodPlan,
+    opts: LaunchOptions,
+    embryo: Option<Embryo>,
+) -> Result<Launched, LaunchError> {
+    // The first process starts its exec now, while we prepare the rest.
+    let embryo = match embryo {
+        Some(e) if e.flags == namespace_flags(&plan) => e,
+        _ => Embryo::spawn(namespace_flags(&plan))
+            .map_err(io_err("starting the pod's first process"))?,
+    };
     let cgroups = Cgroups::detect()?.with_parent(opts.cgroup_parent.as_str())?;
     // Any failure from here on takes the pod's cgroups away again.
     let mut cgroup_guard = RemoveOnFailure {
@@ -145,37 +181,8 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         outputs.push((index, [out_r, err_r]));
     }
     let terminal_app = plan.apps.iter().position(|a| a.terminal);
-    // One socket to the pod's first process: idmapped layers go to it (--private-users),
-    // a terminal's master comes back (--interactive).
-    let (term_ours, term_theirs) = match terminal_app.is_some() || plan.userns.is_some() {
-        true => {
-            let (a, b) = rustix::net::socketpair(
-                rustix::net::AddressFamily::UNIX,
-                rustix::net::SocketType::SEQPACKET,
-                rustix::net::SocketFlags::CLOEXEC,
-                None,
-            )
-            .map_err(|e| LaunchError::Io {
-                what: "socketpair".into(),
-                err: e.into(),
-            })?;
-            (Some(a), Some(b))
-        }
-        false => (None, None),
-    };
-
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
     plan.trace_origin = crate::trace::origin();
-    // The pod's first process checks through this that we are still alive once it has
-    // asked to die with us: a supervisor gone before that would leave the pod unwatched.
-    let supervisor = rustix::process::pidfd_open(
-        rustix::process::getpid(),
-        rustix::process::PidfdFlags::empty(),
-    )
-    .map_err(|e| LaunchError::Io {
-        what: "pidfd_open".into(),
-        err: e.into(),
-    })?;
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
         .map_err(|e| LaunchError::Io {
             what: "memfd".into(),
@@ -188,40 +195,21 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
         f.rewind().map_err(io_err("writing the plan"))?;
     }
     let (status_r, status_w) = pipe()?;
-    let fds = Stage1Fds {
-        plan: plan_fd.as_raw_fd(),
-        status: status_w.as_raw_fd(),
-        keep: held
-            .iter()
-            .chain(init_cg_fds.iter())
-            .map(|f| f.as_raw_fd())
-            .collect(),
-        terminal_sock: term_theirs.as_ref().map(|s| s.as_raw_fd()),
-        supervisor: supervisor.as_raw_fd(),
-    };
-
-    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_PIDFD;
-    if plan.ipc_private {
-        flags |= libc::CLONE_NEWIPC;
-    }
-    if plan.net == NetMode::None {
-        flags |= libc::CLONE_NEWNET;
-    }
+    let named: Vec<BorrowedFd<'_>> = held
+        .iter()
+        .chain(init_cg_fds.iter())
+        .map(|f| f.as_fd())
+        .collect();
     if let Some(u) = plan.userns {
-        flags |= libc::CLONE_NEWUSER;
         // The pod's root may move its processes between its cgroups (only those files:
-        // nothing else the init inherits changes owner).
+        // nothing else the init gets changes owner).
         let cgroup_fds: Vec<RawFd> = plan
             .apps
             .iter()
             .flat_map(|a| a.cgroup_fds.iter().copied())
             .chain(init_cg_fds.iter().map(|f| f.as_raw_fd()))
             .collect();
-        for fd in held
-            .iter()
-            .chain(init_cg_fds.iter())
-            .filter(|f| cgroup_fds.contains(&f.as_raw_fd()))
-        {
+        for fd in named.iter().filter(|f| cgroup_fds.contains(&f.as_raw_fd())) {
             if rustix::fs::fstat(fd)
                 .map(|st| {
                     st.st_uid == 0
@@ -237,64 +225,43 @@ pub fn launch(mut plan: PodPlan, opts: LaunchOptions) -> Result<Launched, Launch
                 );
             }
         }
+        crate::userns::write_maps(embryo.pid, u)
+            .and_then(|()| embryo.user_namespace_ready())
+            .map_err(io_err("setting up the user namespace"))?;
     }
-    let mut pidfd: RawFd = -1;
-    // SAFETY: a fork-like clone (no new stack); this process is single-threaded here, and
-    // the child only runs stage1::run, which ends in exec or _exit.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            &mut pidfd as *mut RawFd,
-            0usize,
-            0usize,
-        )
+    // A first process that died on the way (it reports nothing yet) shows here.
+    let gone = |e: std::io::Error| LaunchError::Io {
+        what: "handing the pod to its first process".into(),
+        err: e,
     };
-    if pid < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(LaunchError::Io {
-            what: "clone".into(),
-            err: e,
-        });
+    crate::handover::send(
+        embryo.sock.as_fd(),
+        plan_fd.as_fd(),
+        status_w.as_fd(),
+        &named,
+    )
+    .map_err(gone)?;
+    drop(named);
+    if plan.userns.is_some() {
+        crate::userns::send_idmapped_layers(embryo.pid, &plan, embryo.sock.as_fd())
+            .map_err(io_err("setting up the user namespace"))?;
     }
-    if pid == 0 {
-        stage1::run(&plan, &fds);
-    }
-    crate::trace::mark("cloned");
-    drop(term_theirs);
-    if let (Some(u), Some(sock)) = (plan.userns, &term_ours) {
-        let handed = crate::userns::write_maps(pid as i32, u)
-            .and_then(|()| crate::userns::send_idmapped_layers(pid as i32, &plan, sock.as_fd()));
-        if let Err(e) = handed {
-            // SAFETY: killing our own child, which waits for us and would never proceed.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            let mut raw = 0;
-            // SAFETY: reaping it, with a valid out pointer.
-            unsafe { libc::waitpid(pid as i32, &mut raw, 0) };
-            return Err(LaunchError::Io {
-                what: "setting up the user namespace".into(),
-                err: e,
-            });
-        }
-    }
-    let terminal = match (terminal_app, term_ours) {
-        (Some(i), Some(sock)) => crate::terminal::recv_fd(sock.as_fd())
+    let terminal = match terminal_app {
+        Some(i) => crate::terminal::recv_fd(embryo.sock.as_fd())
             .ok()
             .flatten()
             .map(|m| (i, m)),
-        _ => None,
+        None => None,
     };
     drop(held);
     drop(status_w);
     drop(init_cg_fds);
     drop(plan_fd);
-    drop(supervisor);
+    let (init_pid, pidfd, _sock) = embryo.disarm();
     cgroup_guard.armed = false;
     Ok(Launched {
-        init_pid: pid as i32,
-        // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
-        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        init_pid,
+        pidfd,
         status: std::fs::File::from(status_r),
         outputs,
         terminal,

@@ -1,6 +1,7 @@
-//! What the supervisor hands the pod's init: one plan for the pod, one per app. It crosses
-//! an exec (the init runs from a sealed copy of the binary, see stage1.rs), so it is plain
-//! serialisable data: paths, an OCI runtime spec per app, and numbers of inherited fds.
+//! What the supervisor hands the pod's init: one plan for the pod, one per app. It goes
+//! over a socket to another program image (the init runs from a sealed copy of the binary,
+//! see embryo.rs and handover.rs), so it is plain serialisable data: paths, an OCI runtime
+//! spec per app, and the supervisor's numbers of the descriptors sent with it.
 
 use std::path::PathBuf;
 
@@ -26,7 +27,7 @@ pub struct UserNamespace {
     pub size: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PodPlan {
     pub uuid: String,
     pub hostname: String,

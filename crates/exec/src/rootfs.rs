@@ -177,9 +177,9 @@ pub fn prepare(
             crate::dev::populate(dev.as_fd(), userns)?;
         }
     }
-    crate::trace::mark("C: spec mounts");
+    crate::trace::mark("init: spec mounts");
     bind_etc(root, stage1);
-    crate::trace::mark("C: etc bound");
+    crate::trace::mark("init: etc bound");
     if let Some(linux) = spec.linux() {
         for p in linux.masked_paths().iter().flatten() {
             mask(root, p, dev_null).map_err(|e| ctx(e, format!("masking {p}")))?;

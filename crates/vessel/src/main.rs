@@ -11,17 +11,14 @@ mod runargs;
 use clap::Parser;
 
 fn main() {
-    // The pod init runs from this same binary (see exec::stage1): decide before clap.
+    // The pod init and enter's crossing process run from this same binary: decide before clap.
     let mut args = std::env::args();
     let argv0 = args.next();
     if argv0.as_deref() == Some(exec::enter::ENTER_ARGV0) {
         exec::enter::exec_main();
     }
-    if argv0.as_deref() == Some(exec::stage1::INIT_ARGV0) {
-        let rest: Vec<String> = std::iter::once(exec::stage1::INIT_ARGV0.to_string())
-            .chain(args)
-            .collect();
-        exec::init::main(&rest);
+    if argv0.as_deref() == Some(exec::embryo::INIT_ARGV0) {
+        exec::init::main();
     }
     exec::trace::init();
     let cli = cli::Cli::parse();

@@ -1,0 +1,208 @@
+//! The pod's first process before it knows its pod. The supervisor clones it into the
+//! pod's new namespaces first thing, and it execs the pod init at once from a detached
+//! read-only mount of the vessel binary. That exec (a millisecond, most of it the C
+//! library probing the CPU) then runs while the supervisor prepares the pod's cgroups,
+//! pipes and filters; the init waits for the plan and its descriptors on a socket (see
+//! `handover`), sets up the mounts (`stage1`) and becomes pid 1 (`init`).
+//!
+//! Why exec at all: pid 1 stays visible to the apps for the pod's whole life. Were it a
+//! mere fork of the host's vessel, /proc/1/exe and /proc/1/map_files would lead an app
+//! holding every capability to the host's binary (CVE-2019-5736). Executed from a
+//! detached mount marked read-only, the binary cannot be written through pid 1 (EROFS,
+//! even after every vessel process ends), and it is static, so no host library is mapped.
+//! Nothing but our own code runs before the init has pivoted away from the host's root.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// The argv[0] under which the vessel binary runs as a pod init.
+pub const INIT_ARGV0: &str = "vessel-pod-init";
+/// Where the init finds its socket to the supervisor.
+pub const INIT_SOCKET_FD: RawFd = 3;
+
+/// A cloned first process, not yet handed its pod. Dropped unused, it is killed and reaped.
+pub struct Embryo {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    /// The supervisor's end of the socket to the init.
+    pub sock: OwnedFd,
+    /// The clone flags it was made with.
+    pub flags: libc::c_int,
+    armed: bool,
+}
+
+impl Embryo {
+    /// Clones the first process into new namespaces (`flags`: CLONE_NEW*). With a user
+    /// namespace it waits for [`Embryo::user_namespace_ready`] before its exec.
+    pub fn spawn(flags: libc::c_int) -> io::Result<Embryo> {
+        let exe = crate::mount::read_only_self()?;
+        // Through this, the child checks that we are still alive once it has asked to die
+        // with us: a supervisor gone before that would leave the pod unwatched.
+        let supervisor = rustix::process::pidfd_open(
+            rustix::process::getpid(),
+            rustix::process::PidfdFlags::empty(),
+        )?;
+        let (ours, theirs) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let mut pidfd: RawFd = -1;
+        // SAFETY: a fork-like clone (no new stack); this process is single-threaded here,
+        // and the child only runs `become_init`, which ends in exec or _exit.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                &mut pidfd as *mut RawFd,
+                0usize,
+                0usize,
+            )
+        };
+        if pid < 0 {
+            return Err(io::Error::new(
+                io::Error::last_os_error().kind(),
+                format!("clone: {}", io::Error::last_os_error()),
+            ));
+        }
+        if pid == 0 {
+            let e = become_init(
+                theirs.as_fd(),
+                exe.as_fd(),
+                supervisor.as_fd(),
+                flags & libc::CLONE_NEWUSER != 0,
+            );
+            let _ = e;
+            // SAFETY: leaving the child without the parent's destructors.
+            unsafe { libc::_exit(127) };
+        }
+        crate::trace::mark("cloned");
+        Ok(Embryo {
+            pid: pid as i32,
+            // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+            sock: ours,
+            flags,
+            armed: true,
+        })
+    }
+
+    /// With a user namespace: its id maps are written; the child may become its root.
+    pub fn user_namespace_ready(&self) -> io::Result<()> {
+        rustix::net::send(&self.sock, b"u", rustix::net::SendFlags::empty())?;
+        Ok(())
+    }
+
+    /// The pod is launched: from here on the supervisor watches it.
+    pub fn disarm(mut self) -> (i32, OwnedFd, OwnedFd) {
+        self.armed = false;
+        // SAFETY: moving the descriptors out of a value whose Drop then does nothing.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(self.pidfd.as_raw_fd()) };
+        let sock = unsafe { OwnedFd::from_raw_fd(self.sock.as_raw_fd()) };
+        let pid = self.pid;
+        std::mem::forget(self);
+        (pid, pidfd, sock)
+    }
+}
+
+impl Drop for Embryo {
+    fn drop(&mut self) {
+        if self.armed {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                let mut raw = 0;
+                libc::waitpid(self.pid, &mut raw, 0);
+            }
+        }
+    }
+}
+
+/// In the cloned child: die with the supervisor, become the user namespace's root if
+/// there is one, and exec the init with only the socket (and stdio) open. Returns only
+/// on failure.
+fn become_init(
+    sock: BorrowedFd<'_>,
+    exe: BorrowedFd<'_>,
+    supervisor: BorrowedFd<'_>,
+    in_user_namespace: bool,
+) -> io::Error {
+    if let Err(e) =
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+    {
+        return e.into();
+    }
+    // Had the supervisor died between the clone and that request, nothing would kill us:
+    // its pidfd says (getppid cannot, the parent is outside our pid namespace).
+    let mut watch = [libc::pollfd {
+        fd: supervisor.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: poll on one valid pollfd, without waiting.
+    if unsafe { libc::poll(watch.as_mut_ptr(), 1, 0) } != 0 {
+        return io::Error::other("the supervisor is gone");
+    }
+    if in_user_namespace {
+        // Our host ids mean nothing in the new namespace, and exec would take every
+        // capability from a process that is not its root: once the supervisor has
+        // written the maps, become that root.
+        let mut byte = [0u8; 1];
+        match rustix::io::read(sock, &mut byte) {
+            Ok(1) => {}
+            Ok(_) => return io::Error::other("the supervisor went away"),
+            Err(e) => return e.into(),
+        }
+        // SAFETY: raw id syscalls in this single-threaded process.
+        let ok = unsafe {
+            libc::setgroups(0, std::ptr::null()) == 0
+                && libc::setresgid(0, 0, 0) == 0
+                && libc::setresuid(0, 0, 0) == 0
+        };
+        if !ok {
+            return io::Error::last_os_error();
+        }
+    }
+    // The socket goes to a known number; the binary's descriptor must not sit there.
+    let mut exe_fd = exe.as_raw_fd();
+    // SAFETY: fcntl, dup2 and close_range on descriptors of this process.
+    unsafe {
+        if exe_fd == INIT_SOCKET_FD {
+            exe_fd = libc::fcntl(exe_fd, libc::F_DUPFD_CLOEXEC, INIT_SOCKET_FD + 1);
+            if exe_fd < 0 {
+                return io::Error::last_os_error();
+            }
+        }
+        if sock.as_raw_fd() != INIT_SOCKET_FD && libc::dup2(sock.as_raw_fd(), INIT_SOCKET_FD) < 0 {
+            return io::Error::last_os_error();
+        }
+        if libc::fcntl(INIT_SOCKET_FD, libc::F_SETFD, 0) < 0 {
+            return io::Error::last_os_error();
+        }
+        // Everything else closes at exec.
+        libc::syscall(
+            libc::SYS_close_range,
+            (INIT_SOCKET_FD + 1) as u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    let argv0 = CString::new(INIT_ARGV0).expect("no NUL");
+    let argv = [argv0.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: NUL-terminated argv and envp arrays of valid C strings.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            exe_fd,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
