@@ -705,6 +705,153 @@ pub fn appc_profile<S: AsRef<str>>(
     ))
 }
 
+/// A profile narrowed by an appc seccomp isolator (see [`narrow_profile`]).
+#[derive(Clone, Debug)]
+pub struct Narrowed {
+    pub profile: LinuxSeccomp,
+    /// What a retain-set asked to allow that the base profile does not: still blocked
+    /// (`@appc.io/all` among them when it was named).
+    pub not_granted: Vec<String>,
+}
+
+/// Narrows `base` (the default profile) by an appc seccomp isolator, never allowing a call
+/// `base` blocks: what an image may ask for itself, where [`appc_profile`] (which replaces
+/// the default) is for the operator.
+/// - retain-set: of the calls `base` allows (with its conditions), only those of the set
+///   and those needed to exec and exit stay allowed; `@appc.io/all` keeps `base` whole.
+/// - remove-set: the set, plus `@vessel/default-blacklist`, is blocked as well.
+///
+/// Calls the isolator blocks fail with `errno` or, when it is absent or empty, kill the
+/// app (for a retain-set, so do the calls `base` blocks).
+pub fn narrow_profile<S: AsRef<str>>(
+    base: &LinuxSeccomp,
+    mode: AppcSeccompMode,
+    set: &[S],
+    errno: Option<&str>,
+) -> Result<Narrowed, SeccompError> {
+    if set.is_empty() {
+        return Err(SeccompError::InvalidSet(
+            "an appc seccomp set must not be empty".to_string(),
+        ));
+    }
+    let names = resolve_names(set)?;
+    let (blocked_action, errno_ret) = match errno.filter(|e| !e.is_empty()) {
+        Some(name) => (
+            LinuxSeccompAction::ScmpActErrno,
+            Some(errno_from_name(name)? as u32),
+        ),
+        None => (LinuxSeccompAction::ScmpActKillProcess, None),
+    };
+    let allows = |r: &LinuxSyscall| {
+        matches!(
+            r.action(),
+            LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+        )
+    };
+    let rules = base.syscalls().clone().unwrap_or_default();
+    let mut profile = base.clone();
+    match mode {
+        AppcSeccompMode::RetainSet => {
+            if names.all {
+                return Ok(Narrowed {
+                    profile,
+                    not_granted: vec!["@appc.io/all".to_string()],
+                });
+            }
+            let granted: BTreeSet<&str> = rules
+                .iter()
+                .filter(|r| allows(r))
+                .flat_map(|r| r.names().iter().map(String::as_str))
+                .collect();
+            let not_granted = names
+                .syscalls
+                .iter()
+                .filter(|n| !granted.contains(n.as_str()))
+                .cloned()
+                .collect();
+            let keep: BTreeSet<&str> = names
+                .syscalls
+                .iter()
+                .map(String::as_str)
+                .chain(LIFECYCLE.iter().copied())
+                .collect();
+            let narrowed = rules
+                .into_iter()
+                .filter_map(|mut r| {
+                    if allows(&r) {
+                        let kept: Vec<String> = r
+                            .names()
+                            .iter()
+                            .filter(|n| keep.contains(n.as_str()))
+                            .cloned()
+                            .collect();
+                        if kept.is_empty() {
+                            return None;
+                        }
+                        r.set_names(kept);
+                    }
+                    Some(r)
+                })
+                .collect();
+            profile.set_syscalls(Some(narrowed));
+            profile.set_default_action(blocked_action);
+            profile.set_default_errno_ret(errno_ret);
+            Ok(Narrowed {
+                profile,
+                not_granted,
+            })
+        }
+        AppcSeccompMode::RemoveSet => {
+            if names.all {
+                return Err(SeccompError::InvalidSet(
+                    "@appc.io/all cannot be removed".to_string(),
+                ));
+            }
+            let mut blocked: BTreeSet<String> =
+                if set.iter().any(|s| s.as_ref() == "@appc.io/empty") {
+                    BTreeSet::new()
+                } else {
+                    names.syscalls
+                };
+            blocked.extend(
+                flatten(VESSEL_DEFAULT_BLACKLIST)
+                    .into_iter()
+                    .map(String::from),
+            );
+            // The blocked calls leave every rule of the base (one rule per call), then get
+            // one of their own.
+            let mut narrowed: Vec<LinuxSyscall> = rules
+                .into_iter()
+                .filter_map(|mut r| {
+                    let kept: Vec<String> = r
+                        .names()
+                        .iter()
+                        .filter(|n| !blocked.contains(n.as_str()))
+                        .cloned()
+                        .collect();
+                    if kept.is_empty() {
+                        return None;
+                    }
+                    r.set_names(kept);
+                    Some(r)
+                })
+                .collect();
+            let mut rule = LinuxSyscallBuilder::default()
+                .names(blocked.into_iter().collect::<Vec<_>>())
+                .action(blocked_action);
+            if let Some(errno) = errno_ret {
+                rule = rule.errno_ret(errno);
+            }
+            narrowed.push(rule.build().expect("a complete syscall rule"));
+            profile.set_syscalls(Some(narrowed));
+            Ok(Narrowed {
+                profile,
+                not_granted: Vec::new(),
+            })
+        }
+    }
+}
+
 /// The errno value of a name such as `EPERM` or `ENOTSUP`: all of POSIX and
 /// C99 and the Linux codes programs commonly test for.
 pub fn errno_from_name(name: &str) -> Result<i32, SeccompError> {
@@ -1311,6 +1458,56 @@ mod tests {
         assert!(appc_profile(AppcSeccompMode::RemoveSet, &["@appc.io/all"], None).is_err());
         assert!(appc_profile(AppcSeccompMode::RemoveSet, &["mkdri"], None).is_err());
         assert!(appc_profile(AppcSeccompMode::RemoveSet, &["mkdir"], Some("ENOPE")).is_err());
+    }
+
+    #[test]
+    fn narrowing_never_allows_what_the_base_denies() {
+        let base = default_profile(CapabilitySet::docker_default());
+        let all =
+            narrow_profile(&base, AppcSeccompMode::RetainSet, &["@appc.io/all"], None).unwrap();
+        assert_eq!(all.profile, base);
+        assert_eq!(all.not_granted, ["@appc.io/all"]);
+
+        let retain = narrow_profile(
+            &base,
+            AppcSeccompMode::RetainSet,
+            &["read", "unshare", "keyctl", "clone"],
+            Some("EACCES"),
+        )
+        .unwrap();
+        assert_eq!(retain.not_granted, ["keyctl", "unshare"]);
+        let p = &retain.profile;
+        assert_eq!(p.default_action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(p.default_errno_ret(), Some(libc::EACCES as u32));
+        let allowed = allowed_unconditionally(p);
+        assert!(allowed.contains("read") && allowed.contains("execve"));
+        for name in ["write", "unshare", "keyctl", "mount"] {
+            assert!(!allowed.contains(name), "{name}");
+        }
+        // clone keeps its condition: no new namespaces.
+        let clone = rules_for(p, "clone");
+        assert_eq!(clone.len(), 1);
+        assert!(clone[0].args().is_some());
+        compile(p).unwrap();
+
+        let remove = narrow_profile(&base, AppcSeccompMode::RemoveSet, &["mkdir"], None)
+            .unwrap()
+            .profile;
+        assert_eq!(remove.default_action(), base.default_action());
+        let allowed = allowed_unconditionally(&remove);
+        assert!(!allowed.contains("mkdir") && allowed.contains("read"));
+        assert!(!allowed.contains("unshare"));
+        let rule = remove.syscalls().as_ref().unwrap().last().unwrap();
+        assert_eq!(rule.action(), LinuxSeccompAction::ScmpActKillProcess);
+        assert!(rule.names().contains(&"mkdir".to_string()));
+        compile(&remove).unwrap();
+
+        let empty: &[&str] = &[];
+        assert!(narrow_profile(&base, AppcSeccompMode::RetainSet, empty, None).is_err());
+        assert!(
+            narrow_profile(&base, AppcSeccompMode::RemoveSet, &["@appc.io/all"], None).is_err()
+        );
+        assert!(narrow_profile(&base, AppcSeccompMode::RetainSet, &["mkdri"], None).is_err());
     }
 
     #[test]

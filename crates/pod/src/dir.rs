@@ -2,10 +2,20 @@
 //! in plus a flock on it: the process that prepares or supervises a pod holds the lock, so
 //! the kernel releasing it when that process dies is the exit event. Moves between states
 //! are atomic renames; the loser of a race sees ENOENT and treats it as normal.
+//!
+//! Only root may enter a pod's directory (mode 0700; see `PASSAGE_MODE`): a pod's root owns
+//! its writable layer, where it can leave setuid-root binaries, and the plan and logs hold
+//! its environment and output.
+//!
+//! `is_locked` probes the lock by taking it shared for a moment; only probes take it
+//! shared. So an exclusive attempt that finds the lock taken but can take it shared has
+//! met probes only, and tries again (briefly) rather than report the pod in use.
 
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rustix::fs::{flock, FlockOperation};
 
@@ -102,14 +112,85 @@ pub struct PodDir {
     lock: Option<File>,
 }
 
+/// The mode of a pod's directory, and of every directory under `--dir` holding pod data:
+/// root's alone.
+pub const PRIVATE_MODE: u32 = 0o700;
+
+/// The mode of `pods/` and `pods/run/`: root's, but others may pass through (not list):
+/// the first process of a `--private-users` pod, which works as the pod's root, reaches its
+/// stage1 mount point and empty volumes through them. What lies below is closed: a pod's
+/// directory is 0700 (0710 for the group of a `--private-users` pod's root).
+pub const PASSAGE_MODE: u32 = 0o711;
+
+/// Where a new pod directory is made before it is locked and renamed into embryo/: a
+/// name `all` does not list, so nobody sees the pod unlocked.
+const NEW_PREFIX: &str = ".new-";
+
+/// How long an exclusive lock attempt waits for probes (shared holders) to let go. A probe
+/// holds the lock for microseconds, unless its process is descheduled meanwhile.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+/// Makes `path` a directory of `mode` (no group or other bits but those of `mode`): created
+/// with it from the start, or set to it if it exists with another (as older versions left
+/// it, 0755). Its parent must exist.
+pub fn ensure_dir(path: &Path, mode: u32) -> Result<()> {
+    if set_mode(path, mode)? {
+        return Ok(());
+    }
+    match fs::DirBuilder::new().mode(mode).create(path) {
+        // The umask may have taken bits away.
+        Ok(()) => set_mode(path, mode).map(|_| ()),
+        // Made by another process meanwhile.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => set_mode(path, mode).map(|_| ()),
+        Err(e) => Err(PodError::io(path, e)),
+    }
+}
+
+/// `ensure_dir` with mode 0700.
+pub fn private_dir(path: &Path) -> Result<()> {
+    ensure_dir(path, PRIVATE_MODE)
+}
+
+/// Gives an existing directory exactly `mode`. False if it does not exist.
+pub fn set_mode(path: &Path, mode: u32) -> Result<bool> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(PodError::io(path, e)),
+    };
+    if !meta.is_dir() {
+        return Err(PodError::Invalid(format!(
+            "{} is not a directory",
+            path.display()
+        )));
+    }
+    if meta.mode() & 0o7777 != mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(|e| PodError::io(path, e))?;
+    }
+    Ok(true)
+}
+
 impl Pods {
+    /// Opens (and makes, if need be) `<dir>/pods`, root's alone; directories of pod data
+    /// an older vessel left open to other users are narrowed on the way.
     pub fn open(dir: &Path) -> Result<Pods> {
+        if !dir.is_dir() {
+            fs::create_dir_all(dir).map_err(|e| PodError::io(dir, e))?;
+        }
         let root = dir.join("pods");
+        ensure_dir(&root, PASSAGE_MODE)?;
         for d in Dir::ALL {
-            let p = root.join(d.name());
-            if !p.is_dir() {
-                fs::create_dir_all(&p).map_err(|e| PodError::io(&p, e))?;
-            }
+            let mode = if d == Dir::Run {
+                PASSAGE_MODE
+            } else {
+                PRIVATE_MODE
+            };
+            ensure_dir(&root.join(d.name()), mode)?;
+        }
+        // The pods' user namespace ranges, and the base layer and compiled filters.
+        for other in [crate::userns::DIR, CACHE_DIR] {
+            set_mode(&dir.join(other), PRIVATE_MODE)?;
         }
         Ok(Pods { root })
     }
@@ -125,21 +206,81 @@ impl Pods {
 
     /// A new pod in embryo/, locked by us.
     pub fn create(&self) -> Result<PodDir> {
-        self.create_with(&uuid::Uuid::new_v4().to_string())
+        self.create_with(&uuid::Uuid::new_v4().to_string(), None)
     }
 
-    /// A new pod with a UUID chosen beforehand.
-    pub fn create_with(&self, uuid: &str) -> Result<PodDir> {
+    /// A new pod with a UUID chosen beforehand, in embryo/ and locked by us. Its directory
+    /// is root's alone (0700); with `group` (the host gid of a pod's root in its user
+    /// namespace), that group may also pass through it (0710), which the pod's first
+    /// process needs to reach its stage1 mount point and empty volumes.
+    ///
+    /// The directory is made under a name nobody lists, locked, then renamed into place:
+    /// no other process ever sees the pod unlocked.
+    pub fn create_with(&self, uuid: &str, group: Option<u32>) -> Result<PodDir> {
         let uuid = uuid.to_string();
         let path = self.path(Dir::Embryo, &uuid);
-        fs::create_dir(&path).map_err(|e| PodError::io(&path, e))?;
-        let lock = lock_dir(&path, true)?.expect("a new directory is not locked by anyone");
-        Ok(PodDir {
-            uuid,
-            dir: Dir::Embryo,
-            pods: self.clone(),
-            lock: Some(lock),
-        })
+        let tmp = self
+            .root
+            .join(Dir::Embryo.name())
+            .join(format!("{NEW_PREFIX}{uuid}"));
+        fs::DirBuilder::new()
+            .mode(PRIVATE_MODE)
+            .create(&tmp)
+            .map_err(|e| PodError::io(&tmp, e))?;
+        let made = (|| {
+            let lock = File::open(&tmp).map_err(|e| PodError::io(&tmp, e))?;
+            flock(&lock, FlockOperation::NonBlockingLockExclusive)
+                .map_err(|e| PodError::io(&tmp, e.into()))?;
+            if let Some(gid) = group {
+                rustix::fs::fchown(&lock, None, Some(rustix::fs::Gid::from_raw_unchecked(gid)))
+                    .map_err(|e| PodError::io(&tmp, e.into()))?;
+                rustix::fs::fchmod(&lock, rustix::fs::Mode::from_raw_mode(0o710))
+                    .map_err(|e| PodError::io(&tmp, e.into()))?;
+            }
+            rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &tmp,
+                rustix::fs::CWD,
+                &path,
+                rustix::fs::RenameFlags::NOREPLACE,
+            )
+            .map_err(|e| PodError::io(&path, e.into()))?;
+            Ok(lock)
+        })();
+        match made {
+            Ok(lock) => Ok(PodDir {
+                uuid,
+                dir: Dir::Embryo,
+                pods: self.clone(),
+                lock: Some(lock),
+            }),
+            Err(e) => {
+                let _ = fs::remove_dir(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Directories of pods whose making was cut short (their process died between the
+    /// `mkdir` and the rename into embryo/) and that nobody holds: removed by `gc` after
+    /// `grace`.
+    pub fn abandoned_new(&self, grace: Duration) -> Vec<PathBuf> {
+        let base = self.root.join(Dir::Embryo.name());
+        let Ok(rd) = fs::read_dir(&base) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(NEW_PREFIX))
+            .map(|e| e.path())
+            .filter(|p| {
+                let young = fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_none_or(|age| age < grace);
+                !young && matches!(lock_dir(p, true), Ok(Some(_)))
+            })
+            .collect()
     }
 
     /// Every pod, in whatever state.
@@ -204,20 +345,52 @@ impl Pods {
     }
 }
 
+/// `<dir>/cache`: the base layer and compiled seccomp filters.
+pub const CACHE_DIR: &str = "cache";
+
+/// Takes a pod directory's lock without blocking: exclusive (to own the pod), or shared (a
+/// probe: see `is_locked`). None if another process holds it.
 fn lock_dir(path: &Path, exclusive: bool) -> Result<Option<File>> {
     let f = match File::open(path) {
         Ok(f) => f,
         Err(e) => return Err(PodError::io(path, e)),
     };
-    let op = if exclusive {
-        FlockOperation::NonBlockingLockExclusive
-    } else {
-        FlockOperation::NonBlockingLockShared
-    };
-    match flock(&f, op) {
-        Ok(()) => Ok(Some(f)),
-        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-        Err(e) => Err(PodError::io(path, e.into())),
+    if !exclusive {
+        return match flock(&f, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => Ok(Some(f)),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(PodError::io(path, e.into())),
+        };
+    }
+    let deadline = Instant::now() + PROBE_WAIT;
+    loop {
+        match flock(&f, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(Some(f)),
+            Err(rustix::io::Errno::WOULDBLOCK) => {}
+            Err(e) => return Err(PodError::io(path, e.into())),
+        }
+        // Taken. By an owner (exclusive), or only by probes (shared)? A second open of the
+        // same directory (flocks belong to open files) can tell: it gets the lock shared
+        // only if nobody holds it exclusive.
+        let second = rustix::fs::openat(
+            &f,
+            ".",
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| PodError::io(path, e.into()))?;
+        match flock(&second, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+            Err(e) => return Err(PodError::io(path, e.into())),
+        }
+        drop(second);
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_micros(500));
     }
 }
 

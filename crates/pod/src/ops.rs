@@ -194,7 +194,7 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
                 since >= opts.grace
             }
             (Dir::Prepared, false) => age(&pod.path()) >= opts.expire_prepared,
-            // A pod is created, then locked: a young embryo may just not be locked yet.
+            // An embryo nobody holds was left by a vessel that died while preparing it.
             (Dir::Embryo, false) => age(&pod.path()) >= EMBRYO_GRACE,
             (Dir::Prepare | Dir::Garbage, false) => true,
         };
@@ -204,6 +204,14 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
                 Ok(()) => report.removed.push(uuid),
                 Err(PodError::WrongState { .. }) => {}
                 Err(e) => report.failed.push(format!("{uuid}: {e}")),
+            }
+        }
+    }
+    // Directories whose making was cut short, before they became pods.
+    if !opts.mark_only {
+        for path in pods.abandoned_new(EMBRYO_GRACE) {
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                report.failed.push(format!("{}: {e}", path.display()));
             }
         }
     }

@@ -204,6 +204,15 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         .to_vec()
         .map_err(|e| PodError::Invalid(format!("pod manifest: {e}")))?;
 
+    if req.private_users {
+        crate::volumes::check_userns_owners(&volumes, crate::userns::RANGE)?;
+    }
+    for p in &planned {
+        for w in &p.spec.warnings {
+            eprintln!("vessel: warning: app {}: {w}", p.name);
+        }
+    }
+
     // Checked: now write.
     let userns_slot = if req.private_users {
         Some(crate::userns::allocate(pods.vessel_dir(), &uuid)?)
@@ -216,7 +225,9 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
     });
     // Until the pod's state records it, a failure gives the range back.
     let mut slot_guard = crate::userns::SlotGuard::new(pods.vessel_dir(), userns_slot, &uuid);
-    let mut pod = pods.create_with(&uuid)?;
+    // The pod's root in its user namespace (host gid `base`) must pass through the pod's
+    // directory to reach its stage1 mount point and empty volumes.
+    let mut pod = pods.create_with(&uuid, userns.map(|u| u.base))?;
     pod.move_to(Dir::Prepare)?;
     let dir = pod.path();
     let mut apps = Vec::new();
@@ -252,12 +263,21 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
     {
         let vdir = dir.join("volumes").join(v.name.as_str());
         fs::create_dir_all(&vdir).map_err(io(&vdir))?;
-        // In a user namespace, the volume's owner is the host id the pod's id maps to.
+        // In a user namespace, the volume's owner is the host id the pod's id maps to
+        // (checked above to lie in the pod's range).
         let shift = userns.map(|u| u.base).unwrap_or(0);
+        let owner = |id: u32, what: &str| {
+            shift.checked_add(id).ok_or_else(|| {
+                PodError::Invalid(format!(
+                    "volume {:?}: {what} {id} does not fit the pod's user namespace",
+                    v.name.as_str()
+                ))
+            })
+        };
         std::os::unix::fs::chown(
             &vdir,
-            Some(shift + v.uid_or_default()),
-            Some(shift + v.gid_or_default()),
+            Some(owner(v.uid_or_default(), "uid")?),
+            Some(owner(v.gid_or_default(), "gid")?),
         )
         .map_err(io(&vdir))?;
         use std::os::unix::fs::PermissionsExt;
@@ -485,6 +505,8 @@ pub fn run_prepared(
     let mut plan: PodPlan = serde_json::from_slice(&fs::read(&plan_path).map_err(io(&plan_path))?)
         .map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
     plan.stage1_dir = dir.join("stage1");
+    // Root's alone: the base layer, and compiled filters every pod trusts.
+    crate::dir::private_dir(&opts.cache_dir)?;
     let base = exec::base::ensure(&opts.cache_dir).map_err(|e| PodError::io(&opts.cache_dir, e))?;
     for a in plan.apps.iter_mut() {
         a.rootfs.upper = dir.join(&a.rootfs.upper);

@@ -49,6 +49,8 @@ pub struct AppSpec {
     /// Names (or numbers) resolved in the image at start.
     pub user: String,
     pub group: Option<String>,
+    /// What the user should hear about (an image's isolator that was not followed).
+    pub warnings: Vec<String>,
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
@@ -248,58 +250,137 @@ pub fn app_of<'a>(image: &'a ImageManifest, req: &'a AppRequest) -> Option<&'a s
     req.app.as_ref().or(image.app.as_ref())
 }
 
-/// The seccomp filter: the flag's, else the image's isolator, else the default profile.
-/// None when filtering is off (--insecure-options=seccomp, or a retain-set of @appc.io/all).
+/// Who asked for an isolator. The operator (the command line, a pod manifest) may relax
+/// the security defaults; an image only tighten them: running an image must not hand it
+/// more than the defaults unless whoever runs it says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Operator,
+    Image,
+}
+
+/// The app's isolators with their origin, the operator's first: a pod manifest's app (which
+/// replaces the image's), the pod manifest's pod isolators, then the image's app.
+fn isolators(
+    image: &ImageManifest,
+    req: &AppRequest,
+    pod: &PodRequest,
+) -> Vec<(Origin, TypedIsolator)> {
+    let mut out: Vec<(Origin, TypedIsolator)> = Vec::new();
+    if let Some(app) = &req.app {
+        out.extend(
+            app.isolators
+                .typed()
+                .into_iter()
+                .map(|i| (Origin::Operator, i)),
+        );
+    }
+    out.extend(
+        pod.isolators
+            .iter()
+            .filter_map(|i| i.parse().ok())
+            .map(|i| (Origin::Operator, i)),
+    );
+    if req.app.is_none() {
+        if let Some(app) = &image.app {
+            out.extend(
+                app.isolators
+                    .typed()
+                    .into_iter()
+                    .map(|i| (Origin::Image, i)),
+            );
+        }
+    }
+    out
+}
+
+/// The seccomp filter. The operator's choice wins: `--seccomp`, else a seccomp isolator of
+/// the pod manifest, each replacing the default profile (a retain-set of @appc.io/all turns
+/// filtering off). Else the image's seccomp isolator narrows the default profile, never
+/// widening it. None when filtering is off (also --insecure-options=seccomp).
 fn seccomp_profile(
     image: &ImageManifest,
     req: &AppRequest,
     pod: &PodRequest,
     caps: CapabilitySet,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<oci_spec::runtime::LinuxSeccomp>> {
     if pod.insecure.seccomp {
         return Ok(None);
     }
-    let from_isolator = app_of(image, req)
-        .into_iter()
-        .flat_map(|a| a.isolators.typed())
-        .chain(pod.isolators.iter().filter_map(|i| i.parse().ok()))
-        .find_map(|iso| match iso {
-            TypedIsolator::SeccompRetain(s) => Some(SeccompRequest {
-                mode: AppcSeccompMode::RetainSet,
-                errno: s.errno,
-                set: s.set,
-            }),
-            TypedIsolator::SeccompRemove(s) => Some(SeccompRequest {
-                mode: AppcSeccompMode::RemoveSet,
-                errno: s.errno,
-                set: s.set,
-            }),
-            _ => None,
-        });
-    let (origin, request) = match (&req.seccomp, from_isolator) {
+    let requested = |origin: Origin| {
+        isolators(image, req, pod)
+            .into_iter()
+            .filter(|(o, _)| *o == origin)
+            .find_map(|(_, iso)| match iso {
+                TypedIsolator::SeccompRetain(s) => Some(SeccompRequest {
+                    mode: AppcSeccompMode::RetainSet,
+                    errno: s.errno,
+                    set: s.set,
+                }),
+                TypedIsolator::SeccompRemove(s) => Some(SeccompRequest {
+                    mode: AppcSeccompMode::RemoveSet,
+                    errno: s.errno,
+                    set: s.set,
+                }),
+                _ => None,
+            })
+    };
+    let (origin, request) = match (&req.seccomp, requested(Origin::Operator)) {
         (Some(r), _) => ("--seccomp", r.clone()),
         (None, Some(r)) => ("seccomp isolator", r),
-        (None, None) => return Ok(Some(exec::seccomp::default_profile(caps))),
+        (None, None) => {
+            let default = exec::seccomp::default_profile(caps);
+            let Some(r) = requested(Origin::Image) else {
+                return Ok(Some(default));
+            };
+            let narrowed =
+                exec::seccomp::narrow_profile(&default, r.mode, &r.set, r.errno.as_deref())
+                    .map_err(|e| PodError::Invalid(format!("the image's seccomp isolator: {e}")))?;
+            if !narrowed.not_granted.is_empty() {
+                warnings.push(format!(
+                    "the image's seccomp isolator asks to allow {}, which the default filter \
+                     denies; an image can only narrow the filter, so they stay denied \
+                     (an operator may allow them with --seccomp or a pod manifest)",
+                    narrowed.not_granted.join(", ")
+                ));
+            }
+            return Ok(Some(narrowed.profile));
+        }
     };
     exec::seccomp::appc_profile(request.mode, &request.set, request.errno.as_deref())
         .map_err(|e| PodError::Invalid(format!("{origin}: {e}")))
 }
 
-/// no_new_privs: on, unless the app's (or pod's) isolator turns it off or the user gave
-/// --insecure-options=capabilities.
-fn no_new_privs(image: &ImageManifest, req: &AppRequest, pod: &PodRequest) -> bool {
+/// no_new_privs: on, unless the operator turns it off (a pod manifest's isolator, or
+/// --insecure-options=capabilities). An image's isolator cannot turn it off.
+fn no_new_privs(
+    image: &ImageManifest,
+    req: &AppRequest,
+    pod: &PodRequest,
+    warnings: &mut Vec<String>,
+) -> bool {
     if pod.insecure.capabilities {
         return false;
     }
-    let iso = app_of(image, req)
+    let iso = isolators(image, req, pod)
         .into_iter()
-        .flat_map(|a| a.isolators.typed())
-        .chain(pod.isolators.iter().filter_map(|i| i.parse().ok()))
-        .find_map(|i| match i {
-            TypedIsolator::NoNewPrivileges(b) => Some(b),
+        .find_map(|(origin, i)| match i {
+            TypedIsolator::NoNewPrivileges(b) => Some((origin, b)),
             _ => None,
         });
-    iso.unwrap_or(true)
+    match iso {
+        Some((Origin::Operator, b)) => b,
+        Some((Origin::Image, false)) => {
+            warnings.push(
+                "the image's os/linux/no-new-privileges isolator is false, which only an \
+                 operator may ask for: no_new_privs stays on"
+                    .into(),
+            );
+            true
+        }
+        Some((Origin::Image, true)) | None => true,
+    }
 }
 
 /// Limits from the image's isolators, overridden by the flags.
@@ -393,6 +474,7 @@ pub fn build(
         .unwrap_or_default();
     gids.extend(&req.supplementary_gids);
 
+    let mut warnings = Vec::new();
     let caps = capabilities(image, req, pod)?;
     let oci_caps = to_oci_caps(caps);
     let capabilities = LinuxCapabilitiesBuilder::default()
@@ -418,7 +500,7 @@ pub fn build(
                 .map_err(|e| bad("user", e.to_string()))?,
         )
         .capabilities(capabilities)
-        .no_new_privileges(no_new_privs(image, req, pod))
+        .no_new_privileges(no_new_privs(image, req, pod, &mut warnings))
         .terminal(pod.interactive)
         // Inherited from vessel, as rkt did; oci-spec would otherwise cap NOFILE at 1024.
         .rlimits(Vec::<oci_spec::runtime::PosixRlimit>::new())
@@ -463,7 +545,7 @@ pub fn build(
     linux = linux
         .masked_paths(masked.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .readonly_paths(readonly.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-    if let Some(profile) = seccomp_profile(image, req, pod, caps)? {
+    if let Some(profile) = seccomp_profile(image, req, pod, caps, &mut warnings)? {
         linux = linux.seccomp(profile);
     }
     let spec = SpecBuilder::default()
@@ -496,6 +578,7 @@ pub fn build(
         spec,
         user,
         group,
+        warnings,
     })
 }
 

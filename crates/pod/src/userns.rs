@@ -9,13 +9,16 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{PodError, Result};
 
+/// Under `--dir`, root's alone (0700).
+pub const DIR: &str = "userns";
+
 pub const RANGE: u32 = 65536;
 pub const FIRST_ID: u32 = 1 << 31;
 /// Slots that fit below u32::MAX (whose last value means "no id").
 pub const SLOTS: u32 = (u32::MAX - FIRST_ID) / RANGE - 1;
 
 fn dir_of(vessel_dir: &Path) -> PathBuf {
-    vessel_dir.join("userns")
+    vessel_dir.join(DIR)
 }
 
 /// The first id of a slot's range.
@@ -26,7 +29,7 @@ pub fn base_of(slot: u32) -> u32 {
 /// Takes a free slot for `uuid`.
 pub fn allocate(vessel_dir: &Path, uuid: &str) -> Result<u32> {
     let dir = dir_of(vessel_dir);
-    fs::create_dir_all(&dir).map_err(|e| PodError::io(&dir, e))?;
+    crate::dir::private_dir(&dir)?;
     // Start from a slot derived from the UUID: allocations rarely collide.
     let start = u32::from_str_radix(&uuid.replace('-', "")[..8], 16).unwrap_or(0) % SLOTS;
     for i in 0..SLOTS {

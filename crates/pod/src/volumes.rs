@@ -125,6 +125,25 @@ pub fn check_volumes(volumes: &[Volume], used: &BTreeSet<String>) -> Result<()> 
     Ok(())
 }
 
+/// With `--private-users`, an empty volume is owned by the host id its uid and gid map to:
+/// both must lie in the pod's range (0 to `range` - 1), or the volume would belong to
+/// another pod's ids, or to a real host user.
+pub fn check_userns_owners(volumes: &[Volume], range: u32) -> Result<()> {
+    for v in volumes.iter().filter(|v| v.kind == VolumeKind::Empty) {
+        for (what, id) in [("uid", v.uid_or_default()), ("gid", v.gid_or_default())] {
+            if id >= range {
+                return Err(PodError::Invalid(format!(
+                    "volume {:?}: {what} {id} is out of the pod's user namespace with \
+                     --private-users (it maps ids 0 to {})",
+                    v.name.as_str(),
+                    range - 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A host source must exist and be reached without following any symlink: a symlink there
 /// could be swapped to point anywhere between this check and the mount.
 pub fn check_host_source(volume: &str, src: &str) -> Result<()> {
@@ -177,6 +196,25 @@ mod tests {
         assert!(check_overlaps("a", &[m("x", "/data"), m("y", "/data/sub")]).is_err());
         assert!(check_overlaps("a", &[m("x", "/data"), m("y", "/data")]).is_err());
         assert!(check_overlaps("a", &[m("x", "/data"), m("y", "/database")]).is_ok());
+    }
+
+    #[test]
+    fn userns_owners_stay_in_the_range() {
+        let v = |uid: u32, gid: u32| {
+            let mut v = Volume::empty("data".parse().unwrap());
+            v.uid = Some(uid);
+            v.gid = Some(gid);
+            v
+        };
+        assert!(check_userns_owners(&[v(65535, 0)], 65536).is_ok());
+        let e = check_userns_owners(&[v(65536, 0)], 65536)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"data\"") && e.contains("uid 65536"), "{e}");
+        let e = check_userns_owners(&[v(0, u32::MAX)], 65536)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gid 4294967295"), "{e}");
     }
 
     #[test]
