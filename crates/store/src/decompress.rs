@@ -1,9 +1,12 @@
 //! Recognises a stream's compression by its magic bytes and decompresses it, optionally on
-//! a thread of its own so that decompression and extraction overlap on two cores.
+//! a thread of its own (which also hashes both streams) so that decompression and
+//! extraction overlap on two cores.
 
 use std::io::{self, BufRead, BufReader, Read};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
+
+use crate::digest::{Algorithm, Digest, Hasher, HashingReader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -40,7 +43,11 @@ impl Compression {
     }
 }
 
+/// Bytes per buffer handed between threads: big enough that hand-offs are rare, small
+/// enough to stay in the cache of the core that reads it next.
 const BUF: usize = 256 * 1024;
+/// Buffers in flight between the decompressing thread and the extracting one.
+const IN_FLIGHT: usize = 8;
 
 /// A decoder for any of the supported formats that can give its input back, so the
 /// caller can drain and hash whatever follows the compressed stream.
@@ -103,74 +110,78 @@ pub fn decoder<'a, R: Read + Send + 'a>(
 pub const RATIO_LIMIT: u64 = 200;
 pub const RATIO_FLOOR: u64 = 64 << 20;
 
-/// Decompresses `input` on a thread of its own, hashing the compressed bytes (if `algo`
-/// is given) as they are read. The join handle yields the compressed digest and size.
-/// The compressed stream's digest (if asked for) and length, once it is fully read.
-pub type CompressedResult = io::Result<(Option<crate::digest::Digest>, u64)>;
+/// What the decompressing thread learnt by the end of the stream.
+#[derive(Debug, Clone)]
+pub struct StreamDigests {
+    /// The compressed stream's digest, when one was asked for.
+    pub compressed: Option<Digest>,
+    pub compressed_len: u64,
+    /// The decompressed stream's digest (an OCI diff_id, an ACI's image ID).
+    pub plain: Digest,
+    pub plain_len: u64,
+}
 
+pub type StreamResult = io::Result<StreamDigests>;
+
+/// Decompresses `input` on a thread of its own, hashing the compressed bytes (with
+/// `compressed_algo`, if given) as they are read and the decompressed bytes (with
+/// `plain_algo`) as they are handed over. Both hashes run there so that the extracting
+/// thread, which also writes every file, has less to do. The reader must be read to its
+/// end for the digests to cover the whole stream; the join handle then yields them.
 pub fn spawn_decompress<R: Read + Send + 'static>(
     input: R,
-    algo: Option<crate::digest::Algorithm>,
+    compressed_algo: Option<Algorithm>,
+    plain_algo: Algorithm,
     what: String,
-) -> (ThreadedReader, JoinHandle<CompressedResult>) {
-    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
+) -> (ThreadedReader, JoinHandle<StreamResult>) {
+    let (pipe, reader) = pipe();
     let handle = std::thread::spawn(move || {
-        let hashing = crate::digest::HashingReader::new(
-            input,
-            algo.unwrap_or(crate::digest::Algorithm::Sha256),
-        );
+        let fail = |e: io::Error| {
+            pipe.fail(io::Error::new(e.kind(), e.to_string()));
+            Err(e)
+        };
+        let hashing = HashingReader::new(input, compressed_algo.unwrap_or(Algorithm::Sha256));
         let (kind, mut dec) = match Decoder::detect(BufReader::with_capacity(BUF, hashing)) {
             Ok(d) => d,
-            Err(e) => {
-                let _ = tx.send(Err(io::Error::new(
-                    e.kind(),
-                    format!("{}{e}", prefix(&what)),
-                )));
-                return Err(e);
-            }
+            Err(e) => return fail(io::Error::new(e.kind(), format!("{}{e}", prefix(&what)))),
         };
-        let mut out_total = 0u64;
+        let mut plain = Hasher::new(plain_algo);
+        let mut plain_len = 0u64;
         loop {
-            let mut buf = vec![0u8; BUF];
-            let mut filled = 0;
-            let res = loop {
-                if filled == buf.len() {
-                    break Ok(());
-                }
-                match dec.read(&mut buf[filled..]) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => break Err(e),
+            let mut buf = pipe.buffer();
+            let filled = match fill(&mut dec, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    return fail(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{}{} data is corrupt or truncated: {e}",
+                            prefix(&what),
+                            kind.name()
+                        ),
+                    ))
                 }
             };
-            if let Err(e) = res {
-                let msg = format!(
-                    "{}{} data is corrupt or truncated: {e}",
-                    prefix(&what),
-                    kind.name()
-                );
-                let _ = tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, msg.clone())));
-                return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
-            }
-            out_total += filled as u64;
-            if kind != Compression::None && out_total > RATIO_FLOOR {
+            plain_len += filled as u64;
+            if kind != Compression::None && plain_len > RATIO_FLOOR {
                 let compressed = dec_count(&dec);
-                if out_total > compressed.saturating_mul(RATIO_LIMIT) {
-                    let msg = format!(
-                        "{}{} data expands more than {RATIO_LIMIT} times ({compressed} bytes to over {out_total}): refusing a decompression bomb",
-                        prefix(&what),
-                        kind.name()
-                    );
-                    let _ = tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, msg.clone())));
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
+                if plain_len > compressed.saturating_mul(RATIO_LIMIT) {
+                    return fail(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{}{} data expands more than {RATIO_LIMIT} times ({compressed} bytes to over {plain_len}): refusing a decompression bomb",
+                            prefix(&what),
+                            kind.name()
+                        ),
+                    ));
                 }
             }
             if filled == 0 {
                 break;
             }
             buf.truncate(filled);
-            if tx.send(Ok(buf)).is_err() {
+            plain.update(&buf);
+            if !pipe.send(buf) {
                 // The consumer stopped early; its own error is the one to report.
                 return Err(io::Error::new(
                     io::ErrorKind::BrokenPipe,
@@ -178,12 +189,30 @@ pub fn spawn_decompress<R: Read + Send + 'static>(
                 ));
             }
         }
-        drop(tx);
-        let hashing = dec.into_inner().into_inner();
-        let (digest, n) = hashing.finish()?;
-        Ok((algo.map(|_| digest), n))
+        drop(pipe);
+        let (compressed, compressed_len) = dec.into_inner().into_inner().finish()?;
+        Ok(StreamDigests {
+            compressed: compressed_algo.map(|_| compressed),
+            compressed_len,
+            plain: plain.finish(),
+            plain_len,
+        })
     });
-    (ThreadedReader::from_channel(rx), handle)
+    (reader, handle)
+}
+
+/// Reads until `buf` is full or the stream ends: fewer, fuller hand-offs.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// "label: " or nothing.
@@ -195,7 +224,7 @@ fn prefix(label: &str) -> String {
     }
 }
 
-fn dec_count<R: Read>(dec: &Decoder<BufReader<crate::digest::HashingReader<R>>>) -> u64 {
+fn dec_count<R: Read>(dec: &Decoder<BufReader<HashingReader<R>>>) -> u64 {
     let inner = match dec {
         Decoder::None(r) => r,
         Decoder::Gzip(d) => d.get_ref(),
@@ -206,10 +235,50 @@ fn dec_count<R: Read>(dec: &Decoder<BufReader<crate::digest::HashingReader<R>>>)
     inner.get_ref().count()
 }
 
-/// Runs `produce` on a thread that fills buffers from a reader, and hands the buffers to
+/// The producing end of a pipe between threads: full buffers go one way, emptied ones
+/// come back to be filled again, so no buffer is allocated and zeroed per chunk.
+struct Pipe {
+    full: SyncSender<io::Result<Vec<u8>>>,
+    spare: Receiver<Vec<u8>>,
+}
+
+fn pipe() -> (Pipe, ThreadedReader) {
+    let (full, filled) = sync_channel(IN_FLIGHT);
+    let (give_back, spare) = sync_channel(IN_FLIGHT + 2);
+    let reader = ThreadedReader {
+        rx: filled,
+        give_back,
+        current: Vec::new(),
+        pos: 0,
+        done: false,
+        handle: None,
+    };
+    (Pipe { full, spare }, reader)
+}
+
+impl Pipe {
+    /// A buffer of BUF bytes, an emptied one if the reader gave one back.
+    fn buffer(&self) -> Vec<u8> {
+        let mut buf = self.spare.try_recv().unwrap_or_default();
+        buf.resize(BUF, 0);
+        buf
+    }
+
+    /// False if the reader went away.
+    fn send(&self, buf: Vec<u8>) -> bool {
+        self.full.send(Ok(buf)).is_ok()
+    }
+
+    fn fail(&self, e: io::Error) {
+        let _ = self.full.send(Err(e));
+    }
+}
+
+/// Runs a producer on a thread that fills buffers from a reader, and hands the buffers to
 /// the calling thread as a `Read`. Errors of the producer surface as read errors.
 pub struct ThreadedReader {
     rx: Receiver<io::Result<Vec<u8>>>,
+    give_back: SyncSender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
     done: bool,
@@ -218,43 +287,20 @@ pub struct ThreadedReader {
 
 impl ThreadedReader {
     pub fn spawn<R: Read + Send + 'static>(mut source: R) -> ThreadedReader {
-        let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
+        let (pipe, mut reader) = pipe();
         let handle = std::thread::spawn(move || loop {
-            let mut buf = vec![0u8; BUF];
-            let mut filled = 0;
-            // Fill whole buffers: fewer channel hand-offs.
-            while filled < buf.len() {
-                match source.read(&mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
+            let mut buf = pipe.buffer();
+            match fill(&mut source, &mut buf) {
+                Ok(0) => return,
+                Ok(n) => buf.truncate(n),
+                Err(e) => return pipe.fail(e),
             }
-            if filled == 0 {
-                return;
-            }
-            buf.truncate(filled);
-            if tx.send(Ok(buf)).is_err() {
+            if !pipe.send(buf) {
                 return; // the reader went away
             }
         });
-        let mut r = ThreadedReader::from_channel(rx);
-        r.handle = Some(handle);
-        r
-    }
-
-    fn from_channel(rx: Receiver<io::Result<Vec<u8>>>) -> ThreadedReader {
-        ThreadedReader {
-            rx,
-            current: Vec::new(),
-            pos: 0,
-            done: false,
-            handle: None,
-        }
+        reader.handle = Some(handle);
+        reader
     }
 }
 
@@ -266,7 +312,9 @@ impl Read for ThreadedReader {
             }
             match self.rx.recv() {
                 Ok(Ok(buf)) => {
-                    self.current = buf;
+                    let emptied = std::mem::replace(&mut self.current, buf);
+                    // Never wait here: a producer that has enough spares lets this one go.
+                    let _ = self.give_back.try_send(emptied);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {

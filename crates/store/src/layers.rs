@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::decompress::spawn_decompress;
-use crate::digest::{Algorithm, Digest, HashingReader};
+use crate::digest::{Algorithm, Digest};
 use crate::error::{IoContext, Result, StoreError};
 use crate::extract::writer::{RootWriter, Whiteouts};
 use crate::extract::{extract_tar, ExtractOptions, Extracted};
+use crate::import::trace;
 use crate::store::{Store, TmpDir};
 use crate::{fsutil, tree};
 
@@ -88,6 +89,7 @@ impl Store {
         kind: Kind<'_>,
     ) -> Result<StagedLayer> {
         let tmp = self.tmp_dir("layer")?;
+        trace::mark(|| format!("image {image}: staging a layer"));
         let rootfs = tmp.path().join("rootfs");
         fs::create_dir(&rootfs).at(&rootfs)?;
         let mut writer = RootWriter::new(&rootfs, Whiteouts::Overlay, true).at(&rootfs)?;
@@ -107,7 +109,7 @@ impl Store {
             Kind::Oci { key, .. } => format!("layer {}", key.oci()),
             Kind::Aci => String::new(),
         };
-        let (plain, decompressor) = spawn_decompress(input, blob_algo, label);
+        let (plain, decompressor) = spawn_decompress(input, blob_algo, key_algo, label);
         let shown = match &kind {
             Kind::Oci { blob: Some(b), .. } => format!("{image} (layer {})", b.oci()),
             Kind::Oci { key, .. } => format!("{image} (layer {})", key.oci()),
@@ -121,41 +123,38 @@ impl Store {
         };
         // An ACI's uncompressed archive is kept as a blob (export gives back the same ID).
         let aci_blob = aci.then(|| tmp.path().join("aci"));
-        let outcome: Result<(Extracted, Digest)> = (|| {
-            let mut hashing = match &aci_blob {
-                Some(p) => {
-                    let f = fs::File::create(p).at(p)?;
-                    HashingReader::new(Box::new(Tee::new(plain, f)) as Box<dyn Read>, key_algo)
-                }
-                None => HashingReader::new(Box::new(plain) as Box<dyn Read>, key_algo),
+        let outcome: Result<Extracted> = (|| {
+            let mut archive: Box<dyn Read> = match &aci_blob {
+                Some(p) => Box::new(Tee::new(plain, fs::File::create(p).at(p)?)),
+                None => Box::new(plain),
             };
-            let extracted = extract_tar(&mut hashing, &mut writer, &opts)?;
-            let (digest, _) = hashing
-                .finish()
+            let extracted = extract_tar(&mut archive, &mut writer, &opts)?;
+            // What follows the archive's end (padding) is part of the digested stream, and
+            // of an ACI's blob: read it, so the decompressor reaches the end.
+            std::io::copy(&mut archive, &mut std::io::sink())
                 .map_err(|e| StoreError::bad_image(image, format!("reading the archive: {e}")))?;
-            Ok((extracted, digest))
+            Ok(extracted)
         })();
         // The decompressor's own error is the real cause when extraction failed from it.
-        let compressed = decompressor.join().expect("decompressor thread panicked");
+        let stream = decompressor.join().expect("decompressor thread panicked");
         let (extracted, uncompressed) = match outcome {
             Err(e) => {
-                return Err(match compressed {
+                return Err(match stream {
                     Err(ce) if ce.kind() != std::io::ErrorKind::BrokenPipe => {
                         StoreError::bad_image(image, ce.to_string())
                     }
                     _ => e,
                 })
             }
-            Ok(v) => {
-                let (blob_digest, _) =
-                    compressed.map_err(|e| StoreError::bad_image(image, e.to_string()))?;
+            Ok(extracted) => {
+                let digests = stream.map_err(|e| StoreError::bad_image(image, e.to_string()))?;
                 if let (
                     Kind::Oci {
                         blob: Some(expected),
                         ..
                     },
                     Some(actual),
-                ) = (&kind, blob_digest)
+                ) = (&kind, digests.compressed)
                 {
                     if &actual != *expected {
                         return Err(StoreError::DigestMismatch {
@@ -165,9 +164,10 @@ impl Store {
                         });
                     }
                 }
-                v
+                (extracted, digests.plain)
             }
         };
+        trace::mark(|| format!("{what}: extracted and both digests checked"));
         let key = match kind {
             Kind::Oci { key, .. } => {
                 if &uncompressed != key {
@@ -185,6 +185,7 @@ impl Store {
             tree::walk(&rootfs, &tree::Hashing::Known(&writer.file_hashes)).at(&rootfs)?;
         let tree_path = tmp.path().join("tree");
         fs::write(&tree_path, tree::serialize(&records)).at(&tree_path)?;
+        trace::mark(|| format!("{what}: tree recorded"));
         let meta = LayerMeta {
             key: key.clone(),
             size: extracted.bytes,
@@ -226,12 +227,14 @@ impl Store {
         // One syncfs for the whole tree instead of an fsync per file, then the rename
         // publishes it: a crash before the rename leaves only a stale tmp directory.
         fsutil::syncfs(staged.tmp.path())?;
+        trace::mark(|| format!("layer {}: synced", staged.key));
         let dest = self.layer_dir(&staged.key);
         let from = staged.tmp.path().to_path_buf();
         if let Some(b) = &staged.aci_blob {
             let _ = fs::remove_file(b);
         }
         self.commit_dir(&from, &dest)?;
+        trace::mark(|| format!("layer {}: committed", staged.key));
         Ok(staged.meta)
     }
 

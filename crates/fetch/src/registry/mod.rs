@@ -11,6 +11,7 @@ use serde_json::Value;
 use store::images::ImageRecord;
 use store::import::oci::{import_manifest, select_platform, ImportName};
 use store::import::remote::RemoteRecord;
+use store::import::trace;
 use store::{Digest, StoreError};
 
 use crate::error::{FetchError, Result};
@@ -52,7 +53,9 @@ fn stored(f: &Fetcher<'_>, r: &DockerRef, source: &str) -> Option<ImageRecord> {
 fn pull(f: &Fetcher<'_>, r: &DockerRef, shown: &str, source: &str) -> Result<ImageRecord> {
     let credential = f.credentials()?.for_registry(&r.registry).cloned();
     let reg = Registry::connect(&f.http, r, credential, f.progress.clone())?;
+    trace::mark(|| format!("{shown}: registry answered"));
     let (mut digest, mut manifest) = reg.manifest(&r.manifest_reference())?;
+    trace::mark(|| format!("{shown}: manifest {}", digest.oci()));
     for _ in 0..4 {
         let v: Value = serde_json::from_slice(&manifest).map_err(|e| {
             StoreError::bad_image(shown, format!("manifest is not valid JSON: {e}"))

@@ -1,5 +1,6 @@
 //! Safe extraction of image archives (ACI rootfs and OCI layers) into a directory.
 
+pub mod meta;
 pub mod path;
 pub mod writer;
 

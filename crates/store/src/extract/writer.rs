@@ -10,25 +10,15 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{
-    openat, openat2, AtFlags, Dev, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps,
-    Uid, XattrFlags,
+    openat, openat2, AtFlags, Dev, FileType, Gid, Mode, OFlags, ResolveFlags, Stat, Timespec,
+    Timestamps, Uid, XattrFlags,
 };
 use rustix::io::Errno;
 
+use super::meta::{settle, NewOwner};
+pub use super::meta::{xattr_allowed, Meta};
 use super::path::EntryPath;
 use crate::digest::{Algorithm, Hasher};
-
-/// Metadata an archive or a source tree gives an entry.
-#[derive(Debug, Clone, Default)]
-pub struct Meta {
-    /// Permission bits, setuid/setgid/sticky included.
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub mtime: i64,
-    pub mtime_nsec: u32,
-    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
-}
 
 /// How whiteouts are written: as overlayfs whiteouts in a layer of its own (char 0/0 and
 /// the opaque xattr), or applied by deleting from a merged tree.
@@ -39,15 +29,6 @@ pub enum Whiteouts {
 }
 
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-
-/// Only these xattrs from an image reach the disk: user data, file capabilities and ACLs.
-/// `trusted.*` in particular would let an image forge overlayfs metadata.
-pub fn xattr_allowed(name: &[u8]) -> bool {
-    name.starts_with(b"user.")
-        || name == b"security.capability"
-        || name == b"system.posix_acl_access"
-        || name == b"system.posix_acl_default"
-}
 
 const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT
     .union(ResolveFlags::NO_MAGICLINKS)
@@ -60,6 +41,8 @@ pub struct RootWriter {
     /// The last parent directory used: archives list a directory's entries together.
     cache: Option<(Vec<u8>, OwnedFd)>,
     dir_times: Vec<(EntryPath, Timestamps)>,
+    /// Who owns what we create, so symlinks skip a chown to the owner they already have.
+    new_owner: NewOwner,
     /// sha256 of each regular file written, by (dev, inode), for the layer's tree record.
     pub file_hashes: HashMap<(u64, u64), String>,
     hash_files: bool,
@@ -98,7 +81,9 @@ impl RootWriter {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
             Mode::empty(),
         )?;
+        let new_owner = NewOwner::in_root(root.as_fd())?;
         Ok(RootWriter {
+            new_owner,
             root,
             root_path: root_path.to_path_buf(),
             whiteouts,
@@ -215,30 +200,11 @@ impl RootWriter {
         Ok(())
     }
 
-    fn apply_fd_meta(&self, fd: BorrowedFd<'_>, meta: &Meta, path: &EntryPath) -> WResult<()> {
-        rustix::fs::fchown(
-            fd,
-            Some(Uid::from_raw_unchecked(meta.uid)),
-            Some(Gid::from_raw_unchecked(meta.gid)),
-        )
-        .map_err(|e| WriteError::new(path, format!("chown: {e}")))?;
-        // After chown, which clears setuid/setgid.
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))
-            .map_err(|e| WriteError::new(path, format!("chmod: {e}")))?;
-        for (name, value) in &meta.xattrs {
-            if !xattr_allowed(name) {
-                continue;
-            }
-            rustix::fs::fsetxattr(fd, name.as_slice(), value, XattrFlags::empty()).map_err(
-                |e| {
-                    WriteError::new(
-                        path,
-                        format!("xattr {}: {e}", String::from_utf8_lossy(name)),
-                    )
-                },
-            )?;
-        }
-        Ok(())
+    /// Gives the entry open at `fd` the owner, mode and xattrs of `meta`; returns its stat.
+    fn settle_fd(&self, fd: BorrowedFd<'_>, meta: &Meta, path: &EntryPath) -> WResult<Stat> {
+        let st = rustix::fs::fstat(fd).map_err(|e| WriteError::new(path, e))?;
+        settle(fd, &st, meta).map_err(|e| WriteError::new(path, e))?;
+        Ok(st)
     }
 
     pub fn dir(&mut self, path: &EntryPath, meta: &Meta) -> WResult<()> {
@@ -253,7 +219,7 @@ impl RootWriter {
         } else {
             let (_, name) = path.split_last();
             let dir = self.parent(path)?;
-            match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
+            match rustix::fs::mkdirat(dir, name, meta.create_mode()) {
                 Ok(()) => {}
                 Err(Errno::EXIST) => {
                     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
@@ -261,7 +227,7 @@ impl RootWriter {
                     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
                         self.clear(path)?;
                         let dir = self.parent(path)?;
-                        rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
+                        rustix::fs::mkdirat(dir, name, meta.create_mode())
                             .map_err(|e| WriteError::new(path, e))?;
                     }
                 }
@@ -276,7 +242,8 @@ impl RootWriter {
             )
             .map_err(|e| WriteError::new(path, e))?
         };
-        self.apply_fd_meta(fd.as_fd(), meta, path)?;
+        self.settle_fd(fd.as_fd(), meta, path)?;
+        self.new_owner.directory_mode(meta.mode);
         // A directory's mtime changes as its entries arrive: set it at the end.
         self.dir_times.push((
             path.clone(),
@@ -297,7 +264,7 @@ impl RootWriter {
         data: &mut dyn Read,
         size: u64,
     ) -> WResult<()> {
-        let fd = self.create_excl(path)?;
+        let fd = self.create_excl(path, meta.create_mode())?;
         let mut hasher = self.hash_files.then(|| Hasher::new(Algorithm::Sha256));
         let mut left = size;
         let mut file = std::fs::File::from(fd);
@@ -322,7 +289,7 @@ impl RootWriter {
             left -= n as u64;
         }
         self.bytes_written += size;
-        self.apply_fd_meta(file.as_fd(), meta, path)?;
+        let st = self.settle_fd(file.as_fd(), meta, path)?;
         let t = ts(meta.mtime, meta.mtime_nsec);
         rustix::fs::futimens(
             &file,
@@ -333,7 +300,6 @@ impl RootWriter {
         )
         .map_err(|e| WriteError::new(path, e))?;
         if let Some(h) = hasher {
-            let st = rustix::fs::fstat(&file).map_err(|e| WriteError::new(path, e))?;
             self.file_hashes
                 .insert((st.st_dev, st.st_ino), h.finish().hex().to_string());
         }
@@ -341,7 +307,7 @@ impl RootWriter {
     }
 
     /// Opens `path` for writing as a new file, replacing whatever was there.
-    fn create_excl(&mut self, path: &EntryPath) -> WResult<OwnedFd> {
+    fn create_excl(&mut self, path: &EntryPath, mode: Mode) -> WResult<OwnedFd> {
         if path.is_root() {
             return Err(WriteError::new(path, "the root cannot be a file"));
         }
@@ -350,7 +316,7 @@ impl RootWriter {
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         for _ in 0..2 {
             let dir = self.parent(path)?;
-            match openat(dir, name, flags, Mode::from_raw_mode(0o600)) {
+            match openat(dir, name, flags, mode) {
                 Ok(fd) => return Ok(fd),
                 Err(Errno::EXIST) => self.clear(path)?,
                 Err(e) => return Err(WriteError::new(path, e)),
@@ -376,15 +342,11 @@ impl RootWriter {
                 Err(e) => return Err(WriteError::new(path, e)),
             }
         }
+        let needs_chown = self.new_owner.needs_chown(meta);
         let dir = self.parent(path)?;
-        rustix::fs::chownat(
-            dir,
-            name.as_slice(),
-            Some(Uid::from_raw_unchecked(meta.uid)),
-            Some(Gid::from_raw_unchecked(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| WriteError::new(path, format!("chown: {e}")))?;
+        if needs_chown {
+            chown_at(dir, &name, meta, path)?;
+        }
         let t = ts(meta.mtime, meta.mtime_nsec);
         rustix::fs::utimensat(
             dir,
@@ -509,15 +471,11 @@ impl RootWriter {
                 Err(e) => return Err(WriteError::new(path, e)),
             }
         }
+        let needs_chown = self.new_owner.needs_chown(meta);
         let dir = self.parent(path)?;
-        rustix::fs::chownat(
-            dir,
-            name.as_slice(),
-            Some(Uid::from_raw_unchecked(meta.uid)),
-            Some(Gid::from_raw_unchecked(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| WriteError::new(path, format!("chown: {e}")))?;
+        if needs_chown {
+            chown_at(dir, &name, meta, path)?;
+        }
         Ok(())
     }
 
@@ -600,4 +558,16 @@ impl RootWriter {
         }
         Ok(())
     }
+}
+
+/// chown of a symlink or node, never following it.
+fn chown_at(dir: BorrowedFd<'_>, name: &[u8], meta: &Meta, path: &EntryPath) -> WResult<()> {
+    rustix::fs::chownat(
+        dir,
+        name,
+        Some(Uid::from_raw_unchecked(meta.uid)),
+        Some(Gid::from_raw_unchecked(meta.gid)),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| WriteError::new(path, format!("chown: {e}")))
 }

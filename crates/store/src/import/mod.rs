@@ -6,3 +6,4 @@ pub mod layout;
 pub mod oci;
 pub mod parallel;
 pub mod remote;
+pub mod trace;

@@ -274,6 +274,7 @@ pub fn import_manifest(
         .map(|t| format!("{}:{t}", name.repository))
         .collect();
     store.commit_image(&record, &refs)?;
+    super::trace::mark(|| format!("image {image}: committed"));
     // Same content imported before: keep the first record (its import time) but the new tag.
     store.image_record(&record.id)
 }
