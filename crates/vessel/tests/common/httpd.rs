@@ -367,12 +367,23 @@ impl Drop for TlsFileServer {
 }
 
 /// A port nobody listens on right now.
+/// A port nothing listens on, never the same twice in one test process: the kernel may
+/// hand a just-closed port out again, and two registries started at once would then share
+/// it (one fails to bind while the other answers for both).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Waits (up to 15 s) until something accepts connections on the port.
