@@ -37,6 +37,7 @@ impl Embryo {
     /// namespace it waits for [`Embryo::user_namespace_ready`] before its exec.
     pub fn spawn(flags: libc::c_int) -> io::Result<Embryo> {
         let exe = crate::mount::read_only_self()?;
+        crate::trace::mark("read-only self");
         // Through this, the child checks that we are still alive once it has asked to die
         // with us: a supervisor gone before that would leave the pod unwatched.
         let supervisor = rustix::process::pidfd_open(
@@ -49,6 +50,7 @@ impl Embryo {
             rustix::net::SocketFlags::CLOEXEC,
             None,
         )?;
+        crate::trace::mark("pidfd and socket");
         let mut pidfd: RawFd = -1;
         // SAFETY: a fork-like clone (no new stack); this process is single-threaded here,
         // and the child only runs `become_init`, which ends in exec or _exit.

@@ -177,7 +177,7 @@ fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
             break;
         }
     }
-    let _: Option<OwnedFd> = None;
+    status.send(&Event::Done);
     Ok(())
 }
 

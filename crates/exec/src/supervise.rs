@@ -1,6 +1,6 @@
 //! The supervisor's loop: it relays the init's reports and the apps' output to an
 //! observer, forwards SIGINT/SIGTERM/SIGHUP to the pod, relays an interactive app's
-//! terminal, and returns when the init exits.
+//! terminal, and returns when the init says it is done (or exits without saying so).
 
 use std::io::BufRead;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -59,12 +59,23 @@ struct Output {
     fd: Option<OwnedFd>,
 }
 
-/// Runs until the pod's init exits; returns its wait status.
+/// How the supervisor saw the pod end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The init reported every app's end (`done`) and is exiting; it may not be reaped
+    /// yet: see [`wait_for_exit`].
+    Done,
+    /// The init exited without its last report (killed, or it failed): its wait status.
+    Exited(i32),
+}
+
+/// Runs until the pod's init reports it is done, or exits; the apps' output is relayed to
+/// its end.
 pub fn supervise(
     pod: &mut Launched,
     observer: &mut dyn Observer,
     mask: &SigSet,
-) -> std::io::Result<i32> {
+) -> std::io::Result<Finish> {
     let sigfd = SignalFd::with_flags(mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
     let mut status = std::io::BufReader::new(pod.status.try_clone()?);
     let mut outputs: Vec<Output> = Vec::new();
@@ -86,6 +97,7 @@ pub fn supervise(
     let stdin = std::io::stdin();
     let mut status_open = true;
     let mut init_done = false;
+    let mut reported_done = false;
     let mut signals_seen = 0;
     let mut buf = vec![0u8; 64 * 1024];
     let mut released = false;
@@ -170,8 +182,16 @@ pub fn supervise(
                     match status.read_line(&mut line) {
                         Ok(0) | Err(_) => status_open = false,
                         Ok(_) => {
-                            if let Some(e) = Event::parse(line.trim_end()) {
-                                observer.event(&e);
+                            match Event::parse(line.trim_end()) {
+                                // Its last word: the status pipe only closes once it
+                                // has exited, which is not worth waiting for.
+                                Some(Event::Done) => {
+                                    reported_done = true;
+                                    init_done = true;
+                                    status_open = false;
+                                }
+                                Some(e) => observer.event(&e),
+                                None => {}
                             }
                         }
                     }
@@ -243,8 +263,18 @@ pub fn supervise(
         }
     }
     drop(relay);
+    if reported_done {
+        return Ok(Finish::Done);
+    }
+    Ok(Finish::Exited(wait_for_exit(pod)))
+}
+
+/// Waits for the init to exit and reaps it; its wait status.
+pub fn wait_for_exit(pod: &Launched) -> i32 {
     let mut raw = 0;
     // SAFETY: waitpid on our own child with a valid out pointer.
-    unsafe { libc::waitpid(pod.init_pid, &mut raw, 0) };
-    Ok(raw)
+    while unsafe { libc::waitpid(pod.init_pid, &mut raw, 0) } < 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    {}
+    raw
 }

@@ -32,10 +32,8 @@ pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
     Ok(())
 }
 
-/// `run --rm`: the pod (whose cgroups its supervisor already removed) is moved to garbage/
-/// at once, and a child process deletes its files while `run` returns: deleting a
-/// directory tree costs milliseconds on some filesystems, and nobody waits for it. Should
-/// the child die, `gc` finishes the job.
+/// `run --rm` of a pod that failed to start: it is moved to garbage/ at once, and a child
+/// process deletes its files while `run` returns (see [`discard_after_exit`]).
 pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
     if !pod.try_lock()? {
         return Err(PodError::WrongState {
@@ -47,10 +45,40 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
     pod.move_to(Dir::Garbage)?;
     let path = pod.path();
     release_userns(&pod, &path);
-    // SAFETY: called single-threaded; the child only deletes files and exits.
+    in_background(&path, || {})
+}
+
+/// `run --rm` of a pod whose init said it is done: the pod (held locked by the caller) is
+/// moved to garbage/ at once, and a child process waits for the init to be gone, then
+/// removes the pod's cgroups, gives back its user namespace range and deletes its files,
+/// while `run` returns. The init's exit (its namespaces torn down) and deleting a tree
+/// cost milliseconds nobody needs to wait for. The child holds the pod's lock (inherited)
+/// until it is done; should it die, `gc` finishes the job.
+pub fn discard_after_exit(
+    mut pod: PodDir,
+    init: std::os::fd::OwnedFd,
+    cgroup_parent: &str,
+) -> Result<()> {
+    pod.move_to(Dir::Garbage)?;
+    let path = pod.path();
+    in_background(&path, || {
+        // The init's pidfd turns readable when it has exited, its pod's processes with it.
+        let mut fds = [rustix::event::PollFd::new(
+            &init,
+            rustix::event::PollFlags::IN,
+        )];
+        let _ = rustix::event::poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 30, tv_nsec: 0 }));
+        remove_cgroups(&pod.uuid, cgroup_parent);
+        release_userns(&pod, &path);
+    })
+}
+
+/// Runs `first` then deletes `path`, in a child process off the caller's pipes (whoever
+/// reads our output must not wait for it); in this process if there can be no child.
+fn in_background(path: &Path, first: impl FnOnce()) -> Result<()> {
+    // SAFETY: called single-threaded; the child only removes files and exits.
     match unsafe { libc::fork() } {
         0 => {
-            // Off the caller's pipes: whoever reads our output must not wait for this.
             if let Ok(null) = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -62,11 +90,15 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
                     unsafe { libc::dup2(null.as_raw_fd(), fd) };
                 }
             }
-            let _ = std::fs::remove_dir_all(&path);
+            first();
+            let _ = std::fs::remove_dir_all(path);
             // SAFETY: leave without running the parent's destructors.
             unsafe { libc::_exit(0) }
         }
-        -1 => std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e)),
+        -1 => {
+            first();
+            std::fs::remove_dir_all(path).map_err(|e| PodError::io(path, e))
+        }
         _ => Ok(()),
     }
 }

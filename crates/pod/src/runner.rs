@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use exec::launch::{launch, LaunchOptions};
+use exec::launch::{launch_with, LaunchOptions};
 use exec::plan::{AppPlan, NetMode, PodPlan, RootfsPlan};
 use exec::proto::{Event, ExitStatus};
 use exec::supervise::{self, Observer, Stream};
@@ -401,6 +401,8 @@ impl Observer for PodObserver<'_> {
                 }
             }
             Event::Warning { message } => eprintln!("vessel: warning: {message}"),
+            // The supervisor's own business.
+            Event::Done => {}
             Event::Error { message } => {
                 self.state.error = Some(message.clone());
                 let _ = self.state.save(&self.dir);
@@ -479,14 +481,20 @@ pub struct RunOptions {
     pub cgroup_parent: String,
     /// `<dir>/cache`: compiled seccomp filters and the base layer.
     pub cache_dir: PathBuf,
+    /// `run --rm`: once the pod has ended, it is moved to garbage/ and a child process
+    /// removes its cgroups and files once the init is gone, while the caller returns.
+    pub discard: bool,
 }
 
 /// Runs a prepared pod that this process holds locked, until it exits. Returns its final
-/// state. `on_started` hears once whether every app started.
+/// state. `on_started` hears once whether every app started. `embryo`: the pod's first
+/// process, cloned early by a caller that knew the pod's namespaces (see
+/// `exec::launch::launch_with`).
 pub fn run_prepared(
     mut pod: PodDir,
     opts: &RunOptions,
     on_started: Option<OnStarted<'_>>,
+    embryo: Option<exec::embryo::Embryo>,
 ) -> Result<PodState> {
     if pod.dir != Dir::Prepared {
         return Err(PodError::WrongState {
@@ -531,7 +539,7 @@ pub fn run_prepared(
         seccomp_cache: Some(opts.cache_dir.join("seccomp")),
         stdin: None,
     };
-    let mut launched = match launch(plan, launch_opts) {
+    let mut launched = match launch_with(plan, launch_opts, embryo) {
         Ok(l) => l,
         Err(e) => {
             state.error = Some(e.to_string());
@@ -549,7 +557,7 @@ pub fn run_prepared(
     state.pid_start = process_start_time(launched.init_pid);
     let init_pid = launched.init_pid;
     let cgroups = launched.cgroups.clone();
-    let init_status = {
+    let finish = {
         let mut observer = PodObserver {
             dir: dir.clone(),
             state: &mut state,
@@ -559,17 +567,37 @@ pub fn run_prepared(
             on_started,
             started: 0,
         };
-        let st = supervise::supervise(&mut launched, &mut observer, &mask)
-            .map_err(|e| PodError::Invalid(format!("supervising the pod: {e}")))?;
+        let finish = supervise::supervise(&mut launched, &mut observer, &mask);
         observer.notify(Err("the pod ended before all its apps started".into()));
-        ExitStatus::from_wait(st)
+        finish
+    };
+    let init_status = {
+        match finish {
+            Ok(supervise::Finish::Done) => None,
+            Ok(supervise::Finish::Exited(st)) => Some(ExitStatus::from_wait(st)),
+            Err(e) => {
+                // Whatever happened, the pod must not outlive its supervisor's watch.
+                let _ = rustix::process::pidfd_send_signal(
+                    &launched.pidfd,
+                    rustix::process::Signal::KILL,
+                );
+                supervise::wait_for_exit(&launched);
+                let _ = cgroups.remove_pod(&state.uuid);
+                state.error = Some(format!("supervising the pod: {e}"));
+                state.finished = Some(chrono::Utc::now());
+                let _ = state.save(&dir);
+                return Err(PodError::Invalid(format!("supervising the pod: {e}")));
+            }
+        }
     };
     // Apps still running when the init died (`stop --force`, SIGKILL) died with it.
-    for a in state.apps.iter_mut() {
-        if a.exit_code.is_none() && a.error.is_none() && a.pid.is_some() {
-            let sig = init_status.signal.unwrap_or(libc::SIGKILL);
-            a.exit_code = Some(128 + sig);
-            a.signal = Some(sig);
+    if let Some(init_status) = init_status {
+        for a in state.apps.iter_mut() {
+            if a.exit_code.is_none() && a.error.is_none() && a.pid.is_some() {
+                let sig = init_status.signal.unwrap_or(libc::SIGKILL);
+                a.exit_code = Some(128 + sig);
+                a.signal = Some(sig);
+            }
         }
     }
     exec::trace::mark("pod exited");
@@ -585,9 +613,18 @@ pub fn run_prepared(
         a.pid = None;
     }
     exec::trace::mark("oom checked");
+    state.finished = Some(chrono::Utc::now());
+    if opts.discard {
+        // Nobody reads the state of a pod about to go.
+        crate::ops::discard_after_exit(pod, launched.pidfd, &opts.cgroup_parent)?;
+        exec::trace::mark("discarding");
+        return Ok(state);
+    }
+    if init_status.is_none() {
+        supervise::wait_for_exit(&launched);
+    }
     let _ = cgroups.remove_pod(&state.uuid);
     exec::trace::mark("cgroups removed");
-    state.finished = Some(chrono::Utc::now());
     state.save(&dir)?;
     Ok(state)
 }

@@ -217,8 +217,26 @@ fn prepare_then_run_prepared_and_list_states() {
 #[test]
 fn rm_flag_and_rm_command_remove_pods() {
     let p = PodEnv::new();
-    p.sh(&[], "true");
+    let saved = p.v.dir().join("rm-uuid");
+    let r = p.sh(
+        &[&format!("--uuid-file-save={}", saved.display())],
+        "echo bye; exit 3",
+    );
+    assert_eq!((r.code(), r.stdout.as_str()), (Some(3), "bye\n"), "{r}");
     assert!(p.list().is_empty(), "--rm leaves nothing: {:?}", p.list());
+    // Its cgroups and files go in the background, once its init is gone.
+    let uuid = std::fs::read_to_string(&saved).unwrap().trim().to_string();
+    let gone = || {
+        cgroup_dirs(&uuid).is_empty()
+            && ["garbage", "run", "exited-garbage"]
+                .iter()
+                .all(|d| !p.v.dir().join("pods").join(d).join(&uuid).exists())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(gone(), "left behind: {:?}", cgroup_dirs(&uuid));
     let r = p.run(&["prepare", &p.image]).success();
     let uuid = r.stdout.trim().to_string();
     p.run(&["rm", &uuid]).success();

@@ -18,6 +18,22 @@ pub enum Mode {
 }
 
 pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
+    // A pod run in the foreground gets its first process now: its exec (about a
+    // millisecond) then runs on another core while we resolve images and write the pod.
+    // Should anything fail first, dropping it kills it.
+    let embryo = if mode == Mode::Run && !args.detach {
+        let flags = exec::launch::namespace_flags_for(
+            match args.net {
+                Net::None => exec::plan::NetMode::None,
+                Net::Host => exec::plan::NetMode::Host,
+            },
+            !matches!(args.ipc, Ipc::Parent),
+            args.private_users,
+        );
+        exec::embryo::Embryo::spawn(flags).ok()
+    } else {
+        None
+    };
     let from_manifest = match &args.pod_manifest {
         Some(path) => {
             if !args.images.is_empty() {
@@ -108,7 +124,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
         println!("{}", pod.uuid);
         return Ok(0);
     }
-    run_pod(ctx, pod, args.detach, args.rm)
+    run_pod(ctx, pod, args.detach, args.rm, embryo)
 }
 
 /// Finds the image in the store, importing or fetching it first when it names a file,
@@ -148,23 +164,35 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
     if !pod.try_lock()? {
         bail!("pod {} is being run by another process", pod.uuid);
     }
-    run_pod(ctx, pod, args.detach, args.rm)
+    run_pod(ctx, pod, args.detach, args.rm, None)
 }
 
-fn run_options(ctx: &Context, attach: Attach) -> RunOptions {
+fn run_options(ctx: &Context, attach: Attach, discard: bool) -> RunOptions {
     RunOptions {
         attach,
+        discard,
         cgroup_parent: exec::cgroups::DEFAULT_PARENT.to_string(),
         cache_dir: ctx.global.dir.join("cache"),
     }
 }
 
-fn run_pod(ctx: &Context, pod: PodDir, detach: bool, rm: bool) -> Result<i32> {
+fn run_pod(
+    ctx: &Context,
+    pod: PodDir,
+    detach: bool,
+    rm: bool,
+    embryo: Option<exec::embryo::Embryo>,
+) -> Result<i32> {
     if detach {
         return run_detached(ctx, pod, rm);
     }
     let uuid = pod.uuid.clone();
-    let result = runner::run_prepared(pod, &run_options(ctx, Attach::Terminal), None);
+    let result = runner::run_prepared(
+        pod,
+        &run_options(ctx, Attach::Terminal, rm),
+        None,
+        embryo,
+    );
     let pods = ctx.pods()?;
     let code = match &result {
         Ok(state) => {
@@ -188,7 +216,8 @@ fn run_pod(ctx: &Context, pod: PodDir, detach: bool, rm: bool) -> Result<i32> {
             125
         }
     };
-    if rm {
+    // A pod that ran was discarded by the runner already; one that failed to start is now.
+    if rm && result.is_err() {
         if let Ok(p) = pods.find(&uuid) {
             pod::ops::discard_in_background(p)?;
         }
@@ -227,7 +256,12 @@ fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
                     };
                     let _ = notify.write_all(line.as_bytes());
                 });
-            let _ = runner::run_prepared(pod, &run_options(ctx, Attach::None), Some(on_started));
+            let _ = runner::run_prepared(
+                pod,
+                &run_options(ctx, Attach::None, false),
+                Some(on_started),
+                None,
+            );
             if rm {
                 if let Ok(p) = ctx.pods().and_then(|pods| Ok(pods.find(&uuid)?)) {
                     let _ = pod::ops::remove(p, exec::cgroups::DEFAULT_PARENT);
