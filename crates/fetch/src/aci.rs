@@ -81,15 +81,35 @@ fn check_expected(m: &ImageManifest, expected: Option<&Expected>, shown: &str) -
         .iter()
         .map(|l| (l.name.to_string(), l.value.clone()))
         .collect();
+    // appc discovery.md: a label asked for matches only when the manifest has it with the
+    // same value; one the manifest lacks does not match. os and arch are asked for too
+    // (this host's, as the discovery templates were rendered with them).
     for (k, v) in &e.labels {
         match labels.get(k) {
-            Some(have) if have != v => {
+            Some(have) if have == v => {}
+            Some(have) => {
                 return Err(FetchError::refused(
                     shown,
                     format!("the image's label {k} is {have:?}, not {v:?} as asked"),
                 ))
             }
-            _ => {}
+            None => {
+                let has = if labels.is_empty() {
+                    "no labels".to_string()
+                } else {
+                    labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                return Err(FetchError::refused(
+                    shown,
+                    format!(
+                        "{k}={v} was asked for, but the image's manifest has no {k} label (it has {has})"
+                    ),
+                ));
+            }
         }
     }
     Ok(())

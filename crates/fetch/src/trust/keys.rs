@@ -4,8 +4,8 @@
 use std::io::{BufReader, Read};
 
 use pgp::composed::{Deserializable, SignedPublicKey, SignedPublicSubKey};
-use pgp::packet::{Signature, SignatureType};
-use pgp::types::{KeyDetails, Timestamp};
+use pgp::packet::{Signature, SignatureType, SubpacketData};
+use pgp::types::{KeyDetails, Tag, Timestamp};
 
 /// A key's fingerprint as the trust store names its files: lower-case hex.
 pub fn fingerprint_hex(key: &impl KeyDetails) -> String {
@@ -58,11 +58,15 @@ pub fn user_ids(key: &SignedPublicKey) -> Vec<String> {
         .collect()
 }
 
-/// Why a key (or the subkey that signed) may not be used now.
+/// Why a key (or the subkey that signed) may not be used to sign now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unusable {
     Revoked,
     Expired(chrono::DateTime<chrono::Utc>),
+    /// Its key flags do not allow signing.
+    NotForSigning,
+    /// No valid binding signature (with a valid back-signature) ties it to its primary key.
+    NotBound,
 }
 
 impl std::fmt::Display for Unusable {
@@ -70,6 +74,11 @@ impl std::fmt::Display for Unusable {
         match self {
             Unusable::Revoked => write!(f, "is revoked"),
             Unusable::Expired(t) => write!(f, "expired on {}", t.format("%Y-%m-%d %H:%M:%S UTC")),
+            Unusable::NotForSigning => write!(f, "is not marked for signing (its key flags)"),
+            Unusable::NotBound => write!(
+                f,
+                "is not bound to its primary key by a valid signing-subkey binding"
+            ),
         }
     }
 }
@@ -83,61 +92,110 @@ fn created_secs(sig: &Signature) -> u32 {
 }
 
 /// When a key created at `created` expires, by its newest valid self-signature.
-fn expiry(created: Timestamp, newest: Option<&Signature>) -> Option<chrono::DateTime<chrono::Utc>> {
-    let secs = newest?.key_expiration_time()?.as_secs();
+fn expiry(created: Timestamp, newest: &Signature) -> Option<chrono::DateTime<chrono::Utc>> {
+    let secs = newest.key_expiration_time()?.as_secs();
     if secs == 0 {
         return None; // zero means "does not expire"
     }
     Some(to_utc(created) + chrono::Duration::seconds(secs as i64))
 }
 
-/// Whether the primary key may be used at `now`.
-pub fn primary_state(
-    key: &SignedPublicKey,
+/// Whether a self-signature carries a key flags subpacket at all (an empty set of flags
+/// and no subpacket read the same through `key_flags`).
+fn has_key_flags(sig: &Signature) -> bool {
+    sig.config().is_some_and(|c| {
+        c.hashed_subpackets()
+            .any(|p| matches!(p.data, SubpacketData::KeyFlags(_)))
+    })
+}
+
+/// Whether the part of a key whose fingerprint is `component` (the primary key or one of
+/// its subkeys) may make signatures at `now`.
+///
+/// `copies` are the trust store's copies of one key (the same primary fingerprint, from
+/// different scopes or configs; copies of other keys are ignored). Their signatures count
+/// together, as gpg merges copies of a key: a valid revocation in any copy revokes, and
+/// the newest valid self-signature (or subkey binding) among all of them gives the
+/// expiration time and the key flags. Every signature is checked here against the primary
+/// key, so nothing rests on how the copies were parsed. Subkeys are found by fingerprint.
+pub fn signing_state(
+    copies: &[&SignedPublicKey],
+    component: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Unusable> {
-    let revoked = key
-        .details
-        .revocation_signatures
+    let Some(first) = copies.first() else {
+        return Err(Unusable::NotBound);
+    };
+    let primary = &first.primary_key;
+    let primary_fp = fingerprint_hex(primary);
+    let copies: Vec<&SignedPublicKey> = copies
         .iter()
-        .any(|s| s.verify_key(&key.primary_key).is_ok());
+        .copied()
+        .filter(|k| fingerprint_hex(&k.primary_key) == primary_fp)
+        .collect();
+
+    // The primary key: revoked in any copy?
+    let revoked = copies
+        .iter()
+        .flat_map(|k| k.details.revocation_signatures.iter())
+        .any(|s| s.typ() == Some(SignatureType::KeyRevocation) && s.verify_key(primary).is_ok());
     if revoked {
         return Err(Unusable::Revoked);
     }
-    // The newest self-signature (user ID certification or direct key signature) holds the
-    // key's current expiration time. verify_bindings checked them when the key was parsed.
-    let newest = key
-        .details
-        .users
-        .iter()
-        .flat_map(|u| u.signatures.iter())
-        .chain(key.details.direct_signatures.iter())
-        .filter(|s| {
-            !matches!(
-                s.typ(),
-                Some(SignatureType::CertRevocation) | Some(SignatureType::KeyRevocation)
-            )
-        })
-        .max_by_key(|s| created_secs(s));
-    match expiry(key.primary_key.created_at(), newest) {
-        Some(t) if t <= now => Err(Unusable::Expired(t)),
-        _ => Ok(()),
+    // Its newest valid self-signature (user ID certification or direct key signature)
+    // holds its current expiration time and flags.
+    let mut self_sigs: Vec<&Signature> = Vec::new();
+    for k in &copies {
+        for u in &k.details.users {
+            for s in &u.signatures {
+                let certification = matches!(
+                    s.typ(),
+                    Some(
+                        SignatureType::CertGeneric
+                            | SignatureType::CertPersona
+                            | SignatureType::CertCasual
+                            | SignatureType::CertPositive
+                    )
+                );
+                if certification && s.verify_certification(primary, Tag::UserId, &u.id).is_ok() {
+                    self_sigs.push(s);
+                }
+            }
+        }
+        for s in &k.details.direct_signatures {
+            if s.typ() == Some(SignatureType::Key) && s.verify_key(primary).is_ok() {
+                self_sigs.push(s);
+            }
+        }
     }
-}
+    let Some(newest) = self_sigs.into_iter().max_by_key(|s| created_secs(s)) else {
+        return Err(Unusable::NotBound);
+    };
+    if let Some(t) = expiry(primary.created_at(), newest) {
+        if t <= now {
+            return Err(Unusable::Expired(t));
+        }
+    }
+    if component == primary_fp {
+        if has_key_flags(newest) && !newest.key_flags().sign() {
+            return Err(Unusable::NotForSigning);
+        }
+        return Ok(());
+    }
 
-/// Whether a subkey may sign at `now` (its primary key checked separately).
-pub fn subkey_state(
-    primary: &SignedPublicKey,
-    sub: &SignedPublicSubKey,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), Unusable> {
-    let valid: Vec<&Signature> = sub
-        .signatures
+    // A subkey, by fingerprint, with its bindings from every copy.
+    let subs: Vec<&SignedPublicSubKey> = copies
         .iter()
-        .filter(|s| {
-            s.verify_subkey_binding(&primary.primary_key, &sub.key)
-                .is_ok()
-        })
+        .flat_map(|k| k.public_subkeys.iter())
+        .filter(|s| fingerprint_hex(&s.key) == component)
+        .collect();
+    let Some(sub_key) = subs.first().map(|s| &s.key) else {
+        return Err(Unusable::NotBound);
+    };
+    let valid: Vec<&Signature> = subs
+        .iter()
+        .flat_map(|s| s.signatures.iter())
+        .filter(|s| s.verify_subkey_binding(primary, sub_key).is_ok())
         .collect();
     if valid
         .iter()
@@ -145,12 +203,26 @@ pub fn subkey_state(
     {
         return Err(Unusable::Revoked);
     }
-    let newest = valid
+    let Some(binding) = valid
         .iter()
         .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding))
         .max_by_key(|s| created_secs(s))
-        .copied();
-    match expiry(sub.key.created_at(), newest) {
+        .copied()
+    else {
+        return Err(Unusable::NotBound);
+    };
+    if !binding.key_flags().sign() {
+        return Err(Unusable::NotForSigning);
+    }
+    // A signing subkey's binding carries the subkey's own signature over the primary key
+    // (the back-signature), so nobody can claim another's signing subkey as their own.
+    let backsig = binding
+        .embedded_signature()
+        .is_some_and(|b| b.verify_primary_key_binding(sub_key, primary).is_ok());
+    if !backsig {
+        return Err(Unusable::NotBound);
+    }
+    match expiry(sub_key.created_at(), binding) {
         Some(t) if t <= now => Err(Unusable::Expired(t)),
         _ => Ok(()),
     }

@@ -2,10 +2,13 @@
 //! name. Every refusal names the image, the key's fingerprint, and the command that would
 //! trust the key.
 //!
-//! The check is split in two so that an image is read once: the signing key is chosen by
-//! the signature's issuer before the data streams (`SignerCheck::start` hashes it on a
-//! thread of its own while the store extracts it), and the verdict (`judge`) is given once
-//! the image's name is known from its manifest, before anything is committed.
+//! The check is split in two so that an image is read once: before the data streams,
+//! `SignerCheck::start` checks the signature, on threads of their own while the store
+//! extracts the image, with each trusted key part (primary key or subkey, by fingerprint)
+//! the signature's issuer names; the verdict (`judge`) is given once the image's name is
+//! known from its manifest, before anything is committed. It takes a key trusted for that
+//! name, and the signature and the key's state (revoked, expired, allowed to sign) are
+//! judged on the same part of the same key; no part is ever found by position.
 
 use std::io::{self, BufReader, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -15,7 +18,7 @@ use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
 use pgp::packet::{PublicKey, PublicSubkey, Signature};
 use pgp::types::KeyDetails;
 
-use super::keys::{fingerprint_hex, primary_state, subkey_state};
+use super::keys::{fingerprint_hex, signing_state};
 use super::keystore::{Scope, TrustedKey};
 use crate::error::{FetchError, Result};
 
@@ -42,40 +45,92 @@ pub fn parse_signature(data: &[u8], image: &str, from: &str) -> Result<DetachedS
     })
 }
 
-/// Who the signature says made it: fingerprints and key IDs, in hex.
-fn issuers(sig: &Signature) -> Vec<String> {
-    sig.issuer_fingerprint()
-        .iter()
-        .map(|f| hex::encode(f.as_bytes()))
-        .chain(sig.issuer_key_id().iter().map(|k| hex::encode(k.as_ref())))
-        .collect()
+/// Who the signature says made it: its issuer fingerprints if it names any (exact), else
+/// its issuer key IDs, in lower-case hex.
+#[derive(Debug, Clone, Default)]
+struct Issuers {
+    fingerprints: Vec<String>,
+    key_ids: Vec<String>,
 }
 
-/// Which part of a key made the signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Component {
-    Primary,
-    Sub(usize),
-}
-
-fn component_matching(key: &SignedPublicKey, issuers: &[String]) -> Option<Component> {
-    let matches =
-        |fp: String, id: String| issuers.is_empty() || issuers.iter().any(|i| *i == fp || *i == id);
-    if matches(
-        fingerprint_hex(&key.primary_key),
-        hex::encode(key.primary_key.legacy_key_id().as_ref()),
-    ) {
-        return Some(Component::Primary);
+impl Issuers {
+    fn of(sig: &Signature) -> Issuers {
+        Issuers {
+            fingerprints: sig
+                .issuer_fingerprint()
+                .iter()
+                .map(|f| hex::encode(f.as_bytes()))
+                .collect(),
+            key_ids: sig
+                .issuer_key_id()
+                .iter()
+                .map(|k| hex::encode(k.as_ref()))
+                .collect(),
+        }
     }
-    key.public_subkeys
+
+    fn is_empty(&self) -> bool {
+        self.fingerprints.is_empty() && self.key_ids.is_empty()
+    }
+
+    /// Whether a key (primary or subkey) is the one named. A fingerprint, when the
+    /// signature gives one, is the only thing that counts; a key ID otherwise. A signature
+    /// that names no key matches nothing (as in rkt, whose Go OpenPGP needs the issuer).
+    fn names(&self, key: &impl KeyDetails) -> bool {
+        if !self.fingerprints.is_empty() {
+            let fp = fingerprint_hex(key);
+            return self.fingerprints.contains(&fp);
+        }
+        let id = hex::encode(key.legacy_key_id().as_ref());
+        self.key_ids.contains(&id)
+    }
+
+    fn shown(&self) -> String {
+        self.fingerprints
+            .first()
+            .or(self.key_ids.first())
+            .cloned()
+            .unwrap_or_else(|| "(the signature names no key)".into())
+    }
+}
+
+/// A part of a trusted key the signature names: the key's (primary) fingerprint and the
+/// fingerprint of the part (the same for the primary key, a subkey's own otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Part {
+    key: String,
+    component: String,
+}
+
+/// The parts of `key` the issuer names: its primary key and its subkeys, by fingerprint.
+fn parts_named<'k>(
+    key: &'k SignedPublicKey,
+    issuers: &'k Issuers,
+) -> impl Iterator<Item = (Part, VerifyingKey)> + 'k {
+    let key_fp = fingerprint_hex(&key.primary_key);
+    let primary = issuers.names(&key.primary_key).then(|| {
+        (
+            Part {
+                key: key_fp.clone(),
+                component: key_fp.clone(),
+            },
+            VerifyingKey::Primary(key.primary_key.clone()),
+        )
+    });
+    let subs = key
+        .public_subkeys
         .iter()
-        .position(|s| {
-            matches(
-                fingerprint_hex(&s.key),
-                hex::encode(s.key.legacy_key_id().as_ref()),
+        .filter(|s| issuers.names(&s.key))
+        .map(move |s| {
+            (
+                Part {
+                    key: key_fp.clone(),
+                    component: fingerprint_hex(&s.key),
+                },
+                VerifyingKey::Sub(s.key.clone()),
             )
-        })
-        .map(Component::Sub)
+        });
+    primary.into_iter().chain(subs)
 }
 
 enum VerifyingKey {
@@ -83,62 +138,58 @@ enum VerifyingKey {
     Sub(PublicSubkey),
 }
 
-/// The chosen key's fingerprint, the part of it that signed, and the thread checking.
-type Signer = (
-    String,
-    Component,
-    JoinHandle<std::result::Result<(), String>>,
-);
+/// At most this many different keys are tried for one signature (several only when key
+/// IDs collide).
+const MAX_CANDIDATES: usize = 4;
 
-/// The cryptographic check of a signature over a stream, run on its own thread.
+/// The cryptographic check of a signature over a stream, run on threads of their own: one
+/// per distinct key (by fingerprint) among the trusted keys that the issuer names.
 pub struct SignerCheck {
     signature: DetachedSignature,
-    issuers: Vec<String>,
-    /// The trusted key (any scope) the issuer names, if there is one, and the thread
-    /// checking the signature with it.
-    signer: Option<Signer>,
-    tx: Option<SyncSender<Vec<u8>>>,
+    issuers: Issuers,
+    /// (fingerprint of the key part, the thread checking the signature with it).
+    checks: Vec<(String, JoinHandle<std::result::Result<(), String>>)>,
+    txs: Vec<SyncSender<Vec<u8>>>,
 }
 
 impl SignerCheck {
-    /// Chooses the signing key among every trusted key and starts checking; feed the
-    /// data through `tee`.
+    /// Starts checking the signature with every key part, among all trusted keys, that the
+    /// signature's issuer names; feed the data through `tee`. Which of them may vouch for
+    /// the image is decided by `judge`, once the image's name is known.
     pub fn start(all: &[TrustedKey], signature: DetachedSignature) -> SignerCheck {
-        let issuers = issuers(&signature.signature);
-        let found = all
-            .iter()
-            .find_map(|k| component_matching(&k.key, &issuers).map(|c| (k, c)));
-        let Some((tk, comp)) = found else {
-            return SignerCheck {
-                signature,
-                issuers,
-                signer: None,
-                tx: None,
-            };
-        };
-        let key = match comp {
-            Component::Primary => VerifyingKey::Primary(tk.key.primary_key.clone()),
-            Component::Sub(i) => VerifyingKey::Sub(tk.key.public_subkeys[i].key.clone()),
-        };
-        let (tx, rx) = sync_channel::<Vec<u8>>(16);
-        let sig = signature.signature.clone();
-        let handle = std::thread::spawn(move || {
-            let data = ChannelReader {
-                rx,
-                buf: Vec::new(),
-                pos: 0,
-            };
-            let r = match &key {
-                VerifyingKey::Primary(k) => sig.verify(k, data),
-                VerifyingKey::Sub(k) => sig.verify(k, data),
-            };
-            r.map_err(|e| e.to_string())
-        });
+        let issuers = Issuers::of(&signature.signature);
+        let mut checks = Vec::new();
+        let mut txs = Vec::new();
+        for tk in all {
+            for (part, key) in parts_named(&tk.key, &issuers) {
+                if checks.len() >= MAX_CANDIDATES
+                    || checks.iter().any(|(c, _)| *c == part.component)
+                {
+                    continue; // the same key material (same fingerprint) is checked once
+                }
+                let (tx, rx) = sync_channel::<Vec<u8>>(16);
+                let sig = signature.signature.clone();
+                let handle = std::thread::spawn(move || {
+                    let data = ChannelReader {
+                        rx,
+                        buf: Vec::new(),
+                        pos: 0,
+                    };
+                    let r = match &key {
+                        VerifyingKey::Primary(k) => sig.verify(k, data),
+                        VerifyingKey::Sub(k) => sig.verify(k, data),
+                    };
+                    r.map_err(|e| e.to_string())
+                });
+                checks.push((part.component, handle));
+                txs.push(tx);
+            }
+        }
         SignerCheck {
             signature,
             issuers,
-            signer: Some((tk.fingerprint.clone(), comp, handle)),
-            tx: Some(tx),
+            checks,
+            txs,
         }
     }
 
@@ -146,89 +197,131 @@ impl SignerCheck {
     pub fn tee<R: Read>(&mut self, inner: R) -> Tee<R> {
         Tee {
             inner,
-            tx: self.tx.take(),
+            txs: std::mem::take(&mut self.txs),
         }
     }
 
     /// The verdict for an image named `name` (from its manifest), shown as `image`.
+    ///
+    /// The signing key is chosen among the trusted keys covering `name` by the signature's
+    /// issuer; the signature, and the revocation, expiry and signing capability of the
+    /// very part (primary key or subkey, by fingerprint) that made it, are checked on that
+    /// key. Copies of the same key elsewhere in the trust store count too: a revocation in
+    /// any of them refuses, and the newest self-signature among them rules.
     pub fn judge(self, all: &[TrustedKey], name: &str, image: &str) -> Result<Verified> {
         let SignerCheck {
             signature,
             issuers,
-            signer,
-            tx,
+            checks,
+            txs,
         } = self;
-        drop(tx);
-        let Some((fp, comp, handle)) = signer else {
-            return Err(untrusted(all, name, image, &issuers));
-        };
-        let crypto = handle
-            .join()
-            .unwrap_or_else(|_| Err("the checking thread failed".into()));
-        let Some(tk) = all
-            .iter()
-            .find(|k| k.fingerprint == fp && k.scope.covers(name))
-        else {
-            return Err(untrusted(all, name, image, &issuers));
-        };
-        let now = chrono::Utc::now();
-        if let Err(why) = primary_state(&tk.key, now) {
-            return Err(FetchError::refused(
-                image,
-                format!(
-                    "signed by key {fp}, which {why}; get a current key from the image's publisher and trust it with `vessel trust {} KEY_FILE`",
-                    Scope::Prefix(name.into()).flag()
-                ),
-            ));
-        }
-        if let Component::Sub(i) = comp {
-            let sub = &tk.key.public_subkeys[i];
-            if let Err(why) = subkey_state(&tk.key, sub, now) {
-                return Err(FetchError::refused(
-                    image,
-                    format!(
-                        "signed by subkey {} of key {fp}, which {why}",
-                        fingerprint_hex(&sub.key)
-                    ),
-                ));
-            }
-        }
-        if let Err(e) = crypto {
-            return Err(FetchError::refused(
-                image,
-                format!("the signature by key {fp} does not match the image: bad signature ({e})"),
-            ));
-        }
-        let sig = &signature.signature;
-        if let (Some(created), Some(valid_for)) = (sig.created(), sig.signature_expiration_time()) {
-            let created =
-                chrono::DateTime::from_timestamp(created.as_secs() as i64, 0).unwrap_or_default();
-            let d = chrono::Duration::seconds(valid_for.as_secs() as i64);
-            {
-                if valid_for.as_secs() != 0 && created + d <= now {
-                    return Err(FetchError::refused(
-                        image,
-                        format!(
-                            "the signature by key {fp} expired on {}",
-                            (created + d).format("%Y-%m-%d")
-                        ),
-                    ));
+        drop(txs);
+        let crypto: Vec<(String, std::result::Result<(), String>)> = checks
+            .into_iter()
+            .map(|(fp, handle)| {
+                let r = handle
+                    .join()
+                    .unwrap_or_else(|_| Err("the checking thread failed".into()));
+                (fp, r)
+            })
+            .collect();
+        // The parts the issuer names in keys trusted for this name, each once.
+        let mut candidates: Vec<(Part, &TrustedKey)> = Vec::new();
+        for tk in all.iter().filter(|k| k.scope.covers(name)) {
+            for (part, _) in parts_named(&tk.key, &issuers) {
+                if !candidates.iter().any(|(p, _)| *p == part) {
+                    candidates.push((part, tk));
                 }
             }
         }
-        Ok(Verified {
-            fingerprint: fp,
-            scope: tk.scope.clone(),
-        })
+        if candidates.is_empty() {
+            return Err(untrusted(all, name, image, &issuers));
+        }
+        let now = chrono::Utc::now();
+        let mut refusal = None;
+        for (part, tk) in &candidates {
+            let verdict = judge_part(all, part, &crypto, &signature.signature, image, name, now);
+            match verdict {
+                Ok(()) => {
+                    return Ok(Verified {
+                        fingerprint: part.key.clone(),
+                        scope: tk.scope.clone(),
+                    })
+                }
+                Err(e) => {
+                    refusal.get_or_insert(e);
+                }
+            }
+        }
+        Err(refusal.unwrap_or_else(|| untrusted(all, name, image, &issuers)))
     }
+}
+
+/// Whether `part` of a trusted key may vouch for the image: usable now (taking every
+/// trusted copy of its key together), and the signature checks out with it.
+fn judge_part(
+    all: &[TrustedKey],
+    part: &Part,
+    crypto: &[(String, std::result::Result<(), String>)],
+    sig: &Signature,
+    image: &str,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let fp = &part.key;
+    let copies: Vec<&SignedPublicKey> = all
+        .iter()
+        .filter(|k| fingerprint_hex(&k.key.primary_key) == *fp)
+        .map(|k| &k.key)
+        .collect();
+    if let Err(why) = signing_state(&copies, &part.component, now) {
+        let what = if part.component == *fp {
+            format!("key {fp}")
+        } else {
+            format!("subkey {} of key {fp}", part.component)
+        };
+        return Err(FetchError::refused(
+            image,
+            format!(
+                "signed by {what}, which {why}; get a current key from the image's publisher and trust it with `vessel trust {} KEY_FILE`",
+                Scope::Prefix(name.into()).flag()
+            ),
+        ));
+    }
+    let checked = crypto
+        .iter()
+        .find(|(c, _)| *c == part.component)
+        .map(|(_, r)| r.clone())
+        .unwrap_or_else(|| Err("too many keys match the signature's issuer".into()));
+    if let Err(e) = checked {
+        return Err(FetchError::refused(
+            image,
+            format!("the signature by key {fp} does not match the image: bad signature ({e})"),
+        ));
+    }
+    if let (Some(created), Some(valid_for)) = (sig.created(), sig.signature_expiration_time()) {
+        let created =
+            chrono::DateTime::from_timestamp(created.as_secs() as i64, 0).unwrap_or_default();
+        let until = created + chrono::Duration::seconds(valid_for.as_secs() as i64);
+        if valid_for.as_secs() != 0 && until <= now {
+            return Err(FetchError::refused(
+                image,
+                format!(
+                    "the signature by key {fp} expired on {}",
+                    until.format("%Y-%m-%d")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The error for a signature by no key trusted for `name`: say whether the key is trusted
 /// for another prefix, and how to trust it for this image.
-fn untrusted(all: &[TrustedKey], name: &str, image: &str, issuers: &[String]) -> FetchError {
+fn untrusted(all: &[TrustedKey], name: &str, image: &str, issuers: &Issuers) -> FetchError {
     let elsewhere = all
         .iter()
-        .find(|k| !issuers.is_empty() && component_matching(&k.key, issuers).is_some());
+        .find(|k| !issuers.is_empty() && parts_named(&k.key, issuers).next().is_some());
     if let Some(k) = elsewhere {
         return FetchError::refused(
             image,
@@ -240,10 +333,7 @@ fn untrusted(all: &[TrustedKey], name: &str, image: &str, issuers: &[String]) ->
             ),
         );
     }
-    let shown = issuers
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "(the signature names no key)".into());
+    let shown = issuers.shown();
     FetchError::refused(
         image,
         format!(
@@ -255,20 +345,17 @@ fn untrusted(all: &[TrustedKey], name: &str, image: &str, issuers: &[String]) ->
 /// Passes reads through, sending a copy of every byte to the signature check.
 pub struct Tee<R> {
     inner: R,
-    tx: Option<SyncSender<Vec<u8>>>,
+    txs: Vec<SyncSender<Vec<u8>>>,
 }
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n > 0 {
-            if let Some(tx) = &self.tx {
-                if tx.send(buf[..n].to_vec()).is_err() {
-                    self.tx = None; // the check ended early; its verdict says why
-                }
-            }
+            // A check that ended early is dropped; its verdict says why.
+            self.txs.retain(|tx| tx.send(buf[..n].to_vec()).is_ok());
         } else {
-            self.tx = None; // end of data: the check finishes
+            self.txs.clear(); // end of data: the checks finish
         }
         Ok(n)
     }
