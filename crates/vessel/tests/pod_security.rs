@@ -221,3 +221,41 @@ fn insecure_options_relax_the_defaults_by_name() {
         "{r}"
     );
 }
+
+/// The test helper crates/vessel/examples/compat_syscall.rs, built with the tests.
+fn compat_syscall_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(common::VESSEL)
+        .parent()
+        .unwrap()
+        .join("examples");
+    assert!(
+        dir.join("compat_syscall").exists(),
+        "{} is missing: `cargo test` builds it, or `cargo build --release --examples`",
+        dir.join("compat_syscall").display()
+    );
+    dir
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn the_default_filter_kills_calls_through_the_32_bit_entry() {
+    let p = PodEnv::new();
+    let vol = format!(
+        "--volume=ex,kind=host,source={},readOnly=true",
+        compat_syscall_dir().display()
+    );
+    let mount = ["--mount=volume=ex,target=/ex"];
+    let r = p.sh_app(&[&vol], &mount, "/ex/compat_syscall; echo status $?");
+    assert!(r.stdout.contains("status 159"), "killed by SIGSYS: {r}");
+    assert!(!r.stdout.contains("compat getpid"), "{r}");
+    // Without the filter the same call works: the test does reach the 32-bit entry.
+    let r = p.sh_app(
+        &[&vol, "--insecure-options=seccomp"],
+        &mount,
+        "/ex/compat_syscall; echo status $?",
+    );
+    assert!(
+        r.stdout.contains("compat getpid: ") && r.stdout.contains("status 0"),
+        "{r}"
+    );
+}
