@@ -67,7 +67,13 @@ pub fn discard_after_exit(
             &init,
             rustix::event::PollFlags::IN,
         )];
-        let _ = rustix::event::poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 30, tv_nsec: 0 }));
+        let _ = rustix::event::poll(
+            &mut fds,
+            Some(&rustix::time::Timespec {
+                tv_sec: 30,
+                tv_nsec: 0,
+            }),
+        );
         remove_cgroups(&pod.uuid, cgroup_parent);
         release_userns(&pod, &path);
     })

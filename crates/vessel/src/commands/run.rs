@@ -187,12 +187,7 @@ fn run_pod(
         return run_detached(ctx, pod, rm);
     }
     let uuid = pod.uuid.clone();
-    let result = runner::run_prepared(
-        pod,
-        &run_options(ctx, Attach::Terminal, rm),
-        None,
-        embryo,
-    );
+    let result = runner::run_prepared(pod, &run_options(ctx, Attach::Terminal, rm), None, embryo);
     let pods = ctx.pods()?;
     let code = match &result {
         Ok(state) => {
