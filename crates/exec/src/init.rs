@@ -38,6 +38,7 @@ impl Status {
 /// Entry point when the binary runs as `vessel-pod-init`, exec'd by the pod's first
 /// process (see `embryo`) with its socket to the supervisor on fd 3.
 pub fn main() -> ! {
+    let entered = crate::trace::now();
     // Not dumpable: without CAP_SYS_PTRACE no app can open /proc/1/{exe,fd,root,mem}.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
@@ -52,6 +53,7 @@ pub fn main() -> ! {
     let mut plan = handed.plan;
     let mut status = Status(std::fs::File::from(handed.status));
     crate::trace::set_origin(plan.trace_origin);
+    crate::trace::mark_at("init: main entered", entered);
     crate::trace::mark("init: plan received");
     let started = crate::stage1::setup(&mut plan, sock.as_fd(), status.0.as_raw_fd())
         .map_err(|e| format!("starting the pod: {e}"));

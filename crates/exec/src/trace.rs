@@ -26,6 +26,18 @@ pub fn set_origin(origin: Option<u64>) {
     let _ = ORIGIN.set(origin);
 }
 
+/// A mark for a moment taken earlier (`now()`), before the origin was known.
+pub fn mark_at(what: &str, at_ns: u64) {
+    if let Some(Some(t)) = ORIGIN.get() {
+        eprintln!("[{:8.3} ms] {what}", (at_ns.saturating_sub(*t)) as f64 / 1e6);
+    }
+}
+
+/// Now, for `mark_at`.
+pub fn now() -> u64 {
+    now_ns()
+}
+
 pub fn mark(what: &str) {
     if let Some(Some(t)) = ORIGIN.get() {
         eprintln!(

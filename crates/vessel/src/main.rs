@@ -22,6 +22,7 @@ fn main() {
     }
     exec::trace::init();
     let cli = cli::Cli::parse();
+    exec::trace::mark("command line parsed");
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -29,5 +30,6 @@ fn main() {
             1
         }
     };
+    exec::trace::mark("exiting");
     std::process::exit(code);
 }
