@@ -35,8 +35,11 @@ fn setup_and_exec(
     go: OwnedFd,
 ) -> Result<std::convert::Infallible, Fail> {
     let _ = SigSet::empty().thread_set_mask();
-    // Wait until the init has moved us into our cgroup: it writes a byte per app then. A
-    // close without one means it failed, and an app outside its cgroup must not run.
+    // Our v1 cgroups, before anything else (single-threaded: see cgroups::join).
+    crate::cgroups::join_with_fds(&app.cgroup_fds)
+        .map_err(|e| Fail(format!("joining the app's cgroup: {e}")))?;
+    // Wait until the init has placed us in v2 too: it writes a byte per app then. A close
+    // without one means it failed, and an app outside its cgroup must not run.
     let mut byte = [0u8; 1];
     loop {
         match rustix::io::read(&go, &mut byte) {

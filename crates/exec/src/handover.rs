@@ -129,7 +129,12 @@ fn renumber(plan: &mut PodPlan, map: &HashMap<RawFd, RawFd>) -> io::Result<()> {
         look(fd)?;
     }
     for app in plan.apps.iter_mut() {
-        for fd in app.cgroup_fds.iter_mut() {
+        for fd in app
+            .cgroup_fds
+            .iter_mut()
+            .chain(app.cgroup_v2_dir.iter_mut())
+            .chain(app.cgroup_v2_procs.iter_mut())
+        {
             look(fd)?;
         }
         if !app.terminal {

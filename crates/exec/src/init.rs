@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::Pid;
 
 use crate::plan::PodPlan;
 use crate::proto::Event;
@@ -80,10 +80,11 @@ fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
 
     let mut live: HashMap<Pid, usize> = HashMap::new();
     let mut failed = false;
-    // Fork every app first; each waits on `go` until it sits in its cgroup. Moving the
-    // init and all apps in one burst matters: on cgroup v1 the first migration after a
-    // quiet spell waits for an RCU grace period (milliseconds); the rest of a burst is
-    // nearly free.
+    // The init's own v1 cgroups; it joins no v2 one (see cgroups::join).
+    crate::cgroups::join_with_fds(&plan.init_cgroup_fds)
+        .map_err(|e| format!("joining the pod's cgroup: {e}"))?;
+    // Every app is forked first (into its v2 cgroup), joins its v1 cgroups itself, and
+    // waits on `go`: under --private-users the init still has to move it in v2.
     let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| format!("pipe: {e}"))?;
     let mut forked = Vec::new();
@@ -91,44 +92,55 @@ fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
         let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| format!("pipe: {e}"))?;
         // SAFETY: single-threaded; the child only runs app::run, which ends in exec or _exit.
-        match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
-            ForkResult::Child => {
+        match unsafe { crate::cgroups::fork_into(app.cgroup_v2_dir) } {
+            Err(e) => {
+                return Err(format!(
+                    "starting app {} in its cgroup (clone3): {e}",
+                    app.name
+                ))
+            }
+            Ok(0) => {
                 drop(err_r);
-                crate::trace::mark("init: cgroups joined");
                 drop(go_w);
                 let go = go_r
                     .try_clone()
                     .unwrap_or_else(|_| unsafe { libc::_exit(126) });
                 crate::app::run(app, err_w, go)
             }
-            ForkResult::Parent { child } => {
+            Ok(child) => {
                 drop(err_w);
                 for fd in app.stdio.iter() {
                     // SAFETY: closing inherited descriptors this process no longer needs.
                     unsafe { libc::close(*fd) };
                 }
-                forked.push((child, err_r));
+                forked.push((Pid::from_raw(child), err_r));
             }
         }
     }
     drop(go_r);
     crate::trace::mark("init: apps forked");
     for (app, (child, _)) in plan.apps.iter().zip(&forked) {
-        let pid = child.as_raw().to_string();
-        crate::cgroups::move_with_fds(&app.cgroup_fds, pid.as_bytes())
-            .map_err(|e| format!("moving app {} into its cgroup: {e}", app.name))?;
+        if let Some(procs) = app.cgroup_v2_procs {
+            let pid = child.as_raw().to_string();
+            crate::cgroups::move_with_fds(&[procs], pid.as_bytes())
+                .map_err(|e| format!("moving app {} into its cgroup: {e}", app.name))?;
+        }
     }
-    crate::cgroups::join_with_fds(&plan.init_cgroup_fds)
-        .map_err(|e| format!("joining the pod's cgroup: {e}"))?;
     for fd in plan
         .apps
         .iter()
-        .flat_map(|a| a.cgroup_fds.iter())
+        .flat_map(|a| {
+            a.cgroup_fds
+                .iter()
+                .chain(&a.cgroup_v2_dir)
+                .chain(&a.cgroup_v2_procs)
+        })
         .chain(plan.init_cgroup_fds.iter())
     {
         // SAFETY: the cgroup descriptors are ours and no longer needed.
         unsafe { libc::close(*fd) };
     }
+    crate::trace::mark("init: cgroups joined");
     let _ = unshare(rustix::thread::UnshareFlags::NEWCGROUP);
     // One byte per app says "go"; an app that sees the pipe close without one (we failed
     // before moving it) never runs.

@@ -103,8 +103,10 @@ pub fn launch_with(
         ..Limits::default()
     };
     let pod_cg = cgroups.create_pod(&plan.uuid, &pod_limits)?;
-    let init_cg_fds = pod_cg.init.open_procs_fds()?;
-    plan.init_cgroup_fds = init_cg_fds.iter().map(|f| f.as_raw_fd()).collect();
+    // Apps are cloned into their v2 cgroups, unless the init is not root on the host.
+    let clone_into = plan.userns.is_none();
+    let init_join = pod_cg.init.open_join_fds(clone_into)?;
+    plan.init_cgroup_fds = init_join.tasks.iter().map(|f| f.as_raw_fd()).collect();
     crate::trace::mark("pod cgroup created");
 
     let stdin = match opts.stdin {
@@ -134,23 +136,43 @@ pub fn launch_with(
         };
         // An app without limits of its own shares the init's leaf: one cgroup fewer to
         // create, join and remove in every hierarchy.
-        let fds = if limits.memory_bytes.is_none()
+        let join = if limits.memory_bytes.is_none()
             && limits.cpu_quota.is_none()
             && limits.cpu_shares.is_none()
             && limits.pids.is_none()
         {
-            init_cg_fds
-                .iter()
-                .map(|f| f.try_clone())
-                .collect::<std::io::Result<Vec<_>>>()
-                .map_err(io_err("dup"))?
+            let dup = |f: &OwnedFd| f.try_clone();
+            crate::cgroups::JoinFds {
+                tasks: init_join
+                    .tasks
+                    .iter()
+                    .map(dup)
+                    .collect::<std::io::Result<Vec<_>>>()
+                    .map_err(io_err("dup"))?,
+                v2_dir: init_join
+                    .v2_dir
+                    .as_ref()
+                    .map(dup)
+                    .transpose()
+                    .map_err(io_err("dup"))?,
+                v2_procs: init_join
+                    .v2_procs
+                    .as_ref()
+                    .map(dup)
+                    .transpose()
+                    .map_err(io_err("dup"))?,
+            }
         } else {
             cgroups
                 .create_app(&plan.uuid, &app.name, &limits)?
-                .open_procs_fds()?
+                .open_join_fds(clone_into)?
         };
-        app.cgroup_fds = fds.iter().map(|f| f.as_raw_fd()).collect();
-        held.extend(fds);
+        app.cgroup_fds = join.tasks.iter().map(|f| f.as_raw_fd()).collect();
+        app.cgroup_v2_dir = join.v2_dir.as_ref().map(|f| f.as_raw_fd());
+        app.cgroup_v2_procs = join.v2_procs.as_ref().map(|f| f.as_raw_fd());
+        held.extend(join.tasks);
+        held.extend(join.v2_dir);
+        held.extend(join.v2_procs);
 
         if let Some(profile) = app.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             let program = compiled(profile, opts.seccomp_cache.as_deref()).map_err(|reason| {
@@ -197,7 +219,7 @@ pub fn launch_with(
     let (status_r, status_w) = pipe()?;
     let named: Vec<BorrowedFd<'_>> = held
         .iter()
-        .chain(init_cg_fds.iter())
+        .chain(init_join.tasks.iter())
         .map(|f| f.as_fd())
         .collect();
     if let Some(u) = plan.userns {
@@ -206,8 +228,8 @@ pub fn launch_with(
         let cgroup_fds: Vec<RawFd> = plan
             .apps
             .iter()
-            .flat_map(|a| a.cgroup_fds.iter().copied())
-            .chain(init_cg_fds.iter().map(|f| f.as_raw_fd()))
+            .flat_map(|a| a.cgroup_fds.iter().chain(&a.cgroup_v2_procs).copied())
+            .chain(init_join.tasks.iter().map(|f| f.as_raw_fd()))
             .collect();
         for fd in named.iter().filter(|f| cgroup_fds.contains(&f.as_raw_fd())) {
             if rustix::fs::fstat(fd)
@@ -255,7 +277,7 @@ pub fn launch_with(
     };
     drop(held);
     drop(status_w);
-    drop(init_cg_fds);
+    drop(init_join);
     drop(plan_fd);
     let (init_pid, pidfd, _sock) = embryo.disarm();
     cgroup_guard.armed = false;

@@ -39,7 +39,8 @@ pub struct PodPlan {
     /// mount namespace only.
     pub stage1_dir: PathBuf,
     pub apps: Vec<AppPlan>,
-    /// cgroup.procs fds of the init's own cgroup, inherited.
+    /// The v1 `tasks` files of the init's own cgroup (it joins no v2 one: see
+    /// `cgroups::join`).
     #[serde(default)]
     pub init_cgroup_fds: Vec<i32>,
     /// `--private-users`: a user namespace mapping ids 0..size to base..base+size.
@@ -90,5 +91,12 @@ pub struct AppPlan {
     pub terminal: bool,
     /// Inherited fds: the app's stdin, stdout, stderr, and its cgroup.procs files.
     pub stdio: [i32; 3],
+    /// The app's cgroups (`cgroups::JoinFds`): v1 `tasks` it writes itself into,
     pub cgroup_fds: Vec<i32>,
+    /// the v2 directory it is cloned into,
+    #[serde(default)]
+    pub cgroup_v2_dir: Option<i32>,
+    /// or the v2 `cgroup.procs` the init moves it through (under `--private-users`).
+    #[serde(default)]
+    pub cgroup_v2_procs: Option<i32>,
 }

@@ -29,7 +29,10 @@ pub fn set_origin(origin: Option<u64>) {
 /// A mark for a moment taken earlier (`now()`), before the origin was known.
 pub fn mark_at(what: &str, at_ns: u64) {
     if let Some(Some(t)) = ORIGIN.get() {
-        eprintln!("[{:8.3} ms] {what}", (at_ns.saturating_sub(*t)) as f64 / 1e6);
+        eprintln!(
+            "[{:8.3} ms] {what}",
+            (at_ns.saturating_sub(*t)) as f64 / 1e6
+        );
     }
 }
 

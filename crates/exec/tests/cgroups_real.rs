@@ -388,3 +388,72 @@ fn v2_device_filter_allows_only_whitelisted_devices() {
         ]
     );
 }
+
+/// Apps join without the global lock a `cgroup.procs` write takes (see `cgroups::join`):
+/// a single-threaded process writes itself to v1 `tasks`, and a child is born in its v2
+/// cgroup by clone3(CLONE_INTO_CGROUP).
+#[test]
+fn apps_join_v1_through_tasks_and_are_born_in_their_v2_cgroup() {
+    if !is_root() {
+        return;
+    }
+    let test = TestPod::new();
+    test.cgroups
+        .create_pod(&test.uuid, &Limits::default())
+        .unwrap();
+    let app = test
+        .cgroups
+        .create_app(&test.uuid, "web", &Limits::default())
+        .unwrap();
+    let join = app.open_join_fds(true).unwrap();
+    assert_eq!(join.tasks.len(), test.cgroups.hierarchies().len());
+    let mut child = spawn_in(join.tasks, &["/bin/sleep", "5"]);
+    let seen = proc_cgroups(child.0.id());
+    let memory = seen.lines().find(|l| l.contains(":memory:")).unwrap();
+    assert!(
+        memory.ends_with(&format!("/{}/{}/web", test.parent, test.uuid)),
+        "{seen}"
+    );
+    let _ = child.0.kill();
+
+    let mounts = CgroupMounts::read().unwrap();
+    let Some(unified) = mounts.unified.clone() else {
+        eprintln!("v2 part skipped: no cgroup2 tree");
+        return;
+    };
+    let v2 = TestPod::with_mounts(CgroupMounts {
+        v1: vec![],
+        unified: Some(unified),
+    });
+    v2.cgroups.create_pod(&v2.uuid, &Limits::default()).unwrap();
+    let app = v2
+        .cgroups
+        .create_app(&v2.uuid, "web", &Limits::default())
+        .unwrap();
+    let join = app.open_join_fds(true).unwrap();
+    let dir = std::os::fd::AsRawFd::as_raw_fd(join.v2_dir.as_ref().unwrap());
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    let cat = c"/bin/cat";
+    let file = c"/proc/self/cgroup";
+    let argv = [cat.as_ptr(), file.as_ptr(), std::ptr::null()];
+    // SAFETY: the child only calls dup2, execv and _exit (async-signal-safe).
+    let pid = unsafe { exec::cgroups::fork_into(Some(dir)) }.unwrap();
+    if pid == 0 {
+        unsafe {
+            libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&w), 1);
+            libc::execv(cat.as_ptr(), argv.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    drop(w);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut fs::File::from(r), &mut out).unwrap();
+    let mut status = 0;
+    // SAFETY: waitpid on our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        out.lines()
+            .any(|l| l == format!("0::/{}/{}/web", v2.parent, v2.uuid)),
+        "{out}"
+    );
+}

@@ -254,6 +254,8 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
             seccomp_bpf: None,
             stdio: [-1; 3],
             cgroup_fds: Vec::new(),
+            cgroup_v2_dir: None,
+            cgroup_v2_procs: None,
         });
         app_states.push(p.state);
     }

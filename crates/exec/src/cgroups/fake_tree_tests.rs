@@ -417,3 +417,49 @@ fn no_cgroup_fs_is_an_error() {
         Err(CgroupError::NoCgroupFs)
     ));
 }
+
+/// The path an open descriptor refers to.
+fn fd_path(fd: &std::os::fd::OwnedFd) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap()
+}
+
+#[test]
+fn v2_join_fds_are_the_directory_to_clone_into_or_cgroup_procs() {
+    let fake = fake_v2("web");
+    let cgroups = v2_cgroups(&fake.root);
+    let pod = cgroups.create_pod("pod1", &Limits::default()).unwrap();
+    let init = fake.root.join("vessel/pod1/_init");
+    let join = pod.init.open_join_fds(true).unwrap();
+    assert!(join.tasks.is_empty() && join.v2_procs.is_none());
+    assert_eq!(fd_path(join.v2_dir.as_ref().unwrap()), init);
+    let join = pod.init.open_join_fds(false).unwrap();
+    assert!(join.tasks.is_empty() && join.v2_dir.is_none());
+    assert_eq!(
+        fd_path(join.v2_procs.as_ref().unwrap()),
+        init.join("cgroup.procs")
+    );
+}
+
+#[test]
+fn v1_join_fds_are_each_hierarchys_tasks() {
+    let fake = fake_v1();
+    for mount in &fake.mounts.v1 {
+        let init = mount.mount_point.join("vessel/pod1/_init");
+        if init.is_dir() {
+            fs::write(init.join("tasks"), "").unwrap();
+        }
+    }
+    let cgroups = Cgroups::from_mounts(fake.mounts.clone()).unwrap();
+    let pod = cgroups.create_pod("pod1", &Limits::default()).unwrap();
+    let join = pod.init.open_join_fds(true).unwrap();
+    assert!(join.v2_dir.is_none() && join.v2_procs.is_none());
+    let mut paths: Vec<PathBuf> = join.tasks.iter().map(fd_path).collect();
+    paths.sort();
+    let mut expected: Vec<PathBuf> = ["cpu,cpuacct", "devices", "memory", "pids"]
+        .iter()
+        .map(|h| fake.base.join(h).join("vessel/pod1/_init/tasks"))
+        .collect();
+    expected.sort();
+    assert_eq!(paths, expected);
+}

@@ -41,7 +41,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
-pub use join::{join_with_fds, move_with_fds};
+pub use join::{fork_into, join_with_fds, move_with_fds, JoinFds};
 pub use limits::{shares_to_weight, CpuQuota, Limits};
 pub use mountinfo::{CgroupMounts, Layout, V1Mount};
 
