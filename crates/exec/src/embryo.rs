@@ -29,7 +29,44 @@ pub struct Embryo {
     pub sock: OwnedFd,
     /// The clone flags it was made with.
     pub flags: libc::c_int,
+    /// The CPUs the supervisor may use, when the first process was kept off the
+    /// supervisor's own CPU until its hand-over (see [`Embryo::spawn`]).
+    pub cpus: Option<Vec<u32>>,
     armed: bool,
+}
+
+/// The CPUs this process may run on, and the one it runs on now.
+fn cpus_here() -> Option<(libc::cpu_set_t, Vec<u32>, usize)> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+        return None;
+    }
+    let cpus: Vec<u32> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .map(|c| c as u32)
+        .collect();
+    // SAFETY: no arguments.
+    let here = unsafe { libc::sched_getcpu() };
+    (here >= 0 && cpus.len() > 1).then_some((set, cpus, here as usize))
+}
+
+/// Sets the CPUs `pid` may run on (0: this process).
+pub fn set_cpus(pid: i32, cpus: &[u32]) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays within CPU_SETSIZE.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus
+        .iter()
+        .filter(|&&c| (c as usize) < libc::CPU_SETSIZE as usize)
+    {
+        unsafe { libc::CPU_SET(c as usize, &mut set) };
+    }
+    // SAFETY: a valid set of the size given.
+    if unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl Embryo {
@@ -51,6 +88,7 @@ impl Embryo {
             None,
         )?;
         crate::trace::mark("pidfd and socket");
+        let placement = cpus_here();
         let mut pidfd: RawFd = -1;
         // SAFETY: a fork-like clone (no new stack); this process is single-threaded here,
         // and the child only runs `become_init`, which ends in exec or _exit.
@@ -81,8 +119,19 @@ impl Embryo {
             // SAFETY: leaving the child without the parent's destructors.
             unsafe { libc::_exit(127) };
         }
+        // Its exec and our preparation of the pod are the two halves of starting it: keep
+        // it off our CPU so they run side by side (left to the scheduler, it often waits
+        // behind us on this one, a millisecond or more). The init takes every CPU back
+        // once handed its plan, before any app exists.
+        let cpus = placement.and_then(|(mut set, cpus, here)| {
+            // SAFETY: `here` is below CPU_SETSIZE (sched_getcpu); a valid set.
+            unsafe { libc::CPU_CLR(here, &mut set) };
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            (unsafe { libc::sched_setaffinity(pid as i32, size, &set) } == 0).then_some(cpus)
+        });
         crate::trace::mark("cloned");
         Ok(Embryo {
+            cpus,
             pid: pid as i32,
             // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
             pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },

@@ -53,6 +53,9 @@ pub fn main() -> ! {
     let mut plan = handed.plan;
     let mut status = Status(std::fs::File::from(handed.status));
     crate::trace::set_origin(plan.trace_origin);
+    if let Some(cpus) = &plan.cpus {
+        let _ = crate::embryo::set_cpus(0, cpus);
+    }
     crate::trace::mark_at("init: main entered", entered);
     crate::trace::mark("init: plan received");
     let started = crate::stage1::setup(&mut plan, sock.as_fd(), status.0.as_raw_fd())

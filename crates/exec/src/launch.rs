@@ -205,6 +205,7 @@ pub fn launch_with(
     let terminal_app = plan.apps.iter().position(|a| a.terminal);
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
     plan.trace_origin = crate::trace::origin();
+    plan.cpus = embryo.cpus.clone();
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
         .map_err(|e| LaunchError::Io {
             what: "memfd".into(),

@@ -49,6 +49,10 @@ pub struct PodPlan {
     /// VESSEL_TRACE's origin (monotonic ns), for the init's phase timings.
     #[serde(default)]
     pub trace_origin: Option<u64>,
+    /// The CPUs the init takes back once handed its plan (`Embryo::spawn` kept it off the
+    /// supervisor's CPU until then).
+    #[serde(default)]
+    pub cpus: Option<Vec<u32>>,
     /// Copy the host's /etc/resolv.conf into the apps (host networking).
     #[serde(default)]
     pub resolv_conf: Option<String>,

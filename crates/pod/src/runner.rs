@@ -306,6 +306,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         init_cgroup_fds: Vec::new(),
         userns,
         trace_origin: None,
+        cpus: None,
         resolv_conf,
     };
     let plan_path = dir.join(PLAN_FILE);

@@ -576,3 +576,22 @@ fn many_pods_at_once_with_list_and_gc_running_alongside() {
     p.run(&["gc", "--grace-period=0s"]).success();
     assert!(p.list().is_empty());
 }
+
+/// The pod's first process is kept off the supervisor's CPU while it starts; the init
+/// and its apps get every CPU back.
+#[test]
+fn apps_and_the_init_may_run_on_every_cpu_vessel_may() {
+    let p = PodEnv::new();
+    let ours = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list:"))
+        .unwrap()
+        .to_string();
+    let r = p.sh(
+        &[],
+        "grep Cpus_allowed_list: /proc/self/status; grep Cpus_allowed_list: /proc/1/status",
+    );
+    assert_eq!(r.code(), Some(0), "{r}");
+    assert_eq!(r.stdout, format!("{ours}\n{ours}\n"), "{r}");
+}
