@@ -114,15 +114,30 @@ oci2=$work/oci2
 bundle=$work/unpacked
 podman_cmd="podman --root $podroot/root --runroot $podroot/run --storage-driver overlay pull --quiet --tls-verify=false $image"
 
+# Each run starts with an empty destination, but the previous one is moved aside, not
+# deleted, until the timing ends: on an ext4 without a journal (this machine's), creating
+# thousands of files right after deleting thousands makes every inode allocation scan the
+# inode tables for recently deleted ones (ext4's recently_deleted), which then dominates
+# every tool's time and measures the filesystem, not the tools.
+trash=$work/trash
+mkdir -p "$trash"
+aside=$work/aside.sh
+cat >"$aside" <<ASIDE
+#!/bin/sh
+for d in "\$@"; do [ -e "\$d" ] && mv "\$d" "$trash/\$(basename "\$d").\$(date +%s%N)"; done
+sync
+ASIDE
+chmod +x "$aside"
+
 say "timing: vessel fetch, podman pull, skopeo copy + umoci unpack, gzip -dc ($runs runs each)"
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 hyperfine --runs "$runs" --warmup 1 --style basic \
   --export-json "$work/fetch.json" --export-markdown "$work/fetch.table.md" \
-  -n "vessel fetch (cold store)" --prepare "rm -rf $store; sync" \
+  -n "vessel fetch (cold store)" --prepare "$aside $store" \
   "$vessel --dir $store fetch --quiet --insecure-options=image,http docker://$image" \
-  -n "podman pull (cold root)" --prepare "rm -rf $podroot; sync" \
+  -n "podman pull (cold root)" --prepare "$aside $podroot" \
   "$podman_cmd" \
-  -n "skopeo copy + umoci unpack" --prepare "rm -rf $oci2 $bundle; sync" \
+  -n "skopeo copy + umoci unpack" --prepare "$aside $oci2 $bundle" \
   "skopeo copy --quiet --src-tls-verify=false docker://$image oci:$oci2:bench && umoci unpack --image $oci2:bench $bundle" \
   -n "gzip -dc (floor)" --prepare "sync" \
   "gzip -dc $blob >/dev/null"
@@ -132,6 +147,12 @@ hyperfine --runs "$runs" --warmup 1 --style basic \
 rm -rf "$store" "$oci2" "$bundle"
 podman --root "$podroot/root" --runroot "$podroot/run" --storage-driver overlay system reset --force >/dev/null 2>&1 || true
 rm -rf "$podroot"
+# podman's roots left aside hold overlay layers; reset each before deleting it.
+for old in "$trash"/podman.*; do
+  [ -d "$old" ] || continue
+  podman --root "$old/root" --runroot "$old/run" --storage-driver overlay system reset --force >/dev/null 2>&1 || true
+done
+rm -rf "$trash"
 
 vessel_s=$(hyperfine_mean "$work/fetch.json" 0)
 podman_s=$(hyperfine_mean "$work/fetch.json" 1)
@@ -156,7 +177,7 @@ result=$RESULTS_DIR/fetch.md
   echo "- Root filesystem: $(cat "$work/rootfs.source")"
   echo "- $tree_files entries, $((tree_bytes / 1048576)) MiB uncompressed; one gzip layer of $((blob_bytes / 1048576)) MiB (umoci repack), pushed by skopeo into docker-registry on 127.0.0.1"
   echo
-  echo "## Commands (one hyperfine run, $runs timed runs each after a warm-up; every prepare step empties the destination and syncs)"
+  echo "## Commands (one hyperfine run, $runs timed runs each after a warm-up; every prepare step moves the last destination aside (deleted after the timing: see fetch.sh) and syncs)"
   echo
   echo '```'
   echo "vessel --dir STORE fetch --quiet --insecure-options=image,http docker://127.0.0.1:PORT/bench/minbase:latest"
