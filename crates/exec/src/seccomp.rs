@@ -642,6 +642,28 @@ pub enum AppcSeccompMode {
     RemoveSet,
 }
 
+/// An appc seccomp isolator's set, resolved, and what a call it blocks gets: `errno` (a
+/// name such as `ENOTSUP`), or the app killed when it is absent or empty.
+fn appc_set<S: AsRef<str>>(
+    set: &[S],
+    errno: Option<&str>,
+) -> Result<(SyscallSet, LinuxSeccompAction, Option<u32>), SeccompError> {
+    if set.is_empty() {
+        return Err(SeccompError::InvalidSet(
+            "an appc seccomp set must not be empty".to_string(),
+        ));
+    }
+    let names = resolve_names(set)?;
+    Ok(match errno.filter(|e| !e.is_empty()) {
+        Some(name) => (
+            names,
+            LinuxSeccompAction::ScmpActErrno,
+            Some(errno_from_name(name)? as u32),
+        ),
+        None => (names, LinuxSeccompAction::ScmpActKillProcess, None),
+    })
+}
+
 /// Builds the profile of an appc seccomp isolator. Blocked calls fail with
 /// `errno` (an all-uppercase name such as `ENOTSUP`) or, when it is absent
 /// or empty, kill the app with SIGSYS. Returns `None` for a retain-set
@@ -651,19 +673,7 @@ pub fn appc_profile<S: AsRef<str>>(
     set: &[S],
     errno: Option<&str>,
 ) -> Result<Option<LinuxSeccomp>, SeccompError> {
-    if set.is_empty() {
-        return Err(SeccompError::InvalidSet(
-            "an appc seccomp set must not be empty".to_string(),
-        ));
-    }
-    let names = resolve_names(set)?;
-    let (blocked_action, errno_ret) = match errno.filter(|e| !e.is_empty()) {
-        Some(name) => (
-            LinuxSeccompAction::ScmpActErrno,
-            Some(errno_from_name(name)? as u32),
-        ),
-        None => (LinuxSeccompAction::ScmpActKillProcess, None),
-    };
+    let (names, blocked_action, errno_ret) = appc_set(set, errno)?;
     let mut builder = LinuxSeccompBuilder::default().architectures(host_architectures());
     let listed: Vec<String>;
     let action;
@@ -745,19 +755,7 @@ pub fn narrow_profile<S: AsRef<str>>(
     set: &[S],
     errno: Option<&str>,
 ) -> Result<Narrowed, SeccompError> {
-    if set.is_empty() {
-        return Err(SeccompError::InvalidSet(
-            "an appc seccomp set must not be empty".to_string(),
-        ));
-    }
-    let names = resolve_names(set)?;
-    let (blocked_action, errno_ret) = match errno.filter(|e| !e.is_empty()) {
-        Some(name) => (
-            LinuxSeccompAction::ScmpActErrno,
-            Some(errno_from_name(name)? as u32),
-        ),
-        None => (LinuxSeccompAction::ScmpActKillProcess, None),
-    };
+    let (names, blocked_action, errno_ret) = appc_set(set, errno)?;
     let allows = |r: &LinuxSyscall| {
         matches!(
             r.action(),
