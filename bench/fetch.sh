@@ -114,20 +114,10 @@ oci2=$work/oci2
 bundle=$work/unpacked
 podman_cmd="podman --root $podroot/root --runroot $podroot/run --storage-driver overlay pull --quiet --tls-verify=false $image"
 
-# Each run starts with an empty destination, but the previous one is moved aside, not
-# deleted, until the timing ends: on an ext4 without a journal (this machine's), creating
-# thousands of files right after deleting thousands makes every inode allocation scan the
-# inode tables for recently deleted ones (ext4's recently_deleted), which then dominates
-# every tool's time and measures the filesystem, not the tools.
+# Each run starts with an empty destination; the previous one is moved aside, and deleted
+# only after the timing (see aside_script in lib.sh).
+aside=$(aside_script "$work")
 trash=$work/trash
-mkdir -p "$trash"
-aside=$work/aside.sh
-cat >"$aside" <<ASIDE
-#!/bin/sh
-for d in "\$@"; do [ -e "\$d" ] && mv "\$d" "$trash/\$(basename "\$d").\$(date +%s%N)"; done
-sync
-ASIDE
-chmod +x "$aside"
 
 say "timing: vessel fetch, podman pull, skopeo copy + umoci unpack, gzip -dc ($runs runs each)"
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -177,7 +167,7 @@ result=$RESULTS_DIR/fetch.md
   echo "- Root filesystem: $(cat "$work/rootfs.source")"
   echo "- $tree_files entries, $((tree_bytes / 1048576)) MiB uncompressed; one gzip layer of $((blob_bytes / 1048576)) MiB (umoci repack), pushed by skopeo into docker-registry on 127.0.0.1"
   echo
-  echo "## Commands (one hyperfine run, $runs timed runs each after a warm-up; every prepare step moves the last destination aside (deleted after the timing: see fetch.sh) and syncs)"
+  echo "## Commands (one hyperfine run, $runs timed runs each after a warm-up; every prepare step moves the last destination aside (deleted after the timing: see aside_script in lib.sh) and syncs)"
   echo
   echo '```'
   echo "vessel --dir STORE fetch --quiet --insecure-options=image,http docker://127.0.0.1:PORT/bench/minbase:latest"

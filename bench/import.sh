@@ -94,19 +94,21 @@ tree_files=$(find "$rootfs" | wc -l)
 say "timing: vessel fetch, umoci unpack, gzip -dc ($runs runs each)"
 store=$work/store
 unpacked=$work/unpacked
+# Each run starts empty; the last destination is moved aside (see aside_script in lib.sh).
+aside=$(aside_script "$work")
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 hyperfine --runs "$runs" --warmup 1 --style basic \
   --export-json "$work/import.json" --export-markdown "$work/import.table.md" \
-  -n "vessel fetch (cold store)" --prepare "rm -rf $store; sync" \
+  -n "vessel fetch (cold store)" --prepare "$aside $store" \
   "$vessel --dir $store fetch --insecure-options=image oci:$layout:bench" \
-  -n "umoci unpack" --prepare "rm -rf $unpacked; sync" \
+  -n "umoci unpack" --prepare "$aside $unpacked" \
   "umoci unpack --image $layout:bench $unpacked" \
   -n "gzip -dc (floor)" --prepare "sync" \
   "gzip -dc $blob >/dev/null"
 
 # The last vessel run left a store: check it is sound, so the timing was of a real import.
 "$vessel" --dir "$store" image verify
-rm -rf "$store" "$unpacked"
+rm -rf "$store" "$unpacked" "$work/trash"
 
 vessel_s=$(hyperfine_mean "$work/import.json" 0)
 umoci_s=$(hyperfine_mean "$work/import.json" 1)
@@ -136,8 +138,8 @@ result=$RESULTS_DIR/import.md
   echo "## Commands (one hyperfine run, $runs timed runs each after a warm-up)"
   echo
   echo '```'
-  echo "vessel --dir STORE fetch --insecure-options=image oci:LAYOUT:bench   # prepare: rm -rf STORE; sync"
-  echo "umoci unpack --image LAYOUT:bench BUNDLE                           # prepare: rm -rf BUNDLE; sync"
+  echo "vessel --dir STORE fetch --insecure-options=image oci:LAYOUT:bench   # prepare: move STORE aside; sync"
+  echo "umoci unpack --image LAYOUT:bench BUNDLE                           # prepare: move BUNDLE aside; sync"
   echo "gzip -dc LAYER_BLOB >/dev/null                                      # prepare: sync"
   echo '```'
   echo

@@ -80,3 +80,21 @@ hyperfine_stat() {
 ratio() {
   python3 -c 'import sys; print("%.2f" % (float(sys.argv[1]) / float(sys.argv[2])))' "$1" "$2"
 }
+
+# Writes a hyperfine --prepare script that empties destinations by moving them into
+# WORK/trash (and syncs), and prints its path; the caller deletes WORK/trash after the
+# timing. Deleting thousands of files right before a run that creates thousands makes
+# ext4 without a journal (this machine's) scan its inode tables for recently deleted
+# inodes (ext4's recently_deleted) at every allocation, which then dominates every tool's
+# time and measures the filesystem, not the tools.
+aside_script() {
+  local trash=$1/trash script=$1/aside.sh
+  mkdir -p "$trash"
+  cat >"$script" <<ASIDE
+#!/bin/sh
+for d in "\$@"; do [ -e "\$d" ] && mv "\$d" "$trash/\$(basename "\$d").\$(date +%s%N)"; done
+sync
+ASIDE
+  chmod +x "$script"
+  echo "$script"
+}
