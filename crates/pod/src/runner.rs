@@ -5,10 +5,10 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use exec::launch::{launch_with, LaunchOptions};
 use exec::plan::{AppPlan, NetMode, PodPlan, RootfsPlan};
 use exec::proto::{Event, ExitStatus};
-use exec::supervise::{self, Observer, Stream};
+use exec::supervisor::launch::{launch_with, LaunchOptions};
+use exec::supervisor::supervise::{self, Observer, Stream};
 use schema::ImageManifest;
 
 use crate::dir::{Dir, PodDir, Pods};
@@ -492,12 +492,12 @@ pub struct RunOptions {
 /// Runs a prepared pod that this process holds locked, until it exits. Returns its final
 /// state. `on_started` hears once whether every app started. `embryo`: the pod's first
 /// process, cloned early by a caller that knew the pod's namespaces (see
-/// `exec::launch::launch_with`).
+/// `exec::supervisor::launch::launch_with`).
 pub fn run_prepared(
     mut pod: PodDir,
     opts: &RunOptions,
     on_started: Option<OnStarted<'_>>,
-    embryo: Option<exec::embryo::Embryo>,
+    embryo: Option<exec::crossing::embryo::Embryo>,
 ) -> Result<PodState> {
     if pod.dir != Dir::Prepared {
         return Err(PodError::WrongState {
@@ -518,7 +518,8 @@ pub fn run_prepared(
     plan.stage1_dir = dir.join("stage1");
     // Root's alone: the base layer, and compiled filters every pod trusts.
     crate::dir::private_dir(&opts.cache_dir)?;
-    let base = exec::base::ensure(&opts.cache_dir).map_err(|e| PodError::io(&opts.cache_dir, e))?;
+    let base = exec::supervisor::base::ensure(&opts.cache_dir)
+        .map_err(|e| PodError::io(&opts.cache_dir, e))?;
     for a in plan.apps.iter_mut() {
         a.rootfs.upper = dir.join(&a.rootfs.upper);
         a.rootfs.work = dir.join(&a.rootfs.work);

@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     // millisecond) then runs on another core while we resolve images and write the pod.
     // Should anything fail first, dropping it kills it.
     let embryo = if mode == Mode::Run && !args.detach {
-        let flags = exec::launch::namespace_flags_for(
+        let flags = exec::supervisor::launch::namespace_flags_for(
             match args.net {
                 Net::None => exec::plan::NetMode::None,
                 Net::Host => exec::plan::NetMode::Host,
@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             !matches!(args.ipc, Ipc::Parent),
             args.private_users,
         );
-        exec::embryo::Embryo::spawn(flags).ok()
+        exec::crossing::embryo::Embryo::spawn(flags).ok()
     } else {
         None
     };
@@ -181,7 +181,7 @@ fn run_pod(
     pod: PodDir,
     detach: bool,
     rm: bool,
-    embryo: Option<exec::embryo::Embryo>,
+    embryo: Option<exec::crossing::embryo::Embryo>,
 ) -> Result<i32> {
     if detach {
         return run_detached(ctx, pod, rm);
