@@ -4,8 +4,9 @@
 pub mod dir;
 pub mod error;
 pub mod ops;
+pub mod prepare;
 pub mod request;
-pub mod runner;
+pub mod run;
 pub mod spec;
 pub mod state;
 pub mod userns;

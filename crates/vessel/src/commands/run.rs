@@ -4,8 +4,9 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
 use anyhow::{bail, Context as _, Result};
+use pod::prepare::{self, ResolvedImage};
 use pod::request::{parse_env_file, parse_env_pair, Insecure, IpcMode, PodRequest};
-use pod::runner::{self, Attach, ResolvedImage, RunOptions};
+use pod::run::{self as runner, Attach, RunOptions};
 use pod::{Dir, PodDir};
 
 use crate::cli::{Ipc, Net, RunArgs, RunPreparedArgs};
@@ -113,7 +114,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             images.push(resolve_image(&store, &app.image, &opts)?);
         }
         exec::trace::mark("images resolved");
-        runner::prepare(&pods, &req, images)?
+        prepare::prepare(&pods, &req, images)?
     };
     exec::trace::mark("prepared");
     if let Some(f) = &args.uuid_file_save {
