@@ -3,6 +3,7 @@
 
 pub mod dir;
 pub mod error;
+pub mod layout;
 pub mod ops;
 pub mod prepare;
 pub mod request;

@@ -24,8 +24,6 @@ pub struct ResolvedImage {
     pub pinned: Vec<String>,
 }
 
-pub const PLAN_FILE: &str = "plan.json";
-
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
     move |e| PodError::io(path, e)
 }
@@ -226,21 +224,20 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
     // directory to reach its stage1 mount point and empty volumes.
     let mut pod = pods.create_with(&uuid, userns.map(|u| u.base))?;
     pod.move_to(Dir::Prepare)?;
-    let dir = pod.path();
+    let paths = pod.paths();
     let mut apps = Vec::new();
     let mut app_states = Vec::new();
     for p in planned {
-        let app_dir = dir.join("apps").join(&p.name);
-        for sub in ["upper", "work"] {
-            fs::create_dir_all(app_dir.join(sub)).map_err(io(&app_dir))?;
+        for sub in [paths.app_upper(&p.name), paths.app_work(&p.name)] {
+            fs::create_dir_all(&sub).map_err(io(&sub))?;
         }
         apps.push(AppPlan {
             name: p.name.clone(),
             // Relative to the pod directory, which moves between states; made absolute at run.
             rootfs: RootfsPlan {
                 lower: p.lower,
-                upper: PathBuf::from(format!("apps/{}/upper", p.name)),
-                work: PathBuf::from(format!("apps/{}/work", p.name)),
+                upper: crate::layout::rel::app_upper(&p.name),
+                work: crate::layout::rel::app_work(&p.name),
             },
             spec: p.spec.spec,
             user: Some(p.spec.user),
@@ -260,7 +257,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         .iter()
         .filter(|v| v.kind == schema::VolumeKind::Empty)
     {
-        let vdir = dir.join("volumes").join(v.name.as_str());
+        let vdir = paths.volume(v.name.as_str());
         fs::create_dir_all(&vdir).map_err(io(&vdir))?;
         // In a user namespace, the volume's owner is the host id the pod's id maps to
         // (checked above to lie in the pod's range).
@@ -283,10 +280,11 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         fs::set_permissions(&vdir, fs::Permissions::from_mode(v.mode_or_default()))
             .map_err(io(&vdir))?;
     }
-    let manifest_path = dir.join("pod");
+    let manifest_path = paths.manifest();
     fs::write(&manifest_path, manifest_bytes).map_err(io(&manifest_path))?;
-    fs::create_dir(dir.join("stage1")).map_err(io(&dir))?;
-    fs::create_dir(dir.join("logs")).map_err(io(&dir))?;
+    for d in [paths.stage1(), paths.logs()] {
+        fs::create_dir(&d).map_err(io(&d))?;
+    }
     let resolv_conf = if req.net == NetMode::Host {
         fs::read_to_string("/etc/resolv.conf").ok()
     } else {
@@ -298,7 +296,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         net: req.net,
         ipc_private: req.ipc == crate::request::IpcMode::Private,
         // Recorded relative: the pod moves between state directories.
-        stage1_dir: PathBuf::from("stage1"),
+        stage1_dir: crate::layout::rel::stage1(),
         apps,
         init_cgroup_fds: Vec::new(),
         userns,
@@ -306,7 +304,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         cpus: None,
         resolv_conf,
     };
-    let plan_path = dir.join(PLAN_FILE);
+    let plan_path = paths.plan();
     fs::write(&plan_path, serde_json::to_vec(&plan).expect("serialisable"))
         .map_err(io(&plan_path))?;
     let state = PodState {
@@ -322,7 +320,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         pinned,
         ..Default::default()
     };
-    state.save(&dir)?;
+    state.save(paths.dir())?;
     slot_guard.disarm();
     pod.move_to(Dir::Prepared)?;
     Ok(pod)

@@ -12,7 +12,6 @@ use exec::supervisor::supervise::{self, Observer, Stream};
 
 use crate::dir::{Dir, PodDir};
 use crate::error::{PodError, Result};
-use crate::prepare::PLAN_FILE;
 use crate::state::{process_start_time, PodState};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
@@ -170,8 +169,6 @@ enum Log {
 pub struct RunOptions {
     pub attach: Attach,
     pub cgroup_parent: String,
-    /// `<dir>/cache`: compiled seccomp filters and the base layer.
-    pub cache_dir: PathBuf,
     /// `run --rm`: once the pod has ended, it is moved to garbage/ and a child process
     /// removes its cgroups and files once the init is gone, while the caller returns.
     pub discard: bool,
@@ -198,25 +195,28 @@ pub fn run_prepared(
     let mask = supervise::block_signals()
         .map_err(|e| PodError::Invalid(format!("blocking signals: {e}")))?;
     pod.move_to(Dir::Run)?;
+    let paths = pod.paths();
     let dir = pod.path();
     let mut state = PodState::load(&dir)?;
-    let plan_path = dir.join(PLAN_FILE);
+    let plan_path = paths.plan();
     let mut plan: PodPlan = serde_json::from_slice(&fs::read(&plan_path).map_err(io(&plan_path))?)
         .map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
-    plan.stage1_dir = dir.join("stage1");
+    plan.stage1_dir = paths.resolve(&plan.stage1_dir);
     // Root's alone: the base layer, and compiled filters every pod trusts.
-    crate::dir::private_dir(&opts.cache_dir)?;
-    let base = exec::supervisor::base::ensure(&opts.cache_dir)
-        .map_err(|e| PodError::io(&opts.cache_dir, e))?;
+    let cache = crate::layout::cache(pod.vessel_dir());
+    crate::dir::private_dir(&cache)?;
+    let base_layer = crate::layout::base_layer(pod.vessel_dir());
+    let base =
+        exec::supervisor::base::ensure(&base_layer).map_err(|e| PodError::io(&base_layer, e))?;
     for a in plan.apps.iter_mut() {
-        a.rootfs.upper = dir.join(&a.rootfs.upper);
-        a.rootfs.work = dir.join(&a.rootfs.work);
+        a.rootfs.upper = paths.resolve(&a.rootfs.upper);
+        a.rootfs.work = paths.resolve(&a.rootfs.work);
         a.rootfs.lower.push(base.clone());
         // Empty volumes live in the pod directory, recorded relative to it.
         if let Some(mounts) = a.spec.mounts_mut() {
             for m in mounts.iter_mut() {
                 if let Some(src) = m.source().clone().filter(|s| s.is_relative()) {
-                    m.set_source(Some(dir.join(src)));
+                    m.set_source(Some(paths.resolve(&src)));
                 }
             }
         }
@@ -224,11 +224,11 @@ pub fn run_prepared(
     let logs: Vec<Log> = plan
         .apps
         .iter()
-        .map(|a| Log::Pending(dir.join("logs").join(format!("{}.log", a.name))))
+        .map(|a| Log::Pending(paths.log(&a.name)))
         .collect();
     let launch_opts = LaunchOptions {
         cgroup_parent: opts.cgroup_parent.clone(),
-        seccomp_cache: Some(opts.cache_dir.join("seccomp")),
+        seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
         stdin: None,
     };
     let mut launched = match launch_with(plan, launch_opts, embryo) {

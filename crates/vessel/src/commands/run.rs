@@ -168,12 +168,11 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
     run_pod(ctx, pod, args.detach, args.rm, None)
 }
 
-fn run_options(ctx: &Context, attach: Attach, discard: bool) -> RunOptions {
+fn run_options(attach: Attach, discard: bool) -> RunOptions {
     RunOptions {
         attach,
         discard,
         cgroup_parent: exec::cgroups::DEFAULT_PARENT.to_string(),
-        cache_dir: ctx.global.dir.join("cache"),
     }
 }
 
@@ -188,7 +187,7 @@ fn run_pod(
         return run_detached(ctx, pod, rm);
     }
     let uuid = pod.uuid.clone();
-    let result = runner::run_prepared(pod, &run_options(ctx, Attach::Terminal, rm), None, embryo);
+    let result = runner::run_prepared(pod, &run_options(Attach::Terminal, rm), None, embryo);
     let pods = ctx.pods()?;
     let code = match &result {
         Ok(state) => {
@@ -254,7 +253,7 @@ fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
                 });
             let _ = runner::run_prepared(
                 pod,
-                &run_options(ctx, Attach::None, false),
+                &run_options(Attach::None, false),
                 Some(on_started),
                 None,
             );
