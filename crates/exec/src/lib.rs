@@ -9,6 +9,7 @@ pub mod cgroups;
 pub mod dev;
 pub mod embryo;
 pub mod enter;
+pub mod enter_io;
 pub mod handover;
 pub mod init;
 pub mod launch;
