@@ -4,4 +4,5 @@
 
 pub mod embryo;
 pub mod enter;
+pub mod enter_io;
 pub mod handover;
