@@ -125,6 +125,96 @@ pub fn remove_cgroups(uuid: &str, parent: &str) {
     }
 }
 
+/// `vessel enter`: runs `command` inside app `app` of a running pod (the pod's only app
+/// when None), with exactly that app's isolation (`exec::crossing::enter`); its wait status.
+pub fn enter(pod: &PodDir, app: Option<&str>, command: Vec<String>) -> Result<i32> {
+    if pod.state() != State::Running {
+        return Err(PodError::WrongState {
+            uuid: pod.uuid.clone(),
+            state: pod.state().name().into(),
+            reason: "only a running pod can be entered".into(),
+        });
+    }
+    let paths = pod.paths();
+    let state = PodState::load(paths.dir())?;
+    let names = || {
+        state
+            .apps
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let app = match app {
+        Some(name) => state.apps.iter().find(|a| a.name == name).ok_or_else(|| {
+            PodError::Invalid(format!(
+                "pod {} has no app named {name:?} (apps: {})",
+                pod.uuid,
+                names()
+            ))
+        })?,
+        None if state.apps.len() == 1 => &state.apps[0],
+        None => {
+            return Err(PodError::Invalid(format!(
+                "pod {} has several apps ({}): choose one with --app",
+                pod.uuid,
+                names()
+            )))
+        }
+    };
+    let not_running = |what: &str| PodError::WrongState {
+        uuid: pod.uuid.clone(),
+        state: pod.state().name().into(),
+        reason: format!("{what} is not running"),
+    };
+    let pid = app
+        .pid
+        .ok_or_else(|| not_running(&format!("app {}", app.name)))?;
+    let init_pid = state.pid.ok_or_else(|| not_running("its init"))?;
+    let plan_path = paths.plan();
+    let plan: exec::plan::PodPlan = serde_json::from_slice(
+        &std::fs::read(&plan_path).map_err(|e| PodError::io(&plan_path, e))?,
+    )
+    .map_err(|e| PodError::Corrupt {
+        path: plan_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let app_plan = plan
+        .apps
+        .iter()
+        .find(|a| a.name == app.name)
+        .ok_or_else(|| PodError::Corrupt {
+            path: plan_path.clone(),
+            reason: format!("app {} is missing", app.name),
+        })?;
+    let seccomp = match app_plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(profile) => Some(exec::supervisor::launch::compiled_filter(
+            &app.name,
+            profile,
+            Some(&crate::layout::seccomp_cache(pod.vessel_dir())),
+        )?),
+        None => None,
+    };
+    exec::crossing::enter::enter(exec::crossing::enter::EnterRequest {
+        app_pid: pid,
+        init_pid,
+        init_start: state.pid_start,
+        spec: &app_plan.spec,
+        seccomp,
+        command,
+    })
+    .map_err(|source| PodError::Enter {
+        app: app.name.clone(),
+        uuid: pod.uuid.clone(),
+        source,
+    })
+}
+
 /// Signals a running pod's init, after checking the recorded pid still is that init.
 pub fn signal(pod: &PodDir, sig: i32) -> Result<()> {
     let state = PodState::load(&pod.path())?;

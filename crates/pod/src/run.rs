@@ -61,16 +61,17 @@ impl Observer for PodObserver<'_> {
                     self.notify(Ok(()));
                 }
             }
-            Event::Failed { app, message } => {
+            Event::Failed { app, error } => {
                 let name = self
                     .state
                     .apps
                     .get(*app)
                     .map(|a| a.name.clone())
                     .unwrap_or_default();
+                let message = error.to_string();
                 if let Some(a) = self.state.apps.get_mut(*app) {
                     a.error = Some(message.clone());
-                    a.exit_code = Some(start_failure_code(message));
+                    a.exit_code = Some(error.start_failure_code());
                 }
                 self.state.error = Some(format!("app {name}: {message}"));
                 let _ = self.state.save(&self.dir);
@@ -127,18 +128,6 @@ impl Observer for PodObserver<'_> {
     }
 }
 
-/// docker's convention for a command that could not run: 127 not found, 126 not
-/// executable, 125 any other failure to start.
-fn start_failure_code(message: &str) -> i32 {
-    if message.contains("No such file or directory") {
-        127
-    } else if message.contains("Permission denied") || message.contains("Exec format error") {
-        126
-    } else {
-        125
-    }
-}
-
 /// Maps a pid inside the pod to the host's, through the NSpid lines of the init's children.
 fn host_pid(init_pid: i32, ns_pid: i32) -> Option<i32> {
     let children = fs::read_to_string(format!("/proc/{init_pid}/task/{init_pid}/children")).ok()?;
@@ -192,15 +181,17 @@ pub fn run_prepared(
         });
     }
     // Block SIGINT/SIGTERM first so none is lost while the pod starts.
-    let mask = supervise::block_signals()
-        .map_err(|e| PodError::Invalid(format!("blocking signals: {e}")))?;
+    let mask = supervise::block_signals().map_err(PodError::Signals)?;
     pod.move_to(Dir::Run)?;
     let paths = pod.paths();
     let dir = pod.path();
     let mut state = PodState::load(&dir)?;
     let plan_path = paths.plan();
     let mut plan: PodPlan = serde_json::from_slice(&fs::read(&plan_path).map_err(io(&plan_path))?)
-        .map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
+        .map_err(|e| PodError::Corrupt {
+            path: plan_path.clone(),
+            reason: e.to_string(),
+        })?;
     plan.stage1_dir = paths.resolve(&plan.stage1_dir);
     // Root's alone: the base layer, and compiled filters every pod trusts.
     let cache = crate::layout::cache(pod.vessel_dir());
@@ -240,7 +231,7 @@ pub fn run_prepared(
             if let Some(f) = on_started {
                 f(Err(e.to_string()));
             }
-            return Err(PodError::Invalid(e.to_string()));
+            return Err(e.into());
         }
     };
     exec::trace::mark("launched");
@@ -278,7 +269,7 @@ pub fn run_prepared(
                 state.error = Some(format!("supervising the pod: {e}"));
                 state.finished = Some(chrono::Utc::now());
                 let _ = state.save(&dir);
-                return Err(PodError::Invalid(format!("supervising the pod: {e}")));
+                return Err(PodError::Supervise(e));
             }
         }
     };

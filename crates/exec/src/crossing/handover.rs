@@ -1,7 +1,8 @@
-//! How the supervisor hands the pod to its init over their socket: the plan (in a memfd),
-//! the status pipe, and every descriptor the plan names (the apps' stdio and cgroup.procs
-//! files), passed with SCM_RIGHTS in chunks. The plan holds the supervisor's numbers for
-//! those descriptors; the init rewrites them to the numbers it received them under.
+//! How the supervisor hands the pod to its init over their socket: the [`Handover`] (in a
+//! memfd), the status pipe, and every descriptor the hand-over names (the apps' stdio and
+//! cgroup files), passed with SCM_RIGHTS in chunks. The hand-over holds the supervisor's
+//! numbers for those descriptors; the init rewrites them to the numbers it received them
+//! under.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -12,7 +13,7 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags,
 };
 
-use crate::plan::PodPlan;
+use crate::plan::Handover;
 
 /// Descriptors per message, well under the kernel's SCM_MAX_FD (253).
 const CHUNK: usize = 64;
@@ -21,12 +22,13 @@ const END: u8 = b'E';
 
 /// What the init receives.
 pub struct Handed {
-    pub plan: PodPlan,
+    pub handover: Handover,
     /// Write end of the status pipe to the supervisor.
     pub status: OwnedFd,
 }
 
-/// Sends the plan and every descriptor it names, then an end mark.
+/// Sends the hand-over (`plan`, a memfd of its JSON) and every descriptor it names, then
+/// an end mark.
 pub fn send(
     sock: BorrowedFd<'_>,
     plan: BorrowedFd<'_>,
@@ -59,7 +61,7 @@ pub fn send(
     Ok(())
 }
 
-/// Receives what `send` sent and returns the plan with its descriptors renumbered.
+/// Receives what `send` sent and returns the hand-over with its descriptors renumbered.
 pub fn receive(sock: BorrowedFd<'_>) -> io::Result<Handed> {
     // The supervisor's number of each descriptor, to ours.
     let mut received: Vec<(RawFd, OwnedFd)> = Vec::new();
@@ -107,41 +109,22 @@ pub fn receive(sock: BorrowedFd<'_>) -> io::Result<Handed> {
     };
     let mut json = Vec::new();
     std::fs::File::from(plan_fd).read_to_end(&mut json)?;
-    let mut plan: PodPlan = serde_json::from_slice(&json)
-        .map_err(|e| io::Error::other(format!("parsing the plan: {e}")))?;
-    // From here the descriptors are the plan's, by number: stop owning them.
+    let mut handover: Handover = serde_json::from_slice(&json)
+        .map_err(|e| io::Error::other(format!("parsing the hand-over: {e}")))?;
+    // From here the descriptors are the hand-over's, by number: stop owning them.
     let ours: HashMap<RawFd, RawFd> = received
         .map(|(theirs, fd)| (theirs, fd.into_raw_fd()))
         .collect();
-    renumber(&mut plan, &ours)?;
-    Ok(Handed { plan, status })
+    renumber(&mut handover, &ours)?;
+    Ok(Handed { handover, status })
 }
 
-/// Rewrites every descriptor number in the plan through `map`.
-fn renumber(plan: &mut PodPlan, map: &HashMap<RawFd, RawFd>) -> io::Result<()> {
-    let look = |fd: &mut RawFd| -> io::Result<()> {
+/// Rewrites every descriptor number in the hand-over through `map`.
+fn renumber(handover: &mut Handover, map: &HashMap<RawFd, RawFd>) -> io::Result<()> {
+    for fd in handover.descriptors_mut() {
         *fd = *map.get(fd).ok_or_else(|| {
-            io::Error::other(format!("the plan names descriptor {fd}, never sent"))
+            io::Error::other(format!("the hand-over names descriptor {fd}, never sent"))
         })?;
-        Ok(())
-    };
-    for fd in plan.init_cgroup_fds.iter_mut() {
-        look(fd)?;
-    }
-    for app in plan.apps.iter_mut() {
-        for fd in app
-            .cgroup_fds
-            .iter_mut()
-            .chain(app.cgroup_v2_dir.iter_mut())
-            .chain(app.cgroup_v2_procs.iter_mut())
-        {
-            look(fd)?;
-        }
-        if !app.terminal {
-            for fd in app.stdio.iter_mut() {
-                look(fd)?;
-            }
-        }
     }
     Ok(())
 }
@@ -165,9 +148,9 @@ mod tests {
         let pipes: Vec<(OwnedFd, OwnedFd)> = (0..100)
             .map(|_| rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap())
             .collect();
-        let plan = PodPlan {
+        let plan = Handover {
             init_cgroup_fds: pipes.iter().map(|(_, w)| w.as_raw_fd()).collect(),
-            ..PodPlan::default()
+            ..Handover::default()
         };
         let memfd = rustix::fs::memfd_create("plan", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
         let mut f = std::fs::File::from(memfd);
@@ -181,9 +164,9 @@ mod tests {
             h.join().unwrap()
         });
         let handed = sender.unwrap();
-        assert_eq!(handed.plan.init_cgroup_fds.len(), 100);
+        assert_eq!(handed.handover.init_cgroup_fds.len(), 100);
         // Each renumbered descriptor is the write end of the matching pipe.
-        for ((r, _), fd) in pipes.iter().zip(&handed.plan.init_cgroup_fds) {
+        for ((r, _), fd) in pipes.iter().zip(&handed.handover.init_cgroup_fds) {
             assert_ne!(*fd, -1);
             rustix::io::write(unsafe { BorrowedFd::borrow_raw(*fd) }, b"x").unwrap();
             let mut byte = [0u8; 1];
@@ -194,9 +177,9 @@ mod tests {
 
     #[test]
     fn a_plan_naming_an_unsent_descriptor_is_refused() {
-        let mut plan = PodPlan {
+        let mut plan = Handover {
             init_cgroup_fds: vec![12345],
-            ..PodPlan::default()
+            ..Handover::default()
         };
         let e = renumber(&mut plan, &HashMap::new()).unwrap_err();
         assert!(e.to_string().contains("12345"), "{e}");

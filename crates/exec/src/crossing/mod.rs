@@ -6,3 +6,4 @@ pub mod embryo;
 pub mod enter;
 pub mod enter_io;
 pub mod handover;
+pub mod sealed;

@@ -23,6 +23,7 @@ mod pod_interactive;
 mod pod_lock_races;
 mod pod_manifest;
 mod pod_mount_race;
+mod pod_process;
 mod pod_run;
 mod pod_security;
 mod pod_security_flags;
