@@ -4,6 +4,7 @@
 mod common;
 mod podkit;
 
+mod config_files;
 mod fetch_bearer_token;
 mod fetch_discovery_labels;
 mod fetch_https;
@@ -13,6 +14,7 @@ mod image_aci;
 mod image_commands;
 mod image_concurrency;
 mod image_import;
+mod pod_cli_lifecycle;
 mod pod_enter;
 mod pod_hooks;
 mod pod_host_access;
@@ -22,6 +24,7 @@ mod pod_interactive;
 mod pod_lock_races;
 mod pod_manifest;
 mod pod_mount_race;
+mod pod_output;
 mod pod_run;
 mod pod_security;
 mod pod_security_flags;
