@@ -225,7 +225,9 @@ fn rkt_json_has_one_entry_per_domain() {
 fn refused(sub: &str, body: &str) -> String {
     let d = dirs();
     let p = write(&d.local, sub, "bad.json", body);
-    let e = Config::load(std::slice::from_ref(&d.local)).unwrap_err().to_string();
+    let e = Config::load(std::slice::from_ref(&d.local))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains(&p.display().to_string()),
         "{e} does not name the file"
@@ -296,7 +298,9 @@ fn a_domain_twice_in_one_directory_is_refused() {
         "b.json",
         r#"{"rktKind":"auth","rktVersion":"v1","domains":["x.com"],"type":"oauth","credentials":{"token":"2"}}"#,
     );
-    let e = Config::load(std::slice::from_ref(&d.local)).unwrap_err().to_string();
+    let e = Config::load(std::slice::from_ref(&d.local))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains(&b.display().to_string()) && e.contains(&a.display().to_string()),
         "{e}"

@@ -139,18 +139,19 @@ impl PodView {
     pub fn of(pod: &PodDir) -> PodView {
         let state = pod.state();
         let dir = pod.path();
+        let paths = pod::layout::PodPaths::new(&dir);
         let recorded = PodState::load(&dir).unwrap_or_else(|_| PodState {
             uuid: pod.uuid.clone(),
             ..Default::default()
         });
         // Networks are read from the raw record, so whatever the network code stores
         // there (rkt's NetInfo fields) is shown as it is.
-        let networks = std::fs::read(dir.join(pod::state::STATE_FILE))
+        let networks = std::fs::read(paths.state())
             .ok()
             .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
             .and_then(|v| v.get("networks").and_then(|n| n.as_array()).cloned())
             .unwrap_or_default();
-        let manifest = std::fs::read(dir.join("pod"))
+        let manifest = std::fs::read(paths.manifest())
             .ok()
             .and_then(|d| schema::PodManifest::from_slice(&d).ok());
         let apps = recorded

@@ -5,6 +5,7 @@ mod common;
 mod podkit;
 
 mod config_files;
+mod enter_terminal;
 mod fetch_bearer_token;
 mod fetch_discovery_labels;
 mod fetch_https;

@@ -1,0 +1,41 @@
+//! Pod networking through CNI plugins (CNI 1.0.0 and 0.4.0, and the 0.1/0.2 results rkt's
+//! plugins gave), as rkt did it. This crate reads network configurations, decides which a
+//! pod joins, runs the plugins (ADD, DEL, CHECK) and makes the pod's /etc/resolv.conf and
+//! /etc/hosts. It never does what a plugin does (links, addresses, routes, NAT): those are
+//! the real plugins' job, found in /usr/lib/cni and the operator's directories.
+//!
+//! | module | job |
+//! |---|---|
+//! | `selection` | `--net`: host, none, or networks with CNI_ARGS (rkt's rules) |
+//! | `config` | one `.conf`/`.conflist`, parsed; the input of each plugin |
+//! | `catalog` | every network: system and local net.d, built-ins |
+//! | `builtin` | `default` and `default-restricted` |
+//! | `plan` | a pod's attachments: networks, interface names, ports |
+//! | `attach` | one attachment: ADD, DEL, CHECK of a plugin chain; the record DEL needs |
+//! | `plugin` | finding and running a plugin (environment, stdin, timeout) |
+//! | `result` | plugin results of every version |
+//! | `ports` | `--port`, host port checks and reservations |
+//! | `etc` | `--dns*`, `--hosts-entry`, resolv.conf and hosts content |
+//! | `names` | checks of names: networks, hostnames (RFC 1123), CNI_ARGS |
+//! | `netns` | pinning a network namespace to a file |
+
+pub mod attach;
+pub mod builtin;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod etc;
+pub mod names;
+pub mod netns;
+pub mod plan;
+pub mod plugin;
+pub mod ports;
+pub mod result;
+pub mod selection;
+
+pub use attach::{Attachment, CheckOutcome};
+pub use catalog::Catalog;
+pub use error::{NetError, Result};
+pub use plugin::{Invoker, PluginPaths};
+pub use result::CniResult;
+pub use selection::NetSelection;
