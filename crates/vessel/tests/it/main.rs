@@ -4,6 +4,7 @@
 mod common;
 mod podkit;
 
+mod config_files;
 mod enter_terminal;
 mod fetch_bearer_token;
 mod fetch_discovery_labels;
@@ -14,6 +15,7 @@ mod image_aci;
 mod image_commands;
 mod image_concurrency;
 mod image_import;
+mod pod_cli_lifecycle;
 mod pod_enter;
 mod pod_hooks;
 mod pod_host_access;
@@ -23,6 +25,7 @@ mod pod_interactive;
 mod pod_lock_races;
 mod pod_manifest;
 mod pod_mount_race;
+mod pod_output;
 mod pod_process;
 mod pod_run;
 mod pod_security;
