@@ -16,6 +16,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::crossing::channel::{PodEnd, SupervisorEnd};
 use crate::error::{Context, Error, Result};
 
 /// The argv[0] under which the vessel binary runs as a pod init.
@@ -27,8 +28,8 @@ pub const INIT_SOCKET_FD: RawFd = crate::crossing::sealed::CARRY_FD;
 pub struct Embryo {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    /// The supervisor's end of the socket to the init.
-    pub sock: OwnedFd,
+    /// The supervisor's end of the channel to the init.
+    pub channel: SupervisorEnd,
     /// The clone flags it was made with.
     pub flags: libc::c_int,
     /// The CPUs the supervisor may use, when the first process was kept off the
@@ -84,13 +85,7 @@ impl Embryo {
             rustix::process::PidfdFlags::empty(),
         )
         .ctx("pidfd_open of the supervisor")?;
-        let (ours, theirs) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .ctx("socketpair")?;
+        let (mut ours, theirs) = crate::crossing::channel::pair()?;
         crate::trace::mark("pidfd and socket");
         let placement = cpus_here();
         let mut pidfd: RawFd = -1;
@@ -111,13 +106,13 @@ impl Embryo {
         }
         if pid == 0 {
             let e = become_init(
-                theirs.as_fd(),
+                &theirs,
                 exe.as_fd(),
                 supervisor.as_fd(),
                 flags & libc::CLONE_NEWUSER != 0,
             );
             // The supervisor reads this when the hand-over fails (`Embryo::failure`).
-            report_failure(theirs.as_fd(), &e);
+            theirs.fail(&e);
             // SAFETY: leaving the child without the parent's destructors.
             unsafe { libc::_exit(127) };
         }
@@ -132,12 +127,13 @@ impl Embryo {
             (unsafe { libc::sched_setaffinity(pid as i32, size, &set) } == 0).then_some(cpus)
         });
         crate::trace::mark("cloned");
+        ours.expect_sender(pid as i32);
         Ok(Embryo {
             cpus,
             pid: pid as i32,
             // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
             pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
-            sock: ours,
+            channel: ours,
             flags,
             armed: true,
         })
@@ -145,28 +141,28 @@ impl Embryo {
 
     /// With a user namespace: its id maps are written; the child may become its root.
     pub fn user_namespace_ready(&self) -> Result<()> {
-        rustix::net::send(&self.sock, b"u", rustix::net::SendFlags::empty())
-            .ctx("telling the first process its user namespace is ready")?;
-        Ok(())
+        self.channel.user_namespace_ready()
     }
 
     /// Why the first process gave up, if it said so before exiting.
     pub fn failure(&self) -> Option<Error> {
-        let mut buf = [0u8; 4096];
-        let (n, _) =
-            rustix::net::recv(&self.sock, &mut buf, rustix::net::RecvFlags::DONTWAIT).ok()?;
-        Error::decode(&buf[..n])
+        self.channel.failure()
     }
 
     /// The pod is launched: from here on the supervisor watches it.
-    pub fn disarm(mut self) -> (i32, OwnedFd, OwnedFd) {
+    pub fn disarm(mut self) -> (i32, OwnedFd, SupervisorEnd) {
         self.armed = false;
-        // SAFETY: moving the descriptors out of a value whose Drop then does nothing.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(self.pidfd.as_raw_fd()) };
-        let sock = unsafe { OwnedFd::from_raw_fd(self.sock.as_raw_fd()) };
         let pid = self.pid;
+        // SAFETY: moving the fields out of a value whose Drop then does nothing; each is
+        // read once and the value is forgotten.
+        let (pidfd, channel) = unsafe {
+            (
+                std::ptr::read(&self.pidfd),
+                std::ptr::read(&self.channel),
+            )
+        };
         std::mem::forget(self);
-        (pid, pidfd, sock)
+        (pid, pidfd, channel)
     }
 }
 
@@ -187,7 +183,7 @@ impl Drop for Embryo {
 /// there is one, and exec the init with only the socket (and stdio) open. Returns only
 /// on failure.
 fn become_init(
-    sock: BorrowedFd<'_>,
+    channel: &PodEnd,
     exe: BorrowedFd<'_>,
     supervisor: BorrowedFd<'_>,
     in_user_namespace: bool,
@@ -211,18 +207,9 @@ fn become_init(
     if in_user_namespace {
         // Once the supervisor has written the maps, become the namespace's root (in
         // exec_sealed).
-        let mut byte = [0u8; 1];
-        match rustix::io::read(sock, &mut byte) {
-            Ok(1) => {}
-            Ok(_) => return Error::msg("waiting for the id maps", "the supervisor went away"),
-            Err(e) => return Error::os("waiting for the id maps", e.raw_os_error()),
+        if let Err(e) = channel.wait_user_namespace_ready() {
+            return e;
         }
     }
-    crate::crossing::sealed::exec_sealed(exe, sock, INIT_ARGV0, in_user_namespace)
-}
-
-/// In the first process, before it exits: why it gave up, for [`Embryo::failure`]: one
-/// message, the error encoded.
-fn report_failure(sock: BorrowedFd<'_>, e: &Error) {
-    let _ = rustix::net::send(sock, &e.encode(), rustix::net::SendFlags::empty());
+    crate::crossing::sealed::exec_sealed(exe, channel.as_fd(), INIT_ARGV0, in_user_namespace)
 }

@@ -5,5 +5,5 @@
 pub mod embryo;
 pub mod enter;
 pub mod enter_io;
-pub mod handover;
+pub mod channel;
 pub mod sealed;

@@ -4,14 +4,15 @@
 //! the pod: the kernel kills whatever the apps left behind.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::crossing::channel::PodEnd;
 use crate::error::{Context, Error, Result};
 use crate::plan::Handover;
 use crate::proto::Event;
@@ -27,15 +28,6 @@ const FORWARDED: &[Signal] = &[
     Signal::SIGWINCH,
 ];
 
-struct Status(std::fs::File);
-
-impl Status {
-    fn send(&mut self, e: &Event) {
-        // The supervisor is our parent: if it is gone, so are we (PDEATHSIG).
-        let _ = self.0.write_all(e.to_string().as_bytes());
-    }
-}
-
 /// Entry point when the binary runs as `vessel-pod-init`, exec'd by the pod's first
 /// process (see `embryo`) with its socket to the supervisor on fd 3.
 pub fn main() -> ! {
@@ -43,26 +35,23 @@ pub fn main() -> ! {
     // Not dumpable: without CAP_SYS_PTRACE no app can open /proc/1/{exe,fd,root,mem}.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    // SAFETY: the embryo left this descriptor open for us alone.
-    let sock = unsafe { OwnedFd::from_raw_fd(crate::crossing::embryo::INIT_SOCKET_FD) };
-    let _ = rustix::io::fcntl_setfd(&sock, rustix::io::FdFlags::CLOEXEC);
-    let handed = match crate::crossing::handover::receive(sock.as_fd()).ctx("receiving the pod") {
+    // SAFETY: the first process left the channel open on this number for us alone.
+    let channel = unsafe { PodEnd::from_carried(crate::crossing::sealed::CARRY_FD) };
+    let _ = rustix::io::fcntl_setfd(channel.as_fd(), rustix::io::FdFlags::CLOEXEC);
+    let mut handover = match channel.receive_handover() {
         Ok(h) => h,
-        // No status pipe yet: the supervisor reads why on the socket (Embryo::failure).
         Err(e) => {
-            let _ = rustix::net::send(&sock, &e.encode(), rustix::net::SendFlags::empty());
+            channel.fail(&e);
             std::process::exit(1)
         }
     };
-    let mut handover = handed.handover;
-    let mut status = Status(std::fs::File::from(handed.status));
     crate::trace::set_origin(handover.trace_origin);
     if let Some(cpus) = &handover.cpus {
         let _ = crate::crossing::embryo::set_cpus(0, cpus);
     }
     crate::trace::mark_at("init: main entered", entered);
     crate::trace::mark("init: plan received");
-    let started = crate::pid1::stage1::setup(&handover.plan, sock.as_fd(), status.0.as_raw_fd())
+    let started = crate::pid1::stage1::setup(&handover.plan, &channel)
         .ctx("starting the pod")
         .map(|terminal| {
             // An app with a terminal gets the pty slave as its stdio; open until the fork.
@@ -74,20 +63,22 @@ pub fn main() -> ! {
                 }
             }
         });
-    drop(sock);
-    let code = match started.and_then(|()| run(&handover, &mut status)) {
+    let code = match started.and_then(|()| run(&handover, &channel)) {
         Ok(()) => 0,
         Err(e) => {
-            status.send(&Event::Error {
-                message: e.to_string(),
-            });
+            channel.report(
+                &Event::Error {
+                    message: e.to_string(),
+                },
+                None,
+            );
             1
         }
     };
     std::process::exit(code)
 }
 
-fn run(handover: &Handover, status: &mut Status) -> Result<()> {
+fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
     let plan = &handover.plan;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
@@ -106,7 +97,7 @@ fn run(handover: &Handover, status: &mut Status) -> Result<()> {
     let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")?;
     // An app that cannot be described (an unknown user, say) is not forked; it is reported
     // failed in its turn below, as one whose child failed.
-    let mut forked: Vec<std::result::Result<(Pid, OwnedFd), Error>> = Vec::new();
+    let mut forked: Vec<std::result::Result<(Pid, OwnedFd, Option<OwnedFd>), Error>> = Vec::new();
     for (app, ours) in plan.apps.iter().zip(&handover.apps) {
         let child = match crate::pid1::app_child::prepare(app, ours) {
             Ok(c) => c,
@@ -144,13 +135,18 @@ fn run(handover: &Handover, status: &mut Status) -> Result<()> {
                     // SAFETY: closing inherited descriptors this process no longer needs.
                     unsafe { libc::close(*fd) };
                 }
-                forked.push(Ok((Pid::from_raw(child), err_r)));
+                // Held until the app's start is reported: the supervisor checks exits
+                // against it. Our child, not reaped yet: the pid cannot have been reused.
+                let pidfd = rustix::process::Pid::from_raw(child).and_then(|p| {
+                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+                });
+                forked.push(Ok((Pid::from_raw(child), err_r, pidfd)));
             }
         }
     }
     drop(go_r);
     crate::trace::mark("init: apps forked");
-    for ((app, ours), (child, _)) in plan
+    for ((app, ours), (child, _, _)) in plan
         .apps
         .iter()
         .zip(&handover.apps)
@@ -184,10 +180,10 @@ fn run(handover: &Handover, status: &mut Status) -> Result<()> {
     let _ = rustix::io::write(&go_w, &vec![b'g'; plan.apps.len()]);
     drop(go_w);
     for (idx, forked) in forked.into_iter().enumerate() {
-        let (child, err_r) = match forked {
+        let (child, err_r, pidfd) = match forked {
             Ok(f) => f,
             Err(error) => {
-                status.send(&Event::Failed { app: idx, error });
+                status.report(&Event::Failed { app: idx, error }, None);
                 failed = true;
                 continue;
             }
@@ -196,15 +192,18 @@ fn run(handover: &Handover, status: &mut Status) -> Result<()> {
         let _ = std::fs::File::from(err_r).read_to_end(&mut msg);
         if msg.is_empty() {
             live.insert(child, idx);
-            status.send(&Event::Started {
-                app: idx,
-                pid: child.as_raw(),
-            });
+            status.report(
+                &Event::Started {
+                    app: idx,
+                    pid: child.as_raw(),
+                },
+                pidfd.as_ref().map(|p| p.as_fd()),
+            );
         } else {
             let _ = waitpid(child, None);
             let error = Error::decode(&msg)
                 .unwrap_or_else(|| Error::msg("starting the app", "it ended without a word"));
-            status.send(&Event::Failed { app: idx, error });
+            status.report(&Event::Failed { app: idx, error }, None);
             failed = true;
         }
     }
@@ -235,11 +234,11 @@ fn run(handover: &Handover, status: &mut Status) -> Result<()> {
             break;
         }
     }
-    status.send(&Event::Done);
+    status.report(&Event::Done, None);
     Ok(())
 }
 
-fn reap(live: &mut HashMap<Pid, usize>, status: &mut Status) {
+fn reap(live: &mut HashMap<Pid, usize>, status: &PodEnd) {
     loop {
         let mut raw = 0;
         // SAFETY: waitpid with a valid out pointer.
@@ -248,10 +247,13 @@ fn reap(live: &mut HashMap<Pid, usize>, status: &mut Status) {
             return;
         }
         if let Some(idx) = live.remove(&Pid::from_raw(pid)) {
-            status.send(&Event::Exited {
-                app: idx,
-                status: raw,
-            });
+            status.report(
+                &Event::Exited {
+                    app: idx,
+                    status: raw,
+                },
+                None,
+            );
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::mount::{self, Target};
 use crate::pid1::rootfs;
 use crate::plan::{NetMode, PodPlan};
 
+use crate::crossing::channel::PodEnd;
 use crate::error::{Context, Error, Result};
 
 /// An app's root inside the stage1 root: `apps/<app>/rootfs` (the app pivots into
@@ -21,20 +22,13 @@ pub fn app_root(app: &str) -> String {
     format!("apps/{app}/rootfs")
 }
 
-fn report(status_fd: RawFd, event: &crate::proto::Event) {
-    let line = event.to_string();
-    // SAFETY: status_fd is the pipe's write end, open in this process.
-    let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(status_fd) });
-    let _ = f.write_all(line.as_bytes());
-}
-
-/// Mounts the pod and pivots into its stage1 root. `sock` is the socket to the supervisor
-/// (idmapped layers come in on it, a terminal's master goes out); `status` the pipe for
-/// warnings. Returns the pty slave of the app with a terminal, if one has (its stdio).
-pub fn setup(plan: &PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> Result<Option<OwnedFd>> {
+/// Mounts the pod and pivots into its stage1 root. `channel` is the socket to the
+/// supervisor (idmapped layers come in on it, a terminal's master and warnings go out).
+/// Returns the pty slave of the app with a terminal, if one has (its stdio).
+pub fn setup(plan: &PodPlan, channel: &PodEnd) -> Result<Option<OwnedFd>> {
     // In a user namespace the supervisor sends the layers we could not open ourselves.
     let layers = match plan.userns {
-        Some(_) => crate::supervisor::userns::receive_layers(sock).ctx("receiving the layers")?,
+        Some(_) => channel.receive_layers()?,
         None => Vec::new(),
     };
     // No cgroup work here: the init moves itself and the apps in one go (see init.rs).
@@ -126,7 +120,7 @@ pub fn setup(plan: &PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> Result<Opti
         rootfs::apply(&cx, &ops, &mut warnings).with_ctx(|| format!("app {}", app.name))?;
         if app.terminal {
             terminal_slave = Some(
-                open_terminal(root.as_fd(), sock)
+                open_terminal(root.as_fd(), channel)
                     .with_ctx(|| format!("app {}: its terminal", app.name))?,
             );
         }
@@ -149,7 +143,7 @@ pub fn setup(plan: &PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> Result<Opti
 
     crate::trace::mark("init: apps prepared");
     for w in warnings {
-        report(status, &crate::proto::Event::Warning { message: w });
+        channel.report(&crate::proto::Event::Warning { message: w }, None);
     }
     // Into the stage1 root; the host's root is detached and gone from this namespace.
     rustix::process::fchdir(&stage1).ctx("chdir to stage1")?;
@@ -170,7 +164,7 @@ pub fn setup(plan: &PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> Result<Opti
 }
 
 /// Opens the app's pty in its own devpts and hands the master to the supervisor.
-fn open_terminal(root: BorrowedFd<'_>, sock: BorrowedFd<'_>) -> Result<OwnedFd> {
+fn open_terminal(root: BorrowedFd<'_>, channel: &PodEnd) -> Result<OwnedFd> {
     let pts = rustix::fs::openat2(
         root,
         "dev/pts",
@@ -180,7 +174,7 @@ fn open_terminal(root: BorrowedFd<'_>, sock: BorrowedFd<'_>) -> Result<OwnedFd> 
     )
     .ctx("/dev/pts")?;
     let (master, slave) = crate::terminal::open_pair(pts.as_fd()).ctx("a pty")?;
-    crate::terminal::send_fd(sock, master.as_fd()).ctx("handing its master over")?;
+    channel.send_terminal(master.as_fd())?;
     Ok(slave)
 }
 

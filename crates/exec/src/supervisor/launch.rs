@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{Cgroups, Limits};
+use crate::crossing::channel::SupervisorEnd;
 use crate::crossing::embryo::Embryo;
 use crate::error::{Context, Error};
 use crate::plan::{AppHandover, Handover, NetMode, PodPlan};
@@ -62,12 +63,14 @@ pub fn namespace_flags_for(net: NetMode, ipc_private: bool, userns: bool) -> lib
 pub struct Launched {
     pub init_pid: i32,
     pub pidfd: OwnedFd,
-    /// The init's reports (proto::Event lines).
-    pub status: std::fs::File,
+    /// The channel: the init's reports (and a terminal's master) come on it.
+    pub channel: SupervisorEnd,
+    /// How many apps the pod has.
+    pub apps: usize,
     /// Each app's stdout and stderr, in app order.
     pub outputs: Vec<(usize, [OwnedFd; 2])>,
-    /// The pty master of the app with a terminal, and that app's index.
-    pub terminal: Option<(usize, OwnedFd)>,
+    /// The app with a terminal, whose pty master comes on the channel.
+    pub terminal_app: Option<usize>,
     pub cgroups: Cgroups,
 }
 
@@ -210,7 +213,6 @@ pub fn launch_with(
             .ctx("writing the hand-over")?;
         f.rewind().ctx("writing the hand-over")?;
     }
-    let (status_r, status_w) = pipe()?;
     let named: Vec<BorrowedFd<'_>> = held
         .iter()
         .chain(init_join.tasks.iter())
@@ -253,38 +255,29 @@ pub fn launch_with(
         Some(reason) => LaunchError::FirstProcess(reason),
         None => LaunchError::Step(e),
     };
-    crate::crossing::handover::send(
-        embryo.sock.as_fd(),
-        plan_fd.as_fd(),
-        status_w.as_fd(),
-        &named,
-    )
-    .ctx("handing the pod to its first process")
-    .map_err(gone)?;
+    embryo
+        .channel
+        .send_handover(plan_fd.as_fd(), &named)
+        .ctx("handing the pod to its first process")
+        .map_err(gone)?;
     drop(named);
     if plan.userns.is_some() {
-        crate::supervisor::userns::send_idmapped_layers(embryo.pid, plan, embryo.sock.as_fd())
+        crate::supervisor::userns::send_idmapped_layers(embryo.pid, plan, &embryo.channel)
             .ctx("setting up the user namespace")?;
     }
-    let terminal = match terminal_app {
-        Some(i) => crate::terminal::recv_fd(embryo.sock.as_fd())
-            .ok()
-            .flatten()
-            .map(|m| (i, m)),
-        None => None,
-    };
+    let apps = plan.apps.len();
     drop(held);
-    drop(status_w);
     drop(init_join);
     drop(plan_fd);
-    let (init_pid, pidfd, _sock) = embryo.disarm();
+    let (init_pid, pidfd, channel) = embryo.disarm();
     cgroup_guard.armed = false;
     Ok(Launched {
         init_pid,
         pidfd,
-        status: std::fs::File::from(status_r),
+        channel,
+        apps,
         outputs,
-        terminal,
+        terminal_app,
         cgroups,
     })
 }

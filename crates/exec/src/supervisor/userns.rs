@@ -5,7 +5,7 @@
 //! cgroup.procs files it may write.
 
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use crate::error::{Context, Result};
 use crate::mount;
@@ -45,28 +45,20 @@ pub fn layer_dirs(plan: &PodPlan) -> Vec<Vec<std::path::PathBuf>> {
 }
 
 /// Clones each directory as a detached mount idmapped into the child's user namespace and
-/// sends them, in order, over `sock`; then an empty message: done.
-pub fn send_idmapped_layers(pid: i32, plan: &PodPlan, sock: BorrowedFd<'_>) -> Result<()> {
+/// sends them, in order, over the channel.
+pub fn send_idmapped_layers(
+    pid: i32,
+    plan: &PodPlan,
+    channel: &crate::crossing::channel::SupervisorEnd,
+) -> Result<()> {
     let userns: OwnedFd = std::fs::File::open(format!("/proc/{pid}/ns/user"))
         .ctx("the pod's user namespace")?
         .into();
-    for dirs in layer_dirs(plan) {
-        for dir in dirs {
-            let shown = dir.display().to_string();
-            let tree = mount::clone_tree(rustix::fs::CWD, &shown, true)?;
-            mount::set_idmap(tree.as_fd(), userns.as_fd()).ctx(&shown)?;
-            crate::terminal::send_fd(sock, tree.as_fd()).ctx("passing a layer to the pod")?;
-        }
-    }
-    rustix::net::send(sock, b"d", rustix::net::SendFlags::empty()).ctx("ending the layers")?;
-    Ok(())
-}
-
-/// The pod's first process: receives the mounts `send_idmapped_layers` sent.
-pub fn receive_layers(sock: BorrowedFd<'_>) -> Result<Vec<OwnedFd>> {
-    let mut out = Vec::new();
-    while let Some(fd) = crate::terminal::recv_fd(sock).ctx("receiving a layer")? {
-        out.push(fd);
-    }
-    Ok(out)
+    let layers = layer_dirs(plan).into_iter().flatten().map(|dir| {
+        let shown = dir.display().to_string();
+        let tree = mount::clone_tree(rustix::fs::CWD, &shown, true)?;
+        mount::set_idmap(tree.as_fd(), userns.as_fd()).ctx(&shown)?;
+        Ok(tree)
+    });
+    channel.send_layers(layers)
 }
