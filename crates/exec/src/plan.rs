@@ -125,13 +125,15 @@ pub struct AppHandover {
 impl Handover {
     /// Every descriptor number it names, for renumbering on arrival.
     pub fn descriptors_mut(&mut self) -> impl Iterator<Item = &mut RawFd> {
-        self.init_cgroup_fds.iter_mut().chain(self.apps.iter_mut().flat_map(|a| {
-            a.stdio
-                .iter_mut()
-                .flatten()
-                .chain(a.cgroup_fds.iter_mut())
-                .chain(a.cgroup_v2_dir.iter_mut())
-                .chain(a.cgroup_v2_procs.iter_mut())
-        }))
+        self.init_cgroup_fds
+            .iter_mut()
+            .chain(self.apps.iter_mut().flat_map(|a| {
+                a.stdio
+                    .iter_mut()
+                    .flatten()
+                    .chain(a.cgroup_fds.iter_mut())
+                    .chain(a.cgroup_v2_dir.iter_mut())
+                    .chain(a.cgroup_v2_procs.iter_mut())
+            }))
     }
 }

@@ -90,8 +90,8 @@ enum Received {
 /// Receives one message.
 fn recv(sock: BorrowedFd<'_>, nonblocking: bool) -> io::Result<Received> {
     let mut data = vec![0u8; MAX_MESSAGE];
-    let mut space = [MaybeUninit::uninit();
-        rustix::cmsg_space!(ScmRights(CHUNK), ScmCredentials(1))];
+    let mut space =
+        [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(CHUNK), ScmCredentials(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut flags = RecvFlags::CMSG_CLOEXEC;
     if nonblocking {

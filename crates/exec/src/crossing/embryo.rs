@@ -155,12 +155,8 @@ impl Embryo {
         let pid = self.pid;
         // SAFETY: moving the fields out of a value whose Drop then does nothing; each is
         // read once and the value is forgotten.
-        let (pidfd, channel) = unsafe {
-            (
-                std::ptr::read(&self.pidfd),
-                std::ptr::read(&self.channel),
-            )
-        };
+        let (pidfd, channel) =
+            unsafe { (std::ptr::read(&self.pidfd), std::ptr::read(&self.channel)) };
         std::mem::forget(self);
         (pid, pidfd, channel)
     }

@@ -2,8 +2,8 @@
 //! until it execs the sealed binary as the init, the hand-over on its socket, and the
 //! process `vessel enter` sends into a running app.
 
+pub mod channel;
 pub mod embryo;
 pub mod enter;
 pub mod enter_io;
-pub mod channel;
 pub mod sealed;

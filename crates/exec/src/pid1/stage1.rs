@@ -3,8 +3,7 @@
 //! into that tmpfs, and leaves the host's root behind. After this, pid 1's root, cwd and
 //! mount namespace hold nothing of the host.
 
-use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::MountAttrFlags;

@@ -9,8 +9,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::proto::Event;
 use crate::crossing::channel::FromPod;
+use crate::proto::Event;
 use crate::supervisor::launch::Launched;
 use crate::supervisor::witness::{Verdict, Witness};
 use crate::terminal::Relay;
@@ -104,6 +104,7 @@ pub fn supervise(
     let mut signals_seen = 0;
     let mut buf = vec![0u8; 64 * 1024];
     let mut released = false;
+    let (mut warned_refused, mut warned_forged) = (false, false);
     loop {
         let all_closed = !channel_open && !master_open && outputs.iter().all(|o| o.fd.is_none());
         if init_done && all_closed {
@@ -197,9 +198,14 @@ pub fn supervise(
                                 break;
                             }
                             Verdict::Believe(e) => observer.event(&e),
-                            Verdict::Refuse(why) => observer.event(&Event::Warning {
-                                message: format!("ignored a report of the pod's init: {why}"),
-                            }),
+                            // Said once: a hostile app must not fill the pod's log.
+                            Verdict::Refuse(why) if !warned_refused => {
+                                warned_refused = true;
+                                observer.event(&Event::Warning {
+                                    message: format!("ignored a report of the pod's init: {why}"),
+                                })
+                            }
+                            Verdict::Refuse(_) => {}
                         },
                         FromPod::Terminal(master) => {
                             if relay.is_none() && terminal_app.is_some() {
@@ -210,14 +216,18 @@ pub fn supervise(
                         FromPod::Failure(e) => observer.event(&Event::Error {
                             message: e.to_string(),
                         }),
-                        FromPod::Forged { sender } => observer.event(&Event::Warning {
-                            message: format!(
-                                "ignored a message on the pod's channel from {}, not its init",
-                                sender.map_or("an unknown process".into(), |p| format!(
-                                    "process {p}"
-                                ))
-                            ),
-                        }),
+                        FromPod::Forged { sender } if !warned_forged => {
+                            warned_forged = true;
+                            observer.event(&Event::Warning {
+                                message: format!(
+                                    "ignored a message on the pod's channel from {}, not its init",
+                                    sender.map_or("an unknown process".into(), |p| format!(
+                                        "process {p}"
+                                    ))
+                                ),
+                            })
+                        }
+                        FromPod::Forged { .. } => {}
                         FromPod::Garbled => {}
                         FromPod::Closed => {
                             channel_open = false;

@@ -72,7 +72,16 @@ impl Witness {
                 if !has_exited(pidfd.as_fd()) {
                     return Verdict::Refuse("an exit of an app whose process still runs");
                 }
-                let status = exit_status(pidfd.as_fd()).unwrap_or(status);
+                // The kernel's record once the init has reaped it; before that (a zombie)
+                // the init cannot have read a status to report. Only a kernel that keeps
+                // no record (before 6.15) leaves the reported status to be believed.
+                let status = match exit_record(pidfd.as_fd()) {
+                    Record::Status(s) => s,
+                    Record::NotReaped => {
+                        return Verdict::Refuse("an exit of an app the init has not reaped")
+                    }
+                    Record::None => status,
+                };
                 self.apps[app] = App::Ended;
                 Verdict::Believe(Event::Exited { app, status })
             }
@@ -101,7 +110,10 @@ impl Witness {
 
 /// Whether the process behind `pidfd` has exited (its pidfd reads ready).
 fn has_exited(pidfd: BorrowedFd<'_>) -> bool {
-    let mut p = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+    let mut p = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
     matches!(
         rustix::event::poll(&mut p, Some(&rustix::time::Timespec::default())),
         Ok(n) if n > 0
@@ -131,10 +143,8 @@ struct PidfdInfo {
 const PIDFD_INFO_PID: u64 = 1 << 0;
 const PIDFD_INFO_EXIT: u64 = 1 << 3;
 /// _IOWR(PIDFS_IOCTL_MAGIC, 11, struct pidfd_info)
-const PIDFD_GET_INFO: libc::c_ulong = (3 << 30)
-    | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16)
-    | (0xFF << 8)
-    | 11;
+const PIDFD_GET_INFO: libc::c_ulong =
+    (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
 
 /// PIDFD_GET_INFO (Linux 6.13); None where the kernel has none.
 fn pidfd_info(pidfd: BorrowedFd<'_>, mask: u64) -> Option<PidfdInfo> {
@@ -147,11 +157,23 @@ fn pidfd_info(pidfd: BorrowedFd<'_>, mask: u64) -> Option<PidfdInfo> {
     (r == 0).then_some(info)
 }
 
-/// The wait status of an exited process, kept by the kernel in its pidfd (Linux 6.15).
-fn exit_status(pidfd: BorrowedFd<'_>) -> Option<i32> {
-    pidfd_info(pidfd, PIDFD_INFO_EXIT)
-        .filter(|i| i.mask & PIDFD_INFO_EXIT != 0)
-        .map(|i| i.exit_code)
+/// What the kernel keeps of an exited process's end.
+enum Record {
+    /// Its wait status, kept in its pidfd once it was reaped (Linux 6.15).
+    Status(i32),
+    /// It exists still, as a zombie: nobody has read its status yet.
+    NotReaped,
+    /// Nothing: a kernel that keeps no exit record.
+    None,
+}
+
+fn exit_record(pidfd: BorrowedFd<'_>) -> Record {
+    match pidfd_info(pidfd, PIDFD_INFO_PID | PIDFD_INFO_EXIT) {
+        Some(i) if i.mask & PIDFD_INFO_EXIT != 0 => Record::Status(i.exit_code),
+        // The kernel answers for a process that exists (PIDFD_INFO_PID): a zombie.
+        Some(i) if i.mask & PIDFD_INFO_PID != 0 => Record::NotReaped,
+        _ => Record::None,
+    }
 }
 
 /// The parent (in our pid namespace) of the process behind `pidfd`: from the kernel's
@@ -241,6 +263,16 @@ mod tests {
         ));
         assert!(matches!(w.check(Event::Done, None), Verdict::Refuse(_)));
         rustix::io::write(&go, b"g").unwrap();
+        while !has_exited(w.running(0).unwrap()) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Exited but not reaped: the init cannot have read its status yet.
+        if kernel_at_least(6, 13) {
+            assert_eq!(
+                w.check(Event::Exited { app: 0, status: 0 }, None),
+                Verdict::Refuse("an exit of an app the init has not reaped")
+            );
+        }
         reap(pid);
         // Now it has ended: the status is the kernel's where it keeps one (Linux 6.15).
         let keeps = kernel_at_least(6, 15);

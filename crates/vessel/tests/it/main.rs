@@ -17,6 +17,7 @@ mod image_concurrency;
 mod image_import;
 mod pod_cli_lifecycle;
 mod pod_enter;
+mod pod_forged_reports;
 mod pod_hooks;
 mod pod_host_access;
 mod pod_hostile;
