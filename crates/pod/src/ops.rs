@@ -13,7 +13,7 @@ const EMBRYO_GRACE: Duration = Duration::from_secs(60);
 /// Removes a pod that no process holds: its directory and any cgroups left behind (a
 /// supervisor killed with SIGKILL leaves them). Mounts need no cleanup: they lived in the
 /// pod's own mount namespace, which died with it.
-pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
+pub fn remove(mut pod: PodDir) -> Result<()> {
     if !pod.try_lock()? {
         return Err(PodError::WrongState {
             uuid: pod.uuid.clone(),
@@ -24,7 +24,7 @@ pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
     if pod.dir != Dir::Garbage {
         pod.move_to(Dir::Garbage)?;
     }
-    remove_cgroups(&pod.uuid, cgroup_parent);
+    remove_cgroups(&pod.uuid);
     let path = pod.path();
     release_userns(&pod, &path);
     std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e))?;
@@ -52,11 +52,7 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
 /// while `run` returns. The init's exit (its namespaces torn down) and deleting a tree
 /// cost milliseconds nobody needs to wait for. The child holds the pod's lock (inherited)
 /// until it is done; should it die, `gc` finishes the job.
-pub fn discard_after_exit(
-    mut pod: PodDir,
-    init: std::os::fd::OwnedFd,
-    cgroup_parent: &str,
-) -> Result<()> {
+pub fn discard_after_exit(mut pod: PodDir, init: std::os::fd::OwnedFd) -> Result<()> {
     // Out of sight at once: when `run --rm` returns, no command finds the pod.
     let path = pod.hide_for_deletion()?;
     in_background(&path, || {
@@ -72,7 +68,7 @@ pub fn discard_after_exit(
                 tv_nsec: 0,
             }),
         );
-        remove_cgroups(&pod.uuid, cgroup_parent);
+        remove_cgroups(&pod.uuid);
         release_userns(&pod, &path);
     })
 }
@@ -118,8 +114,11 @@ fn release_userns(pod: &PodDir, path: &Path) {
     }
 }
 
-pub fn remove_cgroups(uuid: &str, parent: &str) {
-    if let Ok(cg) = exec::cgroups::Cgroups::detect().and_then(|c| c.with_parent(parent)) {
+/// Pods' cgroups live under the one default parent (`exec::cgroups::DEFAULT_PARENT`): a
+/// parent of the caller's choosing would have to be recorded with each pod, or `rm` and
+/// `gc` would leave its cgroups behind.
+pub fn remove_cgroups(uuid: &str) {
+    if let Ok(cg) = exec::cgroups::Cgroups::detect() {
         let _ = cg.remove_pod(uuid);
     }
 }
@@ -360,7 +359,6 @@ pub struct GcOptions {
     pub grace: Duration,
     pub expire_prepared: Duration,
     pub mark_only: bool,
-    pub cgroup_parent: String,
 }
 
 /// rkt's gc: exited pods are first marked (moved to exited-garbage), then removed once the
@@ -397,7 +395,7 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
         };
         if remove_now && !opts.mark_only {
             let uuid = pod.uuid.clone();
-            match remove(pod, &opts.cgroup_parent) {
+            match remove(pod) {
                 Ok(()) => report.removed.push(uuid),
                 Err(PodError::WrongState { .. }) => {}
                 Err(e) => report.failed.push(format!("{uuid}: {e}")),
@@ -408,7 +406,7 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
     // deletion in the background was.
     if !opts.mark_only {
         for (uuid, path) in pods.abandoned_deletions() {
-            remove_cgroups(&uuid, &opts.cgroup_parent);
+            remove_cgroups(&uuid);
             if let Ok(PodState {
                 userns_slot: Some(slot),
                 ..

@@ -157,7 +157,6 @@ enum Log {
 
 pub struct RunOptions {
     pub attach: Attach,
-    pub cgroup_parent: String,
     /// `run --rm`: once the pod has ended, it is moved to garbage/ and a child process
     /// removes its cgroups and files once the init is gone, while the caller returns.
     pub discard: bool,
@@ -218,7 +217,6 @@ pub fn run_prepared(
         .map(|a| Log::Pending(paths.log(&a.name)))
         .collect();
     let launch_opts = LaunchOptions {
-        cgroup_parent: opts.cgroup_parent.clone(),
         seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
         stdin: None,
     };
@@ -299,7 +297,7 @@ pub fn run_prepared(
     state.finished = Some(chrono::Utc::now());
     if opts.discard {
         // Nobody reads the state of a pod about to go.
-        crate::ops::discard_after_exit(pod, launched.pidfd, &opts.cgroup_parent)?;
+        crate::ops::discard_after_exit(pod, launched.pidfd)?;
         exec::trace::mark("discarding");
         return Ok(state);
     }

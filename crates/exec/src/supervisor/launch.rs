@@ -31,8 +31,6 @@ pub enum LaunchError {
 }
 
 pub struct LaunchOptions {
-    /// Parent of pod cgroups in every hierarchy (default "vessel").
-    pub cgroup_parent: String,
     /// Where compiled seccomp filters are cached (compiling the default profile costs
     /// milliseconds; loading a cached one, microseconds).
     pub seccomp_cache: Option<PathBuf>,
@@ -93,7 +91,7 @@ pub fn launch_with(
         Some(e) if e.flags == namespace_flags(&plan) => e,
         _ => Embryo::spawn(namespace_flags(&plan)).ctx("starting the pod's first process")?,
     };
-    let cgroups = Cgroups::detect()?.with_parent(opts.cgroup_parent.as_str())?;
+    let cgroups = Cgroups::detect()?;
     // Any failure from here on takes the pod's cgroups away again.
     let mut cgroup_guard = RemoveOnFailure {
         cgroups: cgroups.clone(),

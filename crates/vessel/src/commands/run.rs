@@ -176,11 +176,7 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
 }
 
 fn run_options(attach: Attach, discard: bool) -> RunOptions {
-    RunOptions {
-        attach,
-        discard,
-        cgroup_parent: exec::cgroups::DEFAULT_PARENT.to_string(),
-    }
+    RunOptions { attach, discard }
 }
 
 fn run_pod(
@@ -266,7 +262,7 @@ fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
             );
             if rm {
                 if let Ok(p) = ctx.pods().and_then(|pods| Ok(pods.find(&uuid)?)) {
-                    let _ = pod::ops::remove(p, exec::cgroups::DEFAULT_PARENT);
+                    let _ = pod::ops::remove(p);
                 }
             }
             std::process::exit(0);
