@@ -1,26 +1,28 @@
 //! The executor: runs pods of apps, each described by an OCI runtime spec, with
 //! namespaces, mounts, cgroups, capabilities and seccomp. See docs/architecture.md,
 //! "Executor", for the process model.
+//!
+//! Modules are grouped by the process that runs them, so that "which process runs this,
+//! and in which namespaces?" is answered before anyone edits a line:
+//!
+//! | group | runs in | modules |
+//! |---|---|---|
+//! | [`supervisor`] | `vessel run` (or its detached copy), host namespaces: prepares and watches a pod | `launch`, `supervise`, `userns` (id maps, idmapped layers), `base` (the base layer), `memory` |
+//! | [`crossing`] | processes that go from the host into a pod's namespaces, and the socket between them and the supervisor | `embryo` (the pod's first process until its exec), `handover` (plan and descriptors over the socket), `enter` (`vessel enter`'s process) |
+//! | [`pid1`] | the pod's init (pid 1 of the pod, the sealed binary) and the app processes it forks | `init`, `stage1` (the pod's mounts), `rootfs` (an app's root), `dev`, `app` |
+//! | primitives | any of them | `caps`, `cgroups`, `mount`, `seccomp`, `terminal`, `users`, `trace` |
+//! | data | crosses between them | `plan` (what the init is handed), `proto` (the init's reports) |
 
-pub mod app;
-pub mod base;
+pub mod crossing;
+pub mod pid1;
+pub mod supervisor;
+
 pub mod caps;
 pub mod cgroups;
-pub mod dev;
-pub mod embryo;
-pub mod enter;
-pub mod handover;
-pub mod init;
-pub mod launch;
-pub mod memory;
 pub mod mount;
 pub mod plan;
 pub mod proto;
-pub mod rootfs;
 pub mod seccomp;
-pub mod stage1;
-pub mod supervise;
 pub mod terminal;
 pub mod trace;
-pub mod userns;
 pub mod users;

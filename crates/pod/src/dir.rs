@@ -178,7 +178,7 @@ impl Pods {
         if !dir.is_dir() {
             fs::create_dir_all(dir).map_err(|e| PodError::io(dir, e))?;
         }
-        let root = dir.join("pods");
+        let root = crate::layout::pods(dir);
         ensure_dir(&root, PASSAGE_MODE)?;
         for d in Dir::ALL {
             let mode = if d == Dir::Run {
@@ -189,8 +189,8 @@ impl Pods {
             ensure_dir(&root.join(d.name()), mode)?;
         }
         // The pods' user namespace ranges, and the base layer and compiled filters.
-        for other in [crate::userns::DIR, CACHE_DIR] {
-            set_mode(&dir.join(other), PRIVATE_MODE)?;
+        for other in [crate::layout::userns_slots(dir), crate::layout::cache(dir)] {
+            set_mode(&other, PRIVATE_MODE)?;
         }
         Ok(Pods { root })
     }
@@ -345,9 +345,6 @@ impl Pods {
     }
 }
 
-/// `<dir>/cache`: the base layer and compiled seccomp filters.
-pub const CACHE_DIR: &str = "cache";
-
 /// Takes a pod directory's lock without blocking: exclusive (to own the pod), or shared (a
 /// probe: see `is_locked`). None if another process holds it.
 fn lock_dir(path: &Path, exclusive: bool) -> Result<Option<File>> {
@@ -401,6 +398,11 @@ impl PodDir {
 
     pub fn path(&self) -> PathBuf {
         self.pods.path(self.dir, &self.uuid)
+    }
+
+    /// The paths inside the pod's directory, where it is now.
+    pub fn paths(&self) -> crate::layout::PodPaths {
+        crate::layout::PodPaths::new(self.path())
     }
 
     /// Looks for the pod again (it may have moved since it was listed).

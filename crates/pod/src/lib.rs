@@ -3,9 +3,11 @@
 
 pub mod dir;
 pub mod error;
+pub mod layout;
 pub mod ops;
+pub mod prepare;
 pub mod request;
-pub mod runner;
+pub mod run;
 pub mod spec;
 pub mod state;
 pub mod userns;

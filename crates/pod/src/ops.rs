@@ -7,7 +7,6 @@ use crate::dir::{Dir, PodDir, Pods, State};
 use crate::error::{PodError, Result};
 use crate::state::{same_process, PodState};
 
-const GC_MARK: &str = "gc-marked";
 /// How long an unlocked embryo is left alone (it is locked right after it is made).
 const EMBRYO_GRACE: Duration = Duration::from_secs(60);
 
@@ -217,13 +216,13 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
                     continue;
                 }
                 pod.move_to(Dir::ExitedGarbage)?;
-                let _ = std::fs::write(pod.path().join(GC_MARK), b"");
+                let _ = std::fs::write(pod.paths().gc_mark(), b"");
                 pod.unlock();
                 report.marked.push(pod.uuid.clone());
                 opts.grace.is_zero()
             }
             (Dir::ExitedGarbage, false) => {
-                let mark = pod.path().join(GC_MARK);
+                let mark = pod.paths().gc_mark();
                 let since = if mark.exists() {
                     age(&mark)
                 } else {

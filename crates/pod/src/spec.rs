@@ -119,7 +119,9 @@ pub fn volume_mount(m: &AppMount, v: &schema::Volume) -> Mount {
         }
         schema::VolumeKind::Empty => {
             options.push("bind");
-            format!("volumes/{}", v.name.as_str())
+            crate::layout::rel::volume(v.name.as_str())
+                .to_string_lossy()
+                .into_owned()
         }
     };
     if m.read_only {

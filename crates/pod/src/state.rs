@@ -60,19 +60,17 @@ pub struct PodState {
     pub error: Option<String>,
 }
 
-pub const STATE_FILE: &str = "state.json";
-
 impl PodState {
     pub fn load(pod_dir: &Path) -> Result<PodState> {
-        let p = pod_dir.join(STATE_FILE);
+        let p = crate::layout::PodPaths::new(pod_dir).state();
         let data = std::fs::read(&p).map_err(|e| PodError::io(&p, e))?;
         serde_json::from_slice(&data)
             .map_err(|e| PodError::Invalid(format!("{}: {e}", p.display())))
     }
 
     pub fn save(&self, pod_dir: &Path) -> Result<()> {
-        let p = pod_dir.join(STATE_FILE);
-        let tmp = pod_dir.join(".state.json.tmp");
+        let paths = crate::layout::PodPaths::new(pod_dir);
+        let (p, tmp) = (paths.state(), paths.state_tmp());
         std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("serialisable"))
             .map_err(|e| PodError::io(&tmp, e))?;
         std::fs::rename(&tmp, &p).map_err(|e| PodError::io(&p, e))

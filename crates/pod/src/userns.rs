@@ -9,17 +9,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{PodError, Result};
 
-/// Under `--dir`, root's alone (0700).
-pub const DIR: &str = "userns";
-
 pub const RANGE: u32 = 65536;
 pub const FIRST_ID: u32 = 1 << 31;
 /// Slots that fit below u32::MAX (whose last value means "no id").
 pub const SLOTS: u32 = (u32::MAX - FIRST_ID) / RANGE - 1;
-
-fn dir_of(vessel_dir: &Path) -> PathBuf {
-    vessel_dir.join(DIR)
-}
 
 /// The first id of a slot's range.
 pub fn base_of(slot: u32) -> u32 {
@@ -28,13 +21,12 @@ pub fn base_of(slot: u32) -> u32 {
 
 /// Takes a free slot for `uuid`.
 pub fn allocate(vessel_dir: &Path, uuid: &str) -> Result<u32> {
-    let dir = dir_of(vessel_dir);
-    crate::dir::private_dir(&dir)?;
+    crate::dir::private_dir(&crate::layout::userns_slots(vessel_dir))?;
     // Start from a slot derived from the UUID: allocations rarely collide.
     let start = u32::from_str_radix(&uuid.replace('-', "")[..8], 16).unwrap_or(0) % SLOTS;
     for i in 0..SLOTS {
         let slot = (start + i) % SLOTS;
-        let p = dir.join(slot.to_string());
+        let p = crate::layout::userns_slot(vessel_dir, slot);
         match fs::OpenOptions::new().write(true).create_new(true).open(&p) {
             Ok(mut f) => {
                 f.write_all(uuid.as_bytes())
@@ -52,7 +44,7 @@ pub fn allocate(vessel_dir: &Path, uuid: &str) -> Result<u32> {
 
 /// Gives back the slot held for `uuid` (no-op if it holds none).
 pub fn release(vessel_dir: &Path, slot: u32, uuid: &str) {
-    let p = dir_of(vessel_dir).join(slot.to_string());
+    let p = crate::layout::userns_slot(vessel_dir, slot);
     if fs::read_to_string(&p)
         .map(|owner| owner.trim() == uuid)
         .unwrap_or(false)

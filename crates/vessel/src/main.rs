@@ -14,11 +14,11 @@ fn main() {
     // The pod init and enter's crossing process run from this same binary: decide before clap.
     let mut args = std::env::args();
     let argv0 = args.next();
-    if argv0.as_deref() == Some(exec::enter::ENTER_ARGV0) {
-        exec::enter::exec_main();
+    if argv0.as_deref() == Some(exec::crossing::enter::ENTER_ARGV0) {
+        exec::crossing::enter::exec_main();
     }
-    if argv0.as_deref() == Some(exec::embryo::INIT_ARGV0) {
-        exec::init::main();
+    if argv0.as_deref() == Some(exec::crossing::embryo::INIT_ARGV0) {
+        exec::pid1::init::main();
     }
     exec::trace::init();
     let cli = cli::Cli::parse();

@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: EnterArgs) -> Result<i32> {
     let pid = app
         .pid
         .with_context(|| format!("app {} of pod {} is not running", app.name, pod.uuid))?;
-    let plan_path = pod.path().join(pod::runner::PLAN_FILE);
+    let plan_path = pod.paths().plan();
     let plan: exec::plan::PodPlan = serde_json::from_slice(
         &std::fs::read(&plan_path).with_context(|| plan_path.display().to_string())?,
     )?;
@@ -68,13 +68,13 @@ pub fn run(ctx: &Context, args: EnterArgs) -> Result<i32> {
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
     {
-        Some(profile) => Some(exec::launch::compiled_filter(
+        Some(profile) => Some(exec::supervisor::launch::compiled_filter(
             profile,
-            Some(&ctx.global.dir.join("cache").join("seccomp")),
+            Some(&pod::layout::seccomp_cache(&ctx.global.dir)),
         )?),
         None => None,
     };
-    let status = exec::enter::enter(exec::enter::EnterRequest {
+    let status = exec::crossing::enter::enter(exec::crossing::enter::EnterRequest {
         app_pid: pid,
         init_pid: state.pid.context("the pod's init is not running")?,
         init_start: state.pid_start,

@@ -205,7 +205,7 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
 
 pub fn cat_manifest(ctx: &Context, args: &UuidArgs) -> Result<i32> {
     let pod = ctx.pods()?.find(&uuid_of(args)?)?;
-    let p = pod.path().join("pod");
+    let p = pod.paths().manifest();
     let data =
         std::fs::read(&p).with_context(|| format!("pod {} has no manifest yet", pod.uuid))?;
     let v: serde_json::Value = serde_json::from_slice(&data)?;
@@ -238,7 +238,7 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Result<i32> {
     let mut out = std::io::stdout();
     loop {
         for (i, app) in apps.iter().enumerate() {
-            let p = pod.path().join("logs").join(format!("{app}.log"));
+            let p = pod.paths().log(app);
             let Ok(mut f) = std::fs::File::open(&p) else {
                 continue;
             };
@@ -256,7 +256,7 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Result<i32> {
         if !pod.is_locked() {
             // One last read for what was written before the pod exited.
             for (i, app) in apps.iter().enumerate() {
-                let p = pod.path().join("logs").join(format!("{app}.log"));
+                let p = pod.paths().log(app);
                 if let Ok(mut f) = std::fs::File::open(&p) {
                     f.seek(std::io::SeekFrom::Start(offsets[i]))?;
                     std::io::copy(&mut f, &mut out)?;

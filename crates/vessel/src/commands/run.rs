@@ -4,8 +4,9 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
 use anyhow::{bail, Context as _, Result};
+use pod::prepare::{self, ResolvedImage};
 use pod::request::{parse_env_file, parse_env_pair, Insecure, IpcMode, PodRequest};
-use pod::runner::{self, Attach, ResolvedImage, RunOptions};
+use pod::run::{self as runner, Attach, RunOptions};
 use pod::{Dir, PodDir};
 
 use crate::cli::{Ipc, Net, RunArgs, RunPreparedArgs};
@@ -22,7 +23,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     // millisecond) then runs on another core while we resolve images and write the pod.
     // Should anything fail first, dropping it kills it.
     let embryo = if mode == Mode::Run && !args.detach {
-        let flags = exec::launch::namespace_flags_for(
+        let flags = exec::supervisor::launch::namespace_flags_for(
             match args.net {
                 Net::None => exec::plan::NetMode::None,
                 Net::Host => exec::plan::NetMode::Host,
@@ -30,7 +31,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             !matches!(args.ipc, Ipc::Parent),
             args.private_users,
         );
-        exec::embryo::Embryo::spawn(flags).ok()
+        exec::crossing::embryo::Embryo::spawn(flags).ok()
     } else {
         None
     };
@@ -113,7 +114,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             images.push(resolve_image(&store, &app.image, &opts)?);
         }
         exec::trace::mark("images resolved");
-        runner::prepare(&pods, &req, images)?
+        prepare::prepare(&pods, &req, images)?
     };
     exec::trace::mark("prepared");
     if let Some(f) = &args.uuid_file_save {
@@ -167,12 +168,11 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
     run_pod(ctx, pod, args.detach, args.rm, None)
 }
 
-fn run_options(ctx: &Context, attach: Attach, discard: bool) -> RunOptions {
+fn run_options(attach: Attach, discard: bool) -> RunOptions {
     RunOptions {
         attach,
         discard,
         cgroup_parent: exec::cgroups::DEFAULT_PARENT.to_string(),
-        cache_dir: ctx.global.dir.join("cache"),
     }
 }
 
@@ -181,13 +181,13 @@ fn run_pod(
     pod: PodDir,
     detach: bool,
     rm: bool,
-    embryo: Option<exec::embryo::Embryo>,
+    embryo: Option<exec::crossing::embryo::Embryo>,
 ) -> Result<i32> {
     if detach {
         return run_detached(ctx, pod, rm);
     }
     let uuid = pod.uuid.clone();
-    let result = runner::run_prepared(pod, &run_options(ctx, Attach::Terminal, rm), None, embryo);
+    let result = runner::run_prepared(pod, &run_options(Attach::Terminal, rm), None, embryo);
     let pods = ctx.pods()?;
     let code = match &result {
         Ok(state) => {
@@ -253,7 +253,7 @@ fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
                 });
             let _ = runner::run_prepared(
                 pod,
-                &run_options(ctx, Attach::None, false),
+                &run_options(Attach::None, false),
                 Some(on_started),
                 None,
             );

@@ -43,9 +43,9 @@ pub fn main() -> ! {
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     // SAFETY: the embryo left this descriptor open for us alone.
-    let sock = unsafe { OwnedFd::from_raw_fd(crate::embryo::INIT_SOCKET_FD) };
+    let sock = unsafe { OwnedFd::from_raw_fd(crate::crossing::embryo::INIT_SOCKET_FD) };
     let _ = rustix::io::fcntl_setfd(&sock, rustix::io::FdFlags::CLOEXEC);
-    let handed = match crate::handover::receive(sock.as_fd()) {
+    let handed = match crate::crossing::handover::receive(sock.as_fd()) {
         Ok(h) => h,
         // Nobody to tell: the supervisor sees us die before its hand-over ends.
         Err(_) => std::process::exit(1),
@@ -54,11 +54,11 @@ pub fn main() -> ! {
     let mut status = Status(std::fs::File::from(handed.status));
     crate::trace::set_origin(plan.trace_origin);
     if let Some(cpus) = &plan.cpus {
-        let _ = crate::embryo::set_cpus(0, cpus);
+        let _ = crate::crossing::embryo::set_cpus(0, cpus);
     }
     crate::trace::mark_at("init: main entered", entered);
     crate::trace::mark("init: plan received");
-    let started = crate::stage1::setup(&mut plan, sock.as_fd(), status.0.as_raw_fd())
+    let started = crate::pid1::stage1::setup(&mut plan, sock.as_fd(), status.0.as_raw_fd())
         .map_err(|e| format!("starting the pod: {e}"));
     drop(sock);
     let code = match started.and_then(|()| run(&plan, &mut status)) {
@@ -108,7 +108,7 @@ fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
                 let go = go_r
                     .try_clone()
                     .unwrap_or_else(|_| unsafe { libc::_exit(126) });
-                crate::app::run(app, err_w, go)
+                crate::pid1::app::run(app, err_w, go)
             }
             Ok(child) => {
                 drop(err_w);

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{Cgroups, Limits};
-use crate::embryo::Embryo;
+use crate::crossing::embryo::Embryo;
 use crate::plan::{NetMode, PodPlan};
 use crate::seccomp::{compile, SeccompProgram};
 
@@ -248,7 +248,7 @@ pub fn launch_with(
                 );
             }
         }
-        crate::userns::write_maps(embryo.pid, u)
+        crate::supervisor::userns::write_maps(embryo.pid, u)
             .and_then(|()| embryo.user_namespace_ready())
             .map_err(io_err("setting up the user namespace"))?;
     }
@@ -257,7 +257,7 @@ pub fn launch_with(
         what: "handing the pod to its first process".into(),
         err: e,
     };
-    crate::handover::send(
+    crate::crossing::handover::send(
         embryo.sock.as_fd(),
         plan_fd.as_fd(),
         status_w.as_fd(),
@@ -266,7 +266,7 @@ pub fn launch_with(
     .map_err(gone)?;
     drop(named);
     if plan.userns.is_some() {
-        crate::userns::send_idmapped_layers(embryo.pid, &plan, embryo.sock.as_fd())
+        crate::supervisor::userns::send_idmapped_layers(embryo.pid, &plan, embryo.sock.as_fd())
             .map_err(io_err("setting up the user namespace"))?;
     }
     let terminal = match terminal_app {

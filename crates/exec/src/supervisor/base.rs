@@ -11,14 +11,16 @@ use std::path::{Path, PathBuf};
 const DIRS: &[&str] = &["proc", "dev", "sys", "etc"];
 pub const ETC_FILES: &[&str] = &["hostname", "hosts", "resolv.conf"];
 
-/// The base layer under `cache_dir`, made once (atomically) and reused.
-pub fn ensure(cache_dir: &Path) -> io::Result<PathBuf> {
-    let dest = cache_dir.join("base-rootfs");
+/// The base layer at `dest`, made once (atomically, beside it) and reused.
+pub fn ensure(dest: &Path) -> io::Result<PathBuf> {
+    let dest = dest.to_path_buf();
     if dest.join("etc/hosts").exists() {
         return Ok(dest);
     }
-    fs::create_dir_all(cache_dir)?;
-    let tmp = cache_dir.join(format!(".base-rootfs-{}", std::process::id()));
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)?;
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = parent.join(format!(".{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir(&tmp)?;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
@@ -48,12 +50,12 @@ mod tests {
     #[test]
     fn made_once_with_mount_points_and_etc_files() {
         let t = tempfile::tempdir().unwrap();
-        let a = ensure(t.path()).unwrap();
+        let a = ensure(&t.path().join("base-rootfs")).unwrap();
         for d in DIRS {
             assert!(a.join(d).is_dir());
         }
         assert_eq!(fs::read(a.join("etc/hosts")).unwrap(), b"");
-        let b = ensure(t.path()).unwrap();
+        let b = ensure(&t.path().join("base-rootfs")).unwrap();
         assert_eq!(a, b);
     }
 }

@@ -280,7 +280,7 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
         .iter()
         .flatten()
         .filter_map(|rl| {
-            crate::app::rlimit_resource(&format!("{:?}", rl.typ()))
+            crate::pid1::app::rlimit_resource(&format!("{:?}", rl.typ()))
                 .map(|res| (res, rl.soft(), rl.hard()))
         })
         .collect();

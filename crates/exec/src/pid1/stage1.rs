@@ -30,9 +30,8 @@ fn report(status_fd: RawFd, event: &crate::proto::Event) {
 pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Result<()> {
     // In a user namespace the supervisor sends the layers we could not open ourselves.
     let layers = match plan.userns {
-        Some(_) => {
-            crate::userns::receive_layers(sock).map_err(|e| ctx(e, "receiving the layers"))?
-        }
+        Some(_) => crate::supervisor::userns::receive_layers(sock)
+            .map_err(|e| ctx(e, "receiving the layers"))?,
         None => Vec::new(),
     };
     // No cgroup work here: the init moves itself and the apps in one go (see init.rs).
@@ -75,7 +74,7 @@ pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Res
     crate::trace::mark("init: stage1 tmpfs");
     let mut warnings = Vec::new();
     let mut terminal_slave: Option<OwnedFd> = None;
-    crate::rootfs::write_pod_etc(stage1.as_fd(), plan)
+    crate::pid1::rootfs::write_pod_etc(stage1.as_fd(), plan)
         .map_err(|e| ctx(e, "the pod's /etc files"))?;
     let mut layers = layers.into_iter();
     for (i, app) in plan.apps.iter().enumerate() {
@@ -108,8 +107,8 @@ pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Res
         } else {
             app.rootfs.clone()
         };
-        let overlay =
-            crate::rootfs::overlay(&rootfs).map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        let overlay = crate::pid1::rootfs::overlay(&rootfs)
+            .map_err(|e| ctx(e, format!("app {}", app.name)))?;
         mount::attach(&overlay, target.as_fd())
             .map_err(|e| ctx(e, format!("app {}: attaching its root", app.name)))?;
         let root = rustix::fs::openat(
@@ -119,7 +118,7 @@ pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Res
             Mode::empty(),
         )
         .map_err(|e| ctx(e, format!("app {}: opening its root", app.name)))?;
-        crate::rootfs::prepare(
+        crate::pid1::rootfs::prepare(
             root.as_fd(),
             app,
             stage1.as_fd(),

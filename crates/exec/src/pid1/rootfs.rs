@@ -174,7 +174,7 @@ pub fn prepare(
                 ResolveFlags::IN_ROOT,
             )
             .map_err(|e| ctx(e.into(), "/dev"))?;
-            crate::dev::populate(dev.as_fd(), userns)?;
+            crate::pid1::dev::populate(dev.as_fd(), userns)?;
         }
     }
     crate::trace::mark("init: spec mounts");
@@ -297,7 +297,7 @@ pub fn write_pod_etc(stage1: BorrowedFd<'_>, pod: &PodPlan) -> io::Result<()> {
 /// into the app's layer. Conveniences only: an image whose /etc/hosts is a dangling
 /// symlink just keeps it.
 fn bind_etc(root: BorrowedFd<'_>, stage1: BorrowedFd<'_>) {
-    for name in crate::base::ETC_FILES {
+    for name in crate::supervisor::base::ETC_FILES {
         let Ok(src) = rustix::fs::openat(
             stage1,
             format!("etc/{name}"),

@@ -9,8 +9,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::launch::Launched;
 use crate::proto::Event;
+use crate::supervisor::launch::Launched;
 use crate::terminal::Relay;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +165,7 @@ pub fn supervise(
             break;
         }
         if n == 0 && !released {
-            crate::memory::release_binary_pages();
+            crate::supervisor::memory::release_binary_pages();
             released = true;
             continue;
         }

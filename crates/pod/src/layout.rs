@@ -1,0 +1,174 @@
+//! Every on-disk path of a pod, in one place (as rkt's common/common.go): under the data
+//! directory (`--dir`), and inside one pod's directory. Nothing else in `pod` or the CLI
+//! spells a path out.
+//!
+//! ```text
+//! <dir>/pods/<state>/<uuid>/      a pod (see dir.rs for the states and the lock)
+//!   pod                           appc pod manifest
+//!   plan.json                     what the executor runs (exec::plan::PodPlan), paths relative
+//!   state.json                    what happened: pids, exit statuses, errors
+//!   gc-marked                     when gc first found the pod exited
+//!   apps/<app>/{upper,work}       the app's writable overlay layer
+//!   volumes/<name>                an empty volume, shared by the apps mounting it
+//!   stage1/                       mount point of the pod's private stage1 root (a tmpfs)
+//!   logs/<app>.log                the app's stdout and stderr, made on first output
+//! <dir>/cache/base-rootfs/        the base layer: mount points and /etc files every app needs
+//! <dir>/cache/seccomp/<key>       compiled seccomp filters
+//! <dir>/userns/<slot>             a --private-users pod's id range, holding its UUID
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// `<dir>/pods`: every pod, one directory per state.
+pub fn pods(vessel_dir: &Path) -> PathBuf {
+    vessel_dir.join("pods")
+}
+
+/// `<dir>/cache`: the base layer and compiled seccomp filters, root's alone.
+pub fn cache(vessel_dir: &Path) -> PathBuf {
+    vessel_dir.join("cache")
+}
+
+/// `<dir>/cache/base-rootfs`: the lowest layer of every app (exec::supervisor::base).
+pub fn base_layer(vessel_dir: &Path) -> PathBuf {
+    cache(vessel_dir).join("base-rootfs")
+}
+
+/// `<dir>/cache/seccomp`: compiled filters, keyed by profile and versions.
+pub fn seccomp_cache(vessel_dir: &Path) -> PathBuf {
+    cache(vessel_dir).join("seccomp")
+}
+
+/// `<dir>/userns`: the taken `--private-users` ranges, root's alone.
+pub fn userns_slots(vessel_dir: &Path) -> PathBuf {
+    vessel_dir.join("userns")
+}
+
+/// `<dir>/userns/<slot>`.
+pub fn userns_slot(vessel_dir: &Path, slot: u32) -> PathBuf {
+    userns_slots(vessel_dir).join(slot.to_string())
+}
+
+/// Paths inside a pod's directory as the plan records them: relative, because the pod
+/// moves between state directories; [`PodPaths::resolve`] makes them absolute.
+pub mod rel {
+    use std::path::PathBuf;
+
+    /// `apps/<app>/upper`
+    pub fn app_upper(app: &str) -> PathBuf {
+        PathBuf::from(format!("apps/{app}/upper"))
+    }
+
+    /// `apps/<app>/work`
+    pub fn app_work(app: &str) -> PathBuf {
+        PathBuf::from(format!("apps/{app}/work"))
+    }
+
+    /// `volumes/<name>`
+    pub fn volume(name: &str) -> PathBuf {
+        PathBuf::from(format!("volumes/{name}"))
+    }
+
+    /// `stage1`
+    pub fn stage1() -> PathBuf {
+        PathBuf::from("stage1")
+    }
+}
+
+/// The paths inside one pod's directory (where it is now).
+#[derive(Debug, Clone)]
+pub struct PodPaths {
+    dir: PathBuf,
+}
+
+impl PodPaths {
+    pub fn new(pod_dir: impl Into<PathBuf>) -> PodPaths {
+        PodPaths {
+            dir: pod_dir.into(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A path the plan records relative to the pod directory, made absolute.
+    pub fn resolve(&self, rel: &Path) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// The appc pod manifest.
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.join("pod")
+    }
+
+    /// The executor's plan (`exec::plan::PodPlan`).
+    pub fn plan(&self) -> PathBuf {
+        self.dir.join("plan.json")
+    }
+
+    /// The pod's state (`state::PodState`).
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// Where a new state is written before it is renamed over the old.
+    pub fn state_tmp(&self) -> PathBuf {
+        self.dir.join(".state.json.tmp")
+    }
+
+    /// Left by gc when it first finds the pod exited: the grace period runs from it.
+    pub fn gc_mark(&self) -> PathBuf {
+        self.dir.join("gc-marked")
+    }
+
+    /// An app's directory, holding its writable layer.
+    pub fn app(&self, app: &str) -> PathBuf {
+        self.dir.join("apps").join(app)
+    }
+
+    pub fn app_upper(&self, app: &str) -> PathBuf {
+        self.resolve(&rel::app_upper(app))
+    }
+
+    pub fn app_work(&self, app: &str) -> PathBuf {
+        self.resolve(&rel::app_work(app))
+    }
+
+    /// An empty volume of the pod.
+    pub fn volume(&self, name: &str) -> PathBuf {
+        self.resolve(&rel::volume(name))
+    }
+
+    /// Mount point of the pod's private stage1 root.
+    pub fn stage1(&self) -> PathBuf {
+        self.resolve(&rel::stage1())
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// An app's log: its stdout and stderr.
+    pub fn log(&self, app: &str) -> PathBuf {
+        self.logs().join(format!("{app}.log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_resolve_inside_the_pod() {
+        let p = PodPaths::new("/d/pods/run/u");
+        assert_eq!(p.app_upper("a"), Path::new("/d/pods/run/u/apps/a/upper"));
+        assert_eq!(p.app("a").join("work"), p.app_work("a"));
+        assert_eq!(p.volume("v"), Path::new("/d/pods/run/u/volumes/v"));
+        assert_eq!(p.log("a"), Path::new("/d/pods/run/u/logs/a.log"));
+        assert_eq!(
+            seccomp_cache(Path::new("/d")),
+            Path::new("/d/cache/seccomp")
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! Preparing a pod (stage0): checks what the user asked for against the images, then
+//! writes the pod's directory (manifest, plan, state, writable layers, empty volumes).
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use exec::plan::{AppPlan, NetMode, PodPlan, RootfsPlan};
+use schema::ImageManifest;
+
+use crate::dir::{Dir, PodDir, Pods};
+use crate::error::{PodError, Result};
+use crate::request::PodRequest;
+use crate::state::{AppState, PodState};
+
+/// An image resolved from the store for one app.
+pub struct ResolvedImage {
+    pub id: String,
+    pub name: String,
+    pub manifest: ImageManifest,
+    /// Overlay lower directories, topmost first.
+    pub lower: Vec<PathBuf>,
+    /// Layer keys and IDs to keep from gc while the pod exists.
+    pub pinned: Vec<String>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
+    move |e| PodError::io(path, e)
+}
+
+/// An app, checked and translated, before anything is written.
+struct PlannedApp {
+    name: String,
+    spec: crate::spec::AppSpec,
+    runtime: schema::RuntimeApp,
+    state: AppState,
+    lower: Vec<PathBuf>,
+    hooks: Hooks,
+}
+
+/// The appc event handlers of an app.
+#[derive(Default)]
+struct Hooks {
+    pre_start: Option<Vec<String>>,
+    post_stop: Option<Vec<String>>,
+}
+
+fn hooks_of(app: Option<&schema::App>) -> Hooks {
+    let mut h = Hooks::default();
+    for e in app.iter().flat_map(|a| a.event_handlers.iter()) {
+        let argv = e.exec.argv().to_vec();
+        match e.name {
+            schema::EventHandlerName::PreStart => h.pre_start = Some(argv),
+            schema::EventHandlerName::PostStop => h.post_stop = Some(argv),
+        }
+    }
+    h
+}
+
+fn ident(s: &str) -> Option<schema::AcIdentifier> {
+    s.parse()
+        .ok()
+        .or_else(|| schema::AcIdentifier::sanitize(s).ok())
+}
+
+/// Creates the pod's directory with its manifest, plan, state, the apps' writable layers
+/// and empty volumes. Everything is checked first: bad input leaves nothing behind.
+/// Returns the pod in prepared/, still locked by us.
+pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Result<PodDir> {
+    if req.apps.is_empty() {
+        return Err(PodError::Invalid("no image given".into()));
+    }
+    if req.interactive && req.apps.len() > 1 {
+        return Err(PodError::Invalid(format!(
+            "--interactive needs a pod of one app; this one has {}",
+            req.apps.len()
+        )));
+    }
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let hostname = req
+        .hostname
+        .clone()
+        .unwrap_or_else(|| format!("vessel-{uuid}"));
+    let mut names = HashSet::new();
+    let mut implicit = Vec::new();
+    let mut planned = Vec::new();
+    let mut pinned = Vec::new();
+    let mut used = std::collections::BTreeSet::new();
+    for (req_app, image) in req.apps.iter().zip(images) {
+        let name = match &req_app.name {
+            Some(n) => n
+                .parse::<schema::AcName>()
+                .map_err(|e| PodError::Invalid(format!("--name {n:?}: {e}")))?
+                .to_string(),
+            None => schema::app_name_for_image(&image.name)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "app".into()),
+        };
+        if !names.insert(name.clone()) {
+            return Err(PodError::Invalid(format!(
+                "two apps are named {name:?}; name them apart with --name"
+            )));
+        }
+        let mounts = crate::volumes::app_mounts(
+            &name,
+            &req.volumes,
+            req_app,
+            &image.manifest,
+            &mut implicit,
+        )?;
+        let mut with_volumes = Vec::new();
+        for m in &mounts {
+            used.insert(m.volume.clone());
+            let v = req
+                .volumes
+                .iter()
+                .chain(implicit.iter())
+                .find(|v| v.name.as_str() == m.volume)
+                .cloned()
+                .expect("mounts name known volumes");
+            with_volumes.push((m.clone(), v));
+        }
+        let spec = crate::spec::build(
+            &image.manifest,
+            req_app,
+            req,
+            &name,
+            &hostname,
+            &with_volumes,
+        )?;
+        let app = crate::spec::app_of(&image.manifest, req_app).cloned();
+        let mut runtime = schema::RuntimeApp::new(
+            name.parse().expect("checked above"),
+            schema::RuntimeImage {
+                name: ident(&image.name),
+                id: image.id.parse().ok(),
+                labels: Default::default(),
+            },
+        );
+        runtime.read_only_root_fs = req_app.readonly_rootfs;
+        runtime.mounts = mounts
+            .iter()
+            .filter_map(|m| {
+                Some(schema::Mount {
+                    volume: m.volume.parse().ok()?,
+                    path: m.target.clone(),
+                    app_volume: None,
+                })
+            })
+            .collect();
+        for (k, v) in &req_app.annotations {
+            let key = k
+                .parse()
+                .map_err(|e| PodError::Invalid(format!("--annotation {k:?}: {e}")))?;
+            runtime.annotations.set(key, v.clone());
+        }
+        let mut app_with_labels = app.clone();
+        if let Some(a) = app_with_labels.as_mut() {
+            for (k, v) in &req_app.labels {
+                a.user_labels.insert(k.clone(), v.clone());
+            }
+        }
+        runtime.app =
+            app_with_labels.filter(|_| req_app.app.is_some() || !req_app.labels.is_empty());
+        let state = AppState {
+            name: name.clone(),
+            image_id: image.id.clone(),
+            image_name: image.name.clone(),
+            annotations: req_app.annotations.iter().cloned().collect(),
+            labels: req_app.labels.iter().cloned().collect(),
+            ..Default::default()
+        };
+        for key in image.pinned {
+            if !pinned.contains(&key) {
+                pinned.push(key);
+            }
+        }
+        planned.push(PlannedApp {
+            name,
+            spec,
+            runtime,
+            state,
+            lower: image.lower,
+            hooks: hooks_of(app.as_ref()),
+        });
+    }
+    crate::volumes::check_volumes(&req.volumes, &used)?;
+    let mut volumes = req.volumes.clone();
+    volumes.extend(implicit);
+    let mut manifest = schema::PodManifest::new();
+    manifest.apps = planned.iter().map(|p| p.runtime.clone()).collect();
+    manifest.volumes = volumes.clone();
+    for (k, v) in &req.annotations {
+        if let Ok(key) = k.parse() {
+            manifest.annotations.set(key, v.clone());
+        }
+    }
+    let manifest_bytes = manifest
+        .to_vec()
+        .map_err(|e| PodError::Invalid(format!("pod manifest: {e}")))?;
+
+    if req.private_users {
+        crate::volumes::check_userns_owners(&volumes, crate::userns::RANGE)?;
+    }
+    for p in &planned {
+        for w in &p.spec.warnings {
+            eprintln!("vessel: warning: app {}: {w}", p.name);
+        }
+    }
+
+    // Checked: now write.
+    let userns_slot = if req.private_users {
+        Some(crate::userns::allocate(pods.vessel_dir(), &uuid)?)
+    } else {
+        None
+    };
+    let userns = userns_slot.map(|s| exec::plan::UserNamespace {
+        base: crate::userns::base_of(s),
+        size: crate::userns::RANGE,
+    });
+    // Until the pod's state records it, a failure gives the range back.
+    let mut slot_guard = crate::userns::SlotGuard::new(pods.vessel_dir(), userns_slot, &uuid);
+    // The pod's root in its user namespace (host gid `base`) must pass through the pod's
+    // directory to reach its stage1 mount point and empty volumes.
+    let mut pod = pods.create_with(&uuid, userns.map(|u| u.base))?;
+    pod.move_to(Dir::Prepare)?;
+    let paths = pod.paths();
+    let mut apps = Vec::new();
+    let mut app_states = Vec::new();
+    for p in planned {
+        for sub in [paths.app_upper(&p.name), paths.app_work(&p.name)] {
+            fs::create_dir_all(&sub).map_err(io(&sub))?;
+        }
+        apps.push(AppPlan {
+            name: p.name.clone(),
+            // Relative to the pod directory, which moves between states; made absolute at run.
+            rootfs: RootfsPlan {
+                lower: p.lower,
+                upper: crate::layout::rel::app_upper(&p.name),
+                work: crate::layout::rel::app_work(&p.name),
+            },
+            spec: p.spec.spec,
+            user: Some(p.spec.user),
+            group: p.spec.group,
+            terminal: req.interactive,
+            pre_start: p.hooks.pre_start,
+            post_stop: p.hooks.post_stop,
+            seccomp_bpf: None,
+            stdio: [-1; 3],
+            cgroup_fds: Vec::new(),
+            cgroup_v2_dir: None,
+            cgroup_v2_procs: None,
+        });
+        app_states.push(p.state);
+    }
+    for v in volumes
+        .iter()
+        .filter(|v| v.kind == schema::VolumeKind::Empty)
+    {
+        let vdir = paths.volume(v.name.as_str());
+        fs::create_dir_all(&vdir).map_err(io(&vdir))?;
+        // In a user namespace, the volume's owner is the host id the pod's id maps to
+        // (checked above to lie in the pod's range).
+        let shift = userns.map(|u| u.base).unwrap_or(0);
+        let owner = |id: u32, what: &str| {
+            shift.checked_add(id).ok_or_else(|| {
+                PodError::Invalid(format!(
+                    "volume {:?}: {what} {id} does not fit the pod's user namespace",
+                    v.name.as_str()
+                ))
+            })
+        };
+        std::os::unix::fs::chown(
+            &vdir,
+            Some(owner(v.uid_or_default(), "uid")?),
+            Some(owner(v.gid_or_default(), "gid")?),
+        )
+        .map_err(io(&vdir))?;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&vdir, fs::Permissions::from_mode(v.mode_or_default()))
+            .map_err(io(&vdir))?;
+    }
+    let manifest_path = paths.manifest();
+    fs::write(&manifest_path, manifest_bytes).map_err(io(&manifest_path))?;
+    for d in [paths.stage1(), paths.logs()] {
+        fs::create_dir(&d).map_err(io(&d))?;
+    }
+    let resolv_conf = if req.net == NetMode::Host {
+        fs::read_to_string("/etc/resolv.conf").ok()
+    } else {
+        None
+    };
+    let plan = PodPlan {
+        uuid: pod.uuid.clone(),
+        hostname: hostname.clone(),
+        net: req.net,
+        ipc_private: req.ipc == crate::request::IpcMode::Private,
+        // Recorded relative: the pod moves between state directories.
+        stage1_dir: crate::layout::rel::stage1(),
+        apps,
+        init_cgroup_fds: Vec::new(),
+        userns,
+        trace_origin: None,
+        cpus: None,
+        resolv_conf,
+    };
+    let plan_path = paths.plan();
+    fs::write(&plan_path, serde_json::to_vec(&plan).expect("serialisable"))
+        .map_err(io(&plan_path))?;
+    let state = PodState {
+        uuid: pod.uuid.clone(),
+        created: Some(chrono::Utc::now()),
+        hostname,
+        net: match req.net {
+            NetMode::None => "none".into(),
+            NetMode::Host => "host".into(),
+        },
+        apps: app_states,
+        userns_slot,
+        pinned,
+        ..Default::default()
+    };
+    state.save(paths.dir())?;
+    slot_guard.disarm();
+    pod.move_to(Dir::Prepared)?;
+    Ok(pod)
+}

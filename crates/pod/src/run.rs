@@ -1,0 +1,322 @@
+//! Running a prepared pod: launching it and supervising it until it ends, recording
+//! what happened in its state.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use exec::plan::PodPlan;
+use exec::proto::{Event, ExitStatus};
+use exec::supervisor::launch::{launch_with, LaunchOptions};
+use exec::supervisor::supervise::{self, Observer, Stream};
+
+use crate::dir::{Dir, PodDir};
+use crate::error::{PodError, Result};
+use crate::state::{process_start_time, PodState};
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
+    move |e| PodError::io(path, e)
+}
+
+/// Where the apps' output goes besides the logs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Attach {
+    /// Copy to our stdout and stderr (a foreground `run`).
+    Terminal,
+    /// Logs only (a detached pod).
+    None,
+}
+
+struct PodObserver<'a> {
+    dir: PathBuf,
+    state: &'a mut PodState,
+    logs: Vec<Log>,
+    attach: Attach,
+    init_pid: i32,
+    /// Told once every app has started (or one failed): for --detach.
+    on_started: Option<OnStarted<'a>>,
+    started: usize,
+}
+
+impl PodObserver<'_> {
+    fn notify(&mut self, r: std::result::Result<(), String>) {
+        if let Some(f) = self.on_started.take() {
+            f(r);
+        }
+    }
+}
+
+impl Observer for PodObserver<'_> {
+    fn event(&mut self, e: &Event) {
+        match e {
+            Event::Started { app, pid } => {
+                exec::trace::mark("app started");
+                if let Some(a) = self.state.apps.get_mut(*app) {
+                    a.pid = host_pid(self.init_pid, *pid);
+                }
+                self.started += 1;
+                // One write once every app runs (with their pids), not one per app.
+                if self.started == self.state.apps.len() {
+                    let _ = self.state.save(&self.dir);
+                    self.notify(Ok(()));
+                }
+            }
+            Event::Failed { app, message } => {
+                let name = self
+                    .state
+                    .apps
+                    .get(*app)
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default();
+                if let Some(a) = self.state.apps.get_mut(*app) {
+                    a.error = Some(message.clone());
+                    a.exit_code = Some(start_failure_code(message));
+                }
+                self.state.error = Some(format!("app {name}: {message}"));
+                let _ = self.state.save(&self.dir);
+                self.notify(Err(format!("app {name}: {message}")));
+            }
+            Event::Exited { app, status } => {
+                exec::trace::mark("app exited");
+                let st = ExitStatus::from_wait(*status);
+                if let Some(a) = self.state.apps.get_mut(*app) {
+                    a.exit_code = Some(st.code);
+                    a.signal = st.signal;
+                    a.pid = None;
+                }
+                // The last exit is recorded with the pod's end; earlier ones now, so
+                // `status` shows them while the other apps run.
+                if self.state.apps.iter().any(|a| a.pid.is_some()) {
+                    let _ = self.state.save(&self.dir);
+                }
+            }
+            Event::Warning { message } => eprintln!("vessel: warning: {message}"),
+            // The supervisor's own business.
+            Event::Done => {}
+            Event::Error { message } => {
+                self.state.error = Some(message.clone());
+                let _ = self.state.save(&self.dir);
+                self.notify(Err(message.clone()));
+            }
+        }
+    }
+
+    fn output(&mut self, app: usize, stream: Stream, data: &[u8]) {
+        // Log files are made on first output: a silent app leaves none to create or delete.
+        if let Some(slot) = self.logs.get_mut(app) {
+            if let Log::Pending(path) = slot {
+                *slot = match fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&*path)
+                {
+                    Ok(f) => Log::Open(f),
+                    Err(_) => Log::Failed,
+                };
+            }
+            if let Log::Open(f) = slot {
+                let _ = f.write_all(data);
+            }
+        }
+        if self.attach == Attach::Terminal {
+            let _ = match stream {
+                Stream::Stdout => std::io::stdout().write_all(data),
+                Stream::Stderr => std::io::stderr().write_all(data),
+            };
+        }
+    }
+}
+
+/// docker's convention for a command that could not run: 127 not found, 126 not
+/// executable, 125 any other failure to start.
+fn start_failure_code(message: &str) -> i32 {
+    if message.contains("No such file or directory") {
+        127
+    } else if message.contains("Permission denied") || message.contains("Exec format error") {
+        126
+    } else {
+        125
+    }
+}
+
+/// Maps a pid inside the pod to the host's, through the NSpid lines of the init's children.
+fn host_pid(init_pid: i32, ns_pid: i32) -> Option<i32> {
+    let children = fs::read_to_string(format!("/proc/{init_pid}/task/{init_pid}/children")).ok()?;
+    children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .find(|hp| {
+            fs::read_to_string(format!("/proc/{hp}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("NSpid:"))
+                        .map(|l| l.split_whitespace().last() == Some(&ns_pid.to_string()))
+                })
+                .unwrap_or(false)
+        })
+}
+
+/// Told once whether every app started (Ok) or why not.
+pub type OnStarted<'a> = Box<dyn FnOnce(std::result::Result<(), String>) + 'a>;
+
+enum Log {
+    Pending(PathBuf),
+    Open(fs::File),
+    Failed,
+}
+
+pub struct RunOptions {
+    pub attach: Attach,
+    pub cgroup_parent: String,
+    /// `run --rm`: once the pod has ended, it is moved to garbage/ and a child process
+    /// removes its cgroups and files once the init is gone, while the caller returns.
+    pub discard: bool,
+}
+
+/// Runs a prepared pod that this process holds locked, until it exits. Returns its final
+/// state. `on_started` hears once whether every app started. `embryo`: the pod's first
+/// process, cloned early by a caller that knew the pod's namespaces (see
+/// `exec::supervisor::launch::launch_with`).
+pub fn run_prepared(
+    mut pod: PodDir,
+    opts: &RunOptions,
+    on_started: Option<OnStarted<'_>>,
+    embryo: Option<exec::crossing::embryo::Embryo>,
+) -> Result<PodState> {
+    if pod.dir != Dir::Prepared {
+        return Err(PodError::WrongState {
+            uuid: pod.uuid.clone(),
+            state: pod.state().name().into(),
+            reason: "only a prepared pod can run".into(),
+        });
+    }
+    // Block SIGINT/SIGTERM first so none is lost while the pod starts.
+    let mask = supervise::block_signals()
+        .map_err(|e| PodError::Invalid(format!("blocking signals: {e}")))?;
+    pod.move_to(Dir::Run)?;
+    let paths = pod.paths();
+    let dir = pod.path();
+    let mut state = PodState::load(&dir)?;
+    let plan_path = paths.plan();
+    let mut plan: PodPlan = serde_json::from_slice(&fs::read(&plan_path).map_err(io(&plan_path))?)
+        .map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
+    plan.stage1_dir = paths.resolve(&plan.stage1_dir);
+    // Root's alone: the base layer, and compiled filters every pod trusts.
+    let cache = crate::layout::cache(pod.vessel_dir());
+    crate::dir::private_dir(&cache)?;
+    let base_layer = crate::layout::base_layer(pod.vessel_dir());
+    let base =
+        exec::supervisor::base::ensure(&base_layer).map_err(|e| PodError::io(&base_layer, e))?;
+    for a in plan.apps.iter_mut() {
+        a.rootfs.upper = paths.resolve(&a.rootfs.upper);
+        a.rootfs.work = paths.resolve(&a.rootfs.work);
+        a.rootfs.lower.push(base.clone());
+        // Empty volumes live in the pod directory, recorded relative to it.
+        if let Some(mounts) = a.spec.mounts_mut() {
+            for m in mounts.iter_mut() {
+                if let Some(src) = m.source().clone().filter(|s| s.is_relative()) {
+                    m.set_source(Some(paths.resolve(&src)));
+                }
+            }
+        }
+    }
+    let logs: Vec<Log> = plan
+        .apps
+        .iter()
+        .map(|a| Log::Pending(paths.log(&a.name)))
+        .collect();
+    let launch_opts = LaunchOptions {
+        cgroup_parent: opts.cgroup_parent.clone(),
+        seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
+        stdin: None,
+    };
+    let mut launched = match launch_with(plan, launch_opts, embryo) {
+        Ok(l) => l,
+        Err(e) => {
+            state.error = Some(e.to_string());
+            state.finished = Some(chrono::Utc::now());
+            state.save(&dir)?;
+            if let Some(f) = on_started {
+                f(Err(e.to_string()));
+            }
+            return Err(PodError::Invalid(e.to_string()));
+        }
+    };
+    exec::trace::mark("launched");
+    state.started = Some(chrono::Utc::now());
+    state.pid = Some(launched.init_pid);
+    state.pid_start = process_start_time(launched.init_pid);
+    let init_pid = launched.init_pid;
+    let cgroups = launched.cgroups.clone();
+    let finish = {
+        let mut observer = PodObserver {
+            dir: dir.clone(),
+            state: &mut state,
+            logs,
+            attach: opts.attach,
+            init_pid,
+            on_started,
+            started: 0,
+        };
+        let finish = supervise::supervise(&mut launched, &mut observer, &mask);
+        observer.notify(Err("the pod ended before all its apps started".into()));
+        finish
+    };
+    let init_status = {
+        match finish {
+            Ok(supervise::Finish::Done) => None,
+            Ok(supervise::Finish::Exited(st)) => Some(ExitStatus::from_wait(st)),
+            Err(e) => {
+                // Whatever happened, the pod must not outlive its supervisor's watch.
+                let _ = rustix::process::pidfd_send_signal(
+                    &launched.pidfd,
+                    rustix::process::Signal::KILL,
+                );
+                supervise::wait_for_exit(&launched);
+                let _ = cgroups.remove_pod(&state.uuid);
+                state.error = Some(format!("supervising the pod: {e}"));
+                state.finished = Some(chrono::Utc::now());
+                let _ = state.save(&dir);
+                return Err(PodError::Invalid(format!("supervising the pod: {e}")));
+            }
+        }
+    };
+    // Apps still running when the init died (`stop --force`, SIGKILL) died with it.
+    if let Some(init_status) = init_status {
+        for a in state.apps.iter_mut() {
+            if a.exit_code.is_none() && a.error.is_none() && a.pid.is_some() {
+                let sig = init_status.signal.unwrap_or(libc::SIGKILL);
+                a.exit_code = Some(128 + sig);
+                a.signal = Some(sig);
+            }
+        }
+    }
+    exec::trace::mark("pod exited");
+    for a in state.apps.iter_mut() {
+        if cgroups
+            .app(&state.uuid, &a.name)
+            .ok()
+            .and_then(|c| c.oom_killed().ok())
+            == Some(true)
+        {
+            a.oom_killed = true;
+        }
+        a.pid = None;
+    }
+    exec::trace::mark("oom checked");
+    state.finished = Some(chrono::Utc::now());
+    if opts.discard {
+        // Nobody reads the state of a pod about to go.
+        crate::ops::discard_after_exit(pod, launched.pidfd, &opts.cgroup_parent)?;
+        exec::trace::mark("discarding");
+        return Ok(state);
+    }
+    if init_status.is_none() {
+        supervise::wait_for_exit(&launched);
+    }
+    let _ = cgroups.remove_pod(&state.uuid);
+    exec::trace::mark("cgroups removed");
+    state.save(&dir)?;
+    Ok(state)
+}
