@@ -452,6 +452,13 @@ impl PodDir {
         self.lock = None;
     }
 
+    /// The descriptor of the lock we hold, for processes that must hold the pod locked
+    /// while they run (CNI plugins: see `net::plugin`).
+    pub fn lock_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.lock.as_ref().map(|f| f.as_raw_fd())
+    }
+
     /// Gives the lock's file to the caller (a supervisor that outlives this value).
     pub fn take_lock(&mut self) -> Option<File> {
         self.lock.take()

@@ -24,11 +24,21 @@ pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
     if pod.dir != Dir::Garbage {
         pod.move_to(Dir::Garbage)?;
     }
+    teardown_network(&pod);
     remove_cgroups(&pod.uuid, cgroup_parent);
     let path = pod.path();
     release_userns(&pod, &path);
     std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e))?;
     Ok(())
+}
+
+/// DEL of whatever networks the pod still holds (its supervisor died, or a start failed
+/// half-way), with the pod locked by us; what fails is said and the removal goes on.
+fn teardown_network(pod: &PodDir) {
+    let inv = crate::network::teardown_invoker(pod.lock_fd());
+    for p in crate::network::teardown(&pod.paths().net(), &inv) {
+        eprintln!("vessel: warning: pod {}: {p}", pod.uuid);
+    }
 }
 
 /// `run --rm` of a pod that failed to start: it is moved to garbage/ at once, and a child
@@ -44,13 +54,13 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
     pod.move_to(Dir::Garbage)?;
     let path = pod.path();
     release_userns(&pod, &path);
-    in_background(&path, || {})
+    in_background(&path, || teardown_network(&pod))
 }
 
 /// `run --rm` of a pod whose init said it is done: the pod (held locked by the caller) is
 /// moved to garbage/ at once, and a child process waits for the init to be gone, then
 /// removes the pod's cgroups, gives back its user namespace range and deletes its files,
-/// while `run` returns. The init's exit (its namespaces torn down) and deleting a tree
+/// while `run` returns; it runs the networks' DEL first. The init's exit (its namespaces torn down) and deleting a tree
 /// cost milliseconds nobody needs to wait for. The child holds the pod's lock (inherited)
 /// until it is done; should it die, `gc` finishes the job.
 pub fn discard_after_exit(
@@ -61,6 +71,8 @@ pub fn discard_after_exit(
     pod.move_to(Dir::Garbage)?;
     let path = pod.path();
     in_background(&path, || {
+        // DEL needs only the pinned namespace, not the pod's processes: first.
+        teardown_network(&pod);
         // The init's pidfd turns readable when it has exited, its pod's processes with it.
         let mut fds = [rustix::event::PollFd::new(
             &init,

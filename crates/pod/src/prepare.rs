@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use exec::plan::{AppPlan, NetMode, PodPlan, RootfsPlan};
+use net::names::{check_hostname, HOSTNAME_MAX};
 use schema::ImageManifest;
 
 use crate::dir::{Dir, PodDir, Pods};
@@ -65,8 +66,14 @@ fn ident(s: &str) -> Option<schema::AcIdentifier> {
 
 /// Creates the pod's directory with its manifest, plan, state, the apps' writable layers
 /// and empty volumes. Everything is checked first: bad input leaves nothing behind.
-/// Returns the pod in prepared/, still locked by us.
-pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Result<PodDir> {
+/// Returns the pod in prepared/, still locked by us. `net`: where network configurations
+/// and plugins are.
+pub fn prepare(
+    pods: &Pods,
+    req: &PodRequest,
+    images: Vec<ResolvedImage>,
+    net: &crate::network::NetContext,
+) -> Result<PodDir> {
     if req.apps.is_empty() {
         return Err(PodError::Invalid("no image given".into()));
     }
@@ -75,6 +82,12 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
             "--interactive needs a pod of one app; this one has {}",
             req.apps.len()
         )));
+    }
+    // The hostname goes into /etc/hosts and sethostname(2): refused now if either would
+    // take it wrong (a newline adds a line to /etc/hosts; the kernel takes 64 bytes).
+    if let Some(h) = &req.hostname {
+        check_hostname(h, HOSTNAME_MAX)
+            .map_err(|e| PodError::Invalid(format!("--hostname {h:?}: {e}")))?;
     }
     let uuid = uuid::Uuid::new_v4().to_string();
     let hostname = req
@@ -86,6 +99,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
     let mut planned = Vec::new();
     let mut pinned = Vec::new();
     let mut used = std::collections::BTreeSet::new();
+    let mut app_ports = Vec::new();
     for (req_app, image) in req.apps.iter().zip(images) {
         let name = match &req_app.name {
             Some(n) => n
@@ -129,6 +143,15 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
             &with_volumes,
         )?;
         let app = crate::spec::app_of(&image.manifest, req_app).cloned();
+        for p in app.iter().flat_map(|a| a.ports.iter()) {
+            app_ports.push(net::ports::AppPort {
+                app: name.clone(),
+                name: p.name.to_string(),
+                protocol: p.protocol.clone(),
+                port: p.port,
+                count: p.count,
+            });
+        }
         let mut runtime = schema::RuntimeApp::new(
             name.parse().expect("checked above"),
             schema::RuntimeImage {
@@ -202,6 +225,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
     if req.private_users {
         crate::volumes::check_userns_owners(&volumes, crate::userns::RANGE)?;
     }
+    let network = crate::network::plan(net, &uuid, &req.network, &app_ports)?;
     for p in &planned {
         for w in &p.spec.warnings {
             eprintln!("vessel: warning: app {}: {w}", p.name);
@@ -285,15 +309,22 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
     for d in [paths.stage1(), paths.logs()] {
         fs::create_dir(&d).map_err(io(&d))?;
     }
-    let resolv_conf = if req.net == NetMode::Host {
-        fs::read_to_string("/etc/resolv.conf").ok()
+    let net_mode = req.net_mode();
+    // The pod's /etc files: final now without CNI networks; with them, placeholders the
+    // init binds at once and fills once the networks are up (see `network`).
+    let etc = crate::network::etc_files(&network, &hostname, &[], &[], net_mode == NetMode::Host);
+    let resolv_conf = if network.uses_cni() {
+        crate::network::resolv_conf_expected(&network)
+            .then(|| "# written once the pod's networks are up\n".to_string())
     } else {
-        None
+        etc.resolv_conf
     };
+    let net_request = paths.net_request();
+    network.save(&net_request)?;
     let plan = PodPlan {
         uuid: pod.uuid.clone(),
         hostname: hostname.clone(),
-        net: req.net,
+        net: net_mode,
         ipc_private: req.ipc == crate::request::IpcMode::Private,
         // Recorded relative: the pod moves between state directories.
         stage1_dir: crate::layout::rel::stage1(),
@@ -303,6 +334,8 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         trace_origin: None,
         cpus: None,
         resolv_conf,
+        hosts: Some(etc.hosts),
+        network_gate: network.uses_cni(),
     };
     let plan_path = paths.plan();
     fs::write(&plan_path, serde_json::to_vec(&plan).expect("serialisable"))
@@ -311,10 +344,7 @@ pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Res
         uuid: pod.uuid.clone(),
         created: Some(chrono::Utc::now()),
         hostname,
-        net: match req.net {
-            NetMode::None => "none".into(),
-            NetMode::Host => "host".into(),
-        },
+        net: crate::network::describe(&network),
         apps: app_states,
         userns_slot,
         pinned,
