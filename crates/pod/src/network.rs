@@ -229,6 +229,92 @@ pub fn etc_files(
     EtcFiles { hosts, resolv_conf }
 }
 
+/// What the executor's plan says of the pod's network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanNet {
+    pub mode: exec::plan::NetMode,
+    pub hosts: String,
+    pub resolv_conf: Option<String>,
+    pub gate: bool,
+}
+
+/// The pod's /etc files as the init binds them: final without CNI networks; with them,
+/// placeholders it fills once the networks are up (`PodPlan::network_gate`).
+pub fn plan_net(req: &NetRequest, hostname: &str) -> PlanNet {
+    let mode = crate::request::net_mode(&req.selection);
+    let etc = etc_files(req, hostname, &[], &[], mode == exec::plan::NetMode::Host);
+    let resolv_conf = if req.uses_cni() {
+        resolv_conf_expected(req).then(|| "# written once the pod's networks are up\n".to_string())
+    } else {
+        etc.resolv_conf
+    };
+    PlanNet {
+        mode,
+        hosts: etc.hosts,
+        resolv_conf,
+        gate: req.uses_cni(),
+    }
+}
+
+/// What `run-prepared` may change of a prepared pod's network (ports stay as prepared).
+#[derive(Debug, Clone, Default)]
+pub struct NetOverride {
+    pub selection: Option<NetSelection>,
+    pub dns: Option<DnsRequest>,
+    pub hosts: Option<HostsRequest>,
+}
+
+impl NetOverride {
+    pub fn is_empty(&self) -> bool {
+        self.selection.is_none() && self.dns.is_none() && self.hosts.is_none()
+    }
+}
+
+/// Decides a prepared pod's network anew (`run-prepared --net=...`): its request, the
+/// executor's plan and the recorded state. The caller holds the pod locked.
+pub fn redo(
+    paths: &crate::layout::PodPaths,
+    uuid: &str,
+    ctx: &NetContext,
+    over: &NetOverride,
+) -> Result<()> {
+    let mut req = NetRequest::load(&paths.net_request())?;
+    if let Some(sel) = &over.selection {
+        let dirs: &[PathBuf] = if sel.uses_cni() {
+            &ctx.config_dirs
+        } else {
+            &[]
+        };
+        let catalog = Catalog::load(dirs).map_err(net_err)?;
+        req.attachments =
+            net::plan::attachments(&catalog, sel, uuid, &ctx.plugin_paths, &req.ports)
+                .map_err(net_err)?;
+        req.selection = sel.clone();
+    }
+    if let Some(d) = &over.dns {
+        req.dns = d.clone();
+    }
+    if let Some(h) = &over.hosts {
+        req.hosts = h.clone();
+    }
+    let plan_path = paths.plan();
+    let mut plan: exec::plan::PodPlan = serde_json::from_slice(
+        &std::fs::read(&plan_path).map_err(|e| PodError::io(&plan_path, e))?,
+    )
+    .map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
+    let p = plan_net(&req, &plan.hostname);
+    plan.net = p.mode;
+    plan.hosts = Some(p.hosts);
+    plan.resolv_conf = p.resolv_conf;
+    plan.network_gate = p.gate;
+    req.save(&paths.net_request())?;
+    std::fs::write(&plan_path, serde_json::to_vec(&plan).expect("serialisable"))
+        .map_err(|e| PodError::io(&plan_path, e))?;
+    let mut state = crate::state::PodState::load(paths.dir())?;
+    state.net = describe(&req);
+    state.save(paths.dir())
+}
+
 /// Whether the pod's resolv.conf is bound over the apps' own, decided before ADD (the
 /// init binds it while ADD runs): flags that make one or ask for the host's, or a network
 /// whose configuration may return DNS settings (a `dns` key, or host-local's
@@ -245,9 +331,8 @@ pub fn resolv_conf_expected(req: &NetRequest) -> bool {
         a.list().is_ok_and(|l| {
             l.plugins.iter().any(|p| {
                 p.contains_key("dns")
-                    || p.get("ipam").is_some_and(|i| {
-                        i.get("resolvConf").is_some() || i.get("dns").is_some()
-                    })
+                    || p.get("ipam")
+                        .is_some_and(|i| i.get("resolvConf").is_some() || i.get("dns").is_some())
             })
         })
     })
@@ -365,7 +450,9 @@ impl PodNet {
         hostname: &str,
     ) -> Result<(exec::crossing::network::NetworkReady, Vec<NetInfo>)> {
         let Some(adding) = self.adding.take() else {
-            return Err(PodError::Invalid("the pod's networks were never started".into()));
+            return Err(PodError::Invalid(
+                "the pod's networks were never started".into(),
+            ));
         };
         let atts = adding.finish()?;
         let ips: Vec<IpAddr> = atts.iter().filter_map(|a| Some(a.ip()?.addr())).collect();
@@ -426,7 +513,10 @@ pub fn teardown(paths: &NetPaths, inv: &Invoker) -> Vec<String> {
 }
 
 /// CHECK of every attachment of a running pod: one line per network.
-pub fn check(paths: &NetPaths, inv: &Invoker) -> Result<Vec<(String, std::result::Result<net::CheckOutcome, String>)>> {
+pub fn check(
+    paths: &NetPaths,
+    inv: &Invoker,
+) -> Result<Vec<(String, std::result::Result<net::CheckOutcome, String>)>> {
     let atts = load_record(&paths.record)
         .map_err(|e| PodError::io(&paths.record, e))?
         .unwrap_or_default();
@@ -513,8 +603,7 @@ mod tests {
             network: "default".into(),
             origin: "builtin:default".into(),
             kind: net::config::ConfKind::Conflist,
-            config: String::from_utf8(net::builtin::conflist("default", false).unwrap())
-                .unwrap(),
+            config: String::from_utf8(net::builtin::conflist("default", false).unwrap()).unwrap(),
             ifname: "eth0".into(),
             args: "A=1".into(),
             container_id: "u".into(),

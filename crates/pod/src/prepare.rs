@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use exec::plan::{AppPlan, NetMode, PodPlan, RootfsPlan};
+use exec::plan::{AppPlan, PodPlan, RootfsPlan};
 use net::names::{check_hostname, HOSTNAME_MAX};
 use schema::ImageManifest;
 
@@ -309,22 +309,13 @@ pub fn prepare(
     for d in [paths.stage1(), paths.logs()] {
         fs::create_dir(&d).map_err(io(&d))?;
     }
-    let net_mode = req.net_mode();
-    // The pod's /etc files: final now without CNI networks; with them, placeholders the
-    // init binds at once and fills once the networks are up (see `network`).
-    let etc = crate::network::etc_files(&network, &hostname, &[], &[], net_mode == NetMode::Host);
-    let resolv_conf = if network.uses_cni() {
-        crate::network::resolv_conf_expected(&network)
-            .then(|| "# written once the pod's networks are up\n".to_string())
-    } else {
-        etc.resolv_conf
-    };
+    let net_plan = crate::network::plan_net(&network, &hostname);
     let net_request = paths.net_request();
     network.save(&net_request)?;
     let plan = PodPlan {
         uuid: pod.uuid.clone(),
         hostname: hostname.clone(),
-        net: net_mode,
+        net: net_plan.mode,
         ipc_private: req.ipc == crate::request::IpcMode::Private,
         // Recorded relative: the pod moves between state directories.
         stage1_dir: crate::layout::rel::stage1(),
@@ -333,9 +324,9 @@ pub fn prepare(
         userns,
         trace_origin: None,
         cpus: None,
-        resolv_conf,
-        hosts: Some(etc.hosts),
-        network_gate: network.uses_cni(),
+        resolv_conf: net_plan.resolv_conf,
+        hosts: Some(net_plan.hosts),
+        network_gate: net_plan.gate,
     };
     let plan_path = paths.plan();
     fs::write(&plan_path, serde_json::to_vec(&plan).expect("serialisable"))

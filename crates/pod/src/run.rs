@@ -12,8 +12,8 @@ use exec::supervisor::launch::{launch_with, LaunchOptions};
 use exec::supervisor::supervise::{self, Observer, Stream};
 
 use crate::dir::{Dir, PodDir};
-use crate::network::PodNet;
 use crate::error::{PodError, Result};
+use crate::network::PodNet;
 use crate::state::{process_start_time, PodState};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
@@ -291,16 +291,17 @@ pub fn run_prepared(
     if network.uses_cni() {
         let handed = network.finish(&state.hostname).and_then(|(ready, infos)| {
             state.networks = infos;
-            let sock = launched.sock.take().expect("a gated launch keeps the socket");
+            let sock = launched
+                .sock
+                .take()
+                .expect("a gated launch keeps the socket");
             exec::crossing::network::send(sock.as_fd(), &ready)
                 .map_err(|e| PodError::Invalid(format!("handing the pod its networks: {e}")))
         });
         exec::trace::mark("networks handed over");
         if let Err(e) = handed {
-            let _ = rustix::process::pidfd_send_signal(
-                &launched.pidfd,
-                rustix::process::Signal::KILL,
-            );
+            let _ =
+                rustix::process::pidfd_send_signal(&launched.pidfd, rustix::process::Signal::KILL);
             supervise::wait_for_exit(&launched);
             let _ = launched.cgroups.remove_pod(&state.uuid);
             warn(&state.uuid, network.teardown());

@@ -56,11 +56,10 @@ pub fn apply(ready: &NetworkReady) -> io::Result<Option<String>> {
     if let Some(resolv) = &ready.resolv_conf {
         match write_in_place("/etc/resolv.conf", resolv) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(Some(
-                    "the pod's networks returned DNS settings, but its apps keep their own resolv.conf".into(),
-                ))
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(
+                "the pod's networks returned DNS settings, but its apps keep their own resolv.conf"
+                    .into(),
+            )),
             Err(e) => return Err(e),
         }
     }
@@ -102,6 +101,9 @@ mod tests {
         assert_eq!(receive(b.as_fd()).unwrap(), ready);
         drop(a);
         let e = receive(b.as_fd()).unwrap_err();
-        assert!(e.to_string().contains("before the pod's networks were up"), "{e}");
+        assert!(
+            e.to_string().contains("before the pod's networks were up"),
+            "{e}"
+        );
     }
 }

@@ -113,11 +113,7 @@ pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
                     p.state.name().to_string(),
                     output::when(p.recorded.created, args.full),
                     output::when(p.recorded.started, args.full),
-                    if p.recorded.net.is_empty() {
-                        "-".into()
-                    } else {
-                        p.recorded.net.clone()
-                    },
+                    networks_column(&p.recorded),
                 ]);
             }
             print!("{}", t.render(!args.no_legend));
@@ -127,9 +123,77 @@ pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// rkt's NETWORKS column: `default:ip4=172.16.28.5,...`, or host, none.
+fn networks_column(r: &PodState) -> String {
+    if !r.networks.is_empty() {
+        return r
+            .networks
+            .iter()
+            .map(|n| n.short())
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    if r.net.is_empty() {
+        "-".into()
+    } else {
+        r.net.clone()
+    }
+}
+
+/// `status --check-net`: CNI CHECK of every network of a running pod.
+fn check_networks(pod: &PodDir, format: Format) -> Result<i32> {
+    if pod.state() != State::Running {
+        bail!(
+            "pod {} is {}: only a running pod's networks can be checked",
+            pod.uuid,
+            pod.state().name()
+        );
+    }
+    let inv = pod::network::teardown_invoker(None);
+    let results = pod::network::check(&pod.paths().net(), &inv)?;
+    let failed = results.iter().any(|(_, r)| r.is_err());
+    match format {
+        Format::Table => {
+            for (net, r) in &results {
+                match r {
+                    Ok(net::CheckOutcome::Ok) => println!("check-{net}=ok"),
+                    Ok(net::CheckOutcome::NotSupported) => {
+                        println!("check-{net}=skipped (CHECK disabled or before CNI 0.4.0)")
+                    }
+                    Ok(net::CheckOutcome::NotAdded) => println!("check-{net}=not added"),
+                    Err(e) => println!("check-{net}=failed: {e}"),
+                }
+            }
+        }
+        f => {
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Check<'a> {
+                net_name: &'a str,
+                ok: bool,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                error: Option<&'a str>,
+            }
+            let out: Vec<Check<'_>> = results
+                .iter()
+                .map(|(n, r)| Check {
+                    net_name: n,
+                    ok: r.is_ok(),
+                    error: r.as_ref().err().map(String::as_str),
+                })
+                .collect();
+            print!("{}", output::json(&out, f));
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
 pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
     let pods = ctx.pods()?;
     let mut pod = pods.find(&uuid_of(&args.pod)?)?;
+    if args.check_net {
+        return check_networks(&pod, args.format.format);
+    }
     if let Some(w) = &args.wait {
         let timeout = if w == "forever" {
             None
@@ -175,7 +239,7 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
             if let Some(f) = r.finished {
                 println!("finished={}", output::when(Some(f), true));
             }
-            println!("networks={}", if r.net.is_empty() { "-" } else { &r.net });
+            println!("networks={}", networks_column(r));
             for a in &r.apps {
                 let mut line = format!(
                     "app-{}={}",

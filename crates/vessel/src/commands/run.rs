@@ -160,6 +160,10 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
     if !pod.try_lock()? {
         bail!("pod {} is being run by another process", pod.uuid);
     }
+    let over = net_override(&args.network)?;
+    if !over.is_empty() {
+        pod::network::redo(&pod.paths(), &pod.uuid, &net_context(ctx)?, &over)?;
+    }
     run_pod(ctx, pod, args.detach, args.rm, None)
 }
 
@@ -179,6 +183,36 @@ fn net_context(ctx: &Context) -> Result<pod::network::NetContext> {
         &ctx.global.system_config,
         &ctx.global.local_config,
     )?)
+}
+
+/// What `run-prepared`'s network flags change of the prepared pod (only what was given).
+fn net_override(n: &NetArgs) -> Result<pod::network::NetOverride> {
+    let dns_given = !n.dns.is_empty()
+        || !n.dns_search.is_empty()
+        || !n.dns_opt.is_empty()
+        || n.dns_domain.is_some();
+    Ok(pod::network::NetOverride {
+        selection: if n.net.is_empty() {
+            None
+        } else {
+            Some(net::NetSelection::parse(&n.net)?)
+        },
+        dns: if dns_given {
+            Some(net::etc::DnsRequest::parse(
+                &n.dns,
+                &n.dns_search,
+                &n.dns_opt,
+                n.dns_domain.as_deref(),
+            )?)
+        } else {
+            None
+        },
+        hosts: if n.hosts_entry.is_empty() {
+            None
+        } else {
+            Some(net::etc::HostsRequest::parse(&n.hosts_entry)?)
+        },
+    })
 }
 
 /// `--net`, `--port`, `--dns*` and `--hosts-entry`, checked.
