@@ -311,16 +311,19 @@ impl Pods {
         Ok(out)
     }
 
-    /// Finds a pod by UUID or unique prefix.
+    /// Finds a pod by UUID or unique prefix (not one being deleted).
     pub fn find(&self, query: &str) -> Result<PodDir> {
         let q = query.trim();
         if q.is_empty() {
             return Err(PodError::NotFound(query.to_string()));
         }
+        // A pod in garbage/ is being deleted (`run --rm` returns while a child deletes it,
+        // its networks' DEL included): no longer anyone's to look at or act on; gc alone
+        // finishes what a killed deleter left.
         let mut hits: Vec<PodDir> = self
             .all()?
             .into_iter()
-            .filter(|p| p.uuid.starts_with(q))
+            .filter(|p| p.uuid.starts_with(q) && p.dir != Dir::Garbage)
             .collect();
         match hits.len() {
             0 => Err(PodError::NotFound(query.to_string())),

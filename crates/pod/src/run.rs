@@ -289,17 +289,19 @@ pub fn run_prepared(
     };
     exec::trace::mark("launched");
     if network.uses_cni() {
-        let handed = network.finish(&state.hostname).and_then(|(ready, infos)| {
+        let sock = launched
+            .sock
+            .take()
+            .expect("a gated launch keeps the socket");
+        let added = network.finish(&state.hostname).map(|(ready, infos)| {
             state.networks = infos;
-            let sock = launched
-                .sock
-                .take()
-                .expect("a gated launch keeps the socket");
-            exec::crossing::network::send(sock.as_fd(), &ready)
-                .map_err(|e| PodError::Invalid(format!("handing the pod its networks: {e}")))
+            // An init that cannot take them has failed already (a bad image, say) and
+            // reports why on its status pipe; closing the socket ends one still waiting.
+            let _ = exec::crossing::network::send(sock.as_fd(), &ready);
         });
+        drop(sock);
         exec::trace::mark("networks handed over");
-        if let Err(e) = handed {
+        if let Err(e) = added {
             let _ =
                 rustix::process::pidfd_send_signal(&launched.pidfd, rustix::process::Signal::KILL);
             supervise::wait_for_exit(&launched);
