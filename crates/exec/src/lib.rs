@@ -8,7 +8,7 @@
 //! | group | runs in | modules |
 //! |---|---|---|
 //! | [`supervisor`] | `vessel run` (or its detached copy), host namespaces: prepares and watches a pod | `launch`, `supervise`, `userns` (id maps, idmapped layers), `base` (the base layer), `memory` |
-//! | [`crossing`] | processes that go from the host into a pod's namespaces, and the socket between them and the supervisor | `embryo` (the pod's first process until its exec), `handover` (plan and descriptors over the socket), `enter` (`vessel enter`'s process) |
+//! | [`crossing`] | processes that go from the host into a pod's namespaces, and the socket between them and the supervisor | `embryo` (the pod's first process until its exec), `handover` (plan and descriptors over the socket), `enter` (`vessel enter`'s process), `enter_io` (its terminal or pipes) |
 //! | [`pid1`] | the pod's init (pid 1 of the pod, the sealed binary) and the app processes it forks | `init`, `stage1` (the pod's mounts), `rootfs` (an app's root), `dev`, `app` |
 //! | primitives | any of them | `caps`, `cgroups`, `mount`, `seccomp`, `terminal`, `users`, `trace` |
 //! | data | crosses between them | `plan` (what the init is handed), `proto` (the init's reports) |

@@ -30,20 +30,34 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
 }
 
 /// An app, checked and translated, before anything is written.
-struct PlannedApp {
-    name: String,
-    spec: crate::spec::AppSpec,
-    runtime: schema::RuntimeApp,
-    state: AppState,
-    lower: Vec<PathBuf>,
-    hooks: Hooks,
+pub struct PlannedApp {
+    pub name: String,
+    pub spec: crate::spec::AppSpec,
+    /// Its entry in the pod manifest.
+    pub runtime: schema::RuntimeApp,
+    pub state: AppState,
+    /// Its image's layers, topmost first.
+    pub lower: Vec<PathBuf>,
+    pub hooks: Hooks,
+}
+
+/// A pod, checked and translated: what [`prepare`] writes.
+pub struct PlannedPod {
+    pub apps: Vec<PlannedApp>,
+    /// The pod's volumes: the user's, then the empty ones its apps' mount points implied.
+    pub volumes: Vec<schema::Volume>,
+    pub manifest: schema::PodManifest,
+    /// Layer keys and image IDs to keep from image gc, once each.
+    pub pinned: Vec<String>,
+    /// The ports the apps declare (`--port NAME:...` looks them up).
+    pub ports: Vec<net::ports::AppPort>,
 }
 
 /// The appc event handlers of an app.
-#[derive(Default)]
-struct Hooks {
-    pre_start: Option<Vec<String>>,
-    post_stop: Option<Vec<String>>,
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Hooks {
+    pub pre_start: Option<Vec<String>>,
+    pub post_stop: Option<Vec<String>>,
 }
 
 fn hooks_of(app: Option<&schema::App>) -> Hooks {
@@ -65,24 +79,15 @@ fn ident(s: &str) -> Option<schema::AcIdentifier> {
 }
 
 /// Creates the pod's directory with its manifest, plan, state, the apps' writable layers
-/// and empty volumes. Everything is checked first: bad input leaves nothing behind.
-/// Returns the pod in prepared/, still locked by us. `net`: where network configurations
-/// and plugins are.
+/// and empty volumes. Everything is checked first ([`plan_apps`], then the network):
+/// bad input leaves nothing behind. Returns the pod in prepared/, still locked by us.
+/// `net`: where network configurations and plugins are.
 pub fn prepare(
     pods: &Pods,
     req: &PodRequest,
     images: Vec<ResolvedImage>,
     net: &crate::network::NetContext,
 ) -> Result<PodDir> {
-    if req.apps.is_empty() {
-        return Err(PodError::Invalid("no image given".into()));
-    }
-    if req.interactive && req.apps.len() > 1 {
-        return Err(PodError::Invalid(format!(
-            "--interactive needs a pod of one app; this one has {}",
-            req.apps.len()
-        )));
-    }
     // The hostname goes into /etc/hosts and sethostname(2): refused now if either would
     // take it wrong (a newline adds a line to /etc/hosts; the kernel takes 64 bytes).
     if let Some(h) = &req.hostname {
@@ -94,6 +99,41 @@ pub fn prepare(
         .hostname
         .clone()
         .unwrap_or_else(|| format!("vessel-{uuid}"));
+    let planned = plan_apps(req, images, &hostname)?;
+    let network = crate::network::plan(net, &uuid, &req.network, &planned.ports)?;
+    for p in &planned.apps {
+        for w in &p.spec.warnings {
+            eprintln!("vessel: warning: app {}: {w}", p.name);
+        }
+    }
+    write_pod_dir(pods, req, &uuid, hostname, planned, network)
+}
+
+/// Checks the request against its images and translates every app: its name, mounts,
+/// runtime spec, pod manifest entry and state, and the pod's volumes and manifest. Writes
+/// nothing (it looks only at host volume sources), so bad input fails here, before any
+/// pod exists.
+pub fn plan_apps(
+    req: &PodRequest,
+    images: Vec<ResolvedImage>,
+    hostname: &str,
+) -> Result<PlannedPod> {
+    if req.apps.is_empty() {
+        return Err(PodError::Invalid("no image given".into()));
+    }
+    if req.interactive && req.apps.len() > 1 {
+        return Err(PodError::Invalid(format!(
+            "--interactive needs a pod of one app; this one has {}",
+            req.apps.len()
+        )));
+    }
+    if req.apps.len() != images.len() {
+        return Err(PodError::Invalid(format!(
+            "{} apps but {} images",
+            req.apps.len(),
+            images.len()
+        )));
+    }
     let mut names = HashSet::new();
     let mut implicit = Vec::new();
     let mut planned = Vec::new();
@@ -139,7 +179,7 @@ pub fn prepare(
             req_app,
             req,
             &name,
-            &hostname,
+            hostname,
             &with_volumes,
         )?;
         let app = crate::spec::app_of(&image.manifest, req_app).cloned();
@@ -218,23 +258,44 @@ pub fn prepare(
             manifest.annotations.set(key, v.clone());
         }
     }
-    let manifest_bytes = manifest
+    // Serialisable: checked here, so writing it later cannot fail on its content.
+    manifest
         .to_vec()
         .map_err(|e| PodError::Invalid(format!("pod manifest: {e}")))?;
-
     if req.private_users {
         crate::volumes::check_userns_owners(&volumes, crate::userns::RANGE)?;
     }
-    let network = crate::network::plan(net, &uuid, &req.network, &app_ports)?;
-    for p in &planned {
-        for w in &p.spec.warnings {
-            eprintln!("vessel: warning: app {}: {w}", p.name);
-        }
-    }
+    Ok(PlannedPod {
+        apps: planned,
+        volumes,
+        manifest,
+        pinned,
+        ports: app_ports,
+    })
+}
 
-    // Checked: now write.
+/// Writes a planned pod: its directory (embryo, then prepare/, then prepared/), the apps'
+/// writable layers, empty volumes, manifest, plan and state, and its user namespace range.
+fn write_pod_dir(
+    pods: &Pods,
+    req: &PodRequest,
+    uuid: &str,
+    hostname: String,
+    planned: PlannedPod,
+    network: crate::network::NetRequest,
+) -> Result<PodDir> {
+    let PlannedPod {
+        apps: planned,
+        volumes,
+        manifest,
+        pinned,
+        ports: _,
+    } = planned;
+    let manifest_bytes = manifest
+        .to_vec()
+        .map_err(|e| PodError::Invalid(format!("pod manifest: {e}")))?;
     let userns_slot = if req.private_users {
-        Some(crate::userns::allocate(pods.vessel_dir(), &uuid)?)
+        Some(crate::userns::allocate(pods.vessel_dir(), uuid)?)
     } else {
         None
     };
@@ -243,10 +304,10 @@ pub fn prepare(
         size: crate::userns::RANGE,
     });
     // Until the pod's state records it, a failure gives the range back.
-    let mut slot_guard = crate::userns::SlotGuard::new(pods.vessel_dir(), userns_slot, &uuid);
+    let mut slot_guard = crate::userns::SlotGuard::new(pods.vessel_dir(), userns_slot, uuid);
     // The pod's root in its user namespace (host gid `base`) must pass through the pod's
     // directory to reach its stage1 mount point and empty volumes.
-    let mut pod = pods.create_with(&uuid, userns.map(|u| u.base))?;
+    let mut pod = pods.create_with(uuid, userns.map(|u| u.base))?;
     pod.move_to(Dir::Prepare)?;
     let paths = pod.paths();
     let mut apps = Vec::new();
@@ -345,4 +406,151 @@ pub fn prepare(
     slot_guard.disarm();
     pod.move_to(Dir::Prepared)?;
     Ok(pod)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::AppRequest;
+
+    /// An image named `name` whose app declares `mount_points` and handlers.
+    fn image(name: &str, mount_points: &str, handlers: &str) -> ResolvedImage {
+        let json = format!(
+            r#"{{"acKind":"ImageManifest","acVersion":"0.8.11","name":"{name}","app":{{"exec":["/bin/app"],"user":"0","group":"0","mountPoints":[{mount_points}],"eventHandlers":[{handlers}]}}}}"#
+        );
+        ResolvedImage {
+            id: format!("sha512-{}", "0".repeat(64)),
+            name: name.to_string(),
+            manifest: ImageManifest::from_slice(json.as_bytes()).unwrap(),
+            lower: vec![PathBuf::from(format!("/layers/{name}"))],
+            pinned: vec!["layer-a".into(), format!("image-{name}")],
+        }
+    }
+
+    fn app(image: &str) -> AppRequest {
+        AppRequest {
+            image: image.into(),
+            ..Default::default()
+        }
+    }
+
+    fn pod(apps: Vec<AppRequest>) -> PodRequest {
+        PodRequest {
+            apps,
+            ..Default::default()
+        }
+    }
+
+    fn error(r: Result<PlannedPod>) -> String {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn apps_are_named_after_their_images_and_must_differ() {
+        let req = pod(vec![app("example.com/web"), app("example.com/db")]);
+        let images = vec![
+            image("example.com/web", "", ""),
+            image("example.com/db", "", ""),
+        ];
+        let planned = plan_apps(&req, images, "h").unwrap();
+        let names: Vec<&str> = planned.apps.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["web", "db"]);
+        let in_manifest: Vec<String> = planned
+            .manifest
+            .apps
+            .iter()
+            .map(|a| a.name.to_string())
+            .collect();
+        assert_eq!(in_manifest, ["web", "db"]);
+        // Both pin the shared layer once.
+        assert_eq!(
+            planned.pinned,
+            ["layer-a", "image-example.com/web", "image-example.com/db"]
+        );
+
+        let same = pod(vec![app("a.com/x"), app("b.com/x")]);
+        let e = error(plan_apps(
+            &same,
+            vec![image("a.com/x", "", ""), image("b.com/x", "", "")],
+            "h",
+        ));
+        assert!(e.contains("two apps are named \"x\""), "{e}");
+        let mut apart = same.clone();
+        apart.apps[1].name = Some("y".into());
+        plan_apps(
+            &apart,
+            vec![image("a.com/x", "", ""), image("b.com/x", "", "")],
+            "h",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn bad_requests_are_refused_naming_what() {
+        let e = error(plan_apps(&pod(vec![]), vec![], "h"));
+        assert_eq!(e, "no image given");
+        let mut two = pod(vec![app("a.com/x"), app("a.com/y")]);
+        two.interactive = true;
+        let e = error(plan_apps(
+            &two,
+            vec![image("a.com/x", "", ""), image("a.com/y", "", "")],
+            "h",
+        ));
+        assert!(e.contains("--interactive needs a pod of one app"), "{e}");
+        let mut bad_name = pod(vec![app("a.com/x")]);
+        bad_name.apps[0].name = Some("Not A Name".into());
+        let e = error(plan_apps(&bad_name, vec![image("a.com/x", "", "")], "h"));
+        assert!(e.starts_with("--name \"Not A Name\""), "{e}");
+        let mut missing = pod(vec![app("a.com/x")]);
+        missing.apps[0].mounts = vec![schema::Mount {
+            volume: "nope".parse().unwrap(),
+            path: "/data".into(),
+            app_volume: None,
+        }];
+        let e = error(plan_apps(&missing, vec![image("a.com/x", "", "")], "h"));
+        assert!(e.contains("--mount names volume \"nope\""), "{e}");
+    }
+
+    #[test]
+    fn mount_points_get_empty_volumes_shared_by_name() {
+        let mp = r#"{"name":"cache","path":"/cache"}"#;
+        let req = pod(vec![app("a.com/x"), app("a.com/y")]);
+        let planned = plan_apps(
+            &req,
+            vec![image("a.com/x", mp, ""), image("a.com/y", mp, "")],
+            "h",
+        )
+        .unwrap();
+        // One empty volume, mounted by both apps.
+        assert_eq!(planned.volumes.len(), 1);
+        assert_eq!(planned.volumes[0].name.as_str(), "cache");
+        assert_eq!(planned.volumes[0].kind, schema::VolumeKind::Empty);
+        assert_eq!(planned.manifest.volumes.len(), 1);
+        for a in &planned.manifest.apps {
+            assert_eq!(a.mounts.len(), 1);
+            assert_eq!(a.mounts[0].path, "/cache");
+        }
+    }
+
+    #[test]
+    fn event_handlers_and_layers_reach_the_plan() {
+        let handlers = r#"{"name":"pre-start","exec":["/bin/pre"]},{"name":"post-stop","exec":["/bin/post","x"]}"#;
+        let req = pod(vec![app("a.com/x")]);
+        let planned = plan_apps(&req, vec![image("a.com/x", "", handlers)], "h").unwrap();
+        let a = &planned.apps[0];
+        assert_eq!(
+            a.hooks,
+            Hooks {
+                pre_start: Some(vec!["/bin/pre".into()]),
+                post_stop: Some(vec!["/bin/post".into(), "x".into()]),
+            }
+        );
+        assert_eq!(a.lower, [PathBuf::from("/layers/a.com/x")]);
+        assert_eq!(a.state.image_name, "a.com/x");
+        let hostname = a.spec.spec.hostname().clone().unwrap_or_default();
+        assert_eq!(hostname, "h");
+    }
 }

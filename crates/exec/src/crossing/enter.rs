@@ -236,7 +236,8 @@ fn exited(pidfd: &OwnedFd) -> bool {
     unsafe { libc::poll(p.as_mut_ptr(), 1, 0) != 0 }
 }
 
-/// Runs the command inside the app and returns its wait status. Our stdio is the command's.
+/// Runs the command inside the app and returns its wait status. Its stdio is a pty of the
+/// app's devpts or pipes, relayed to ours (`enter_io`).
 pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
     // Hold the process first, then check it is the pod's: whatever /proc said about the pid
     // is about this process as long as it has not exited since.
@@ -285,6 +286,8 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
         })
         .collect();
 
+    // A terminal only for an operator at one; decided before we leave the host's view.
+    let terminal = crate::crossing::enter_io::wants_terminal();
     // The binary to cross with, taken while the host's mounts are still ours.
     let exe = crate::mount::read_only_self()?;
     join_cgroups_of(req.app_pid)?;
@@ -344,6 +347,9 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
             ),
         ));
     }
+    // Now in the app's mount namespace: its devpts gives the terminal.
+    let stdio = crate::crossing::enter_io::EnterStdio::open(terminal)?;
+    let (stdio_fds, is_terminal) = stdio.child_fds();
     // SAFETY: single-threaded; the child execs or _exits.
     let child = unsafe { libc::fork() };
     if child < 0 {
@@ -354,32 +360,57 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
             exe.as_fd(),
             carrier.as_fd(),
             flags & libc::CLONE_NEWUSER != 0,
+            stdio_fds,
+            is_terminal,
         );
         eprintln!("vessel: enter: executing the crossing process: {e}");
         // SAFETY: leave the child without the parent's destructors.
         unsafe { libc::_exit(126) };
     }
     drop(carrier);
-    let mut raw = 0;
-    loop {
-        // SAFETY: waitpid on our child with a valid out pointer.
-        let r = unsafe { libc::waitpid(child, &mut raw, 0) };
-        if r == child {
-            return Ok(raw);
-        }
-        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    drop(exe);
+    stdio.relay(child)
 }
 
-/// In the forked child: the carrier on fd 3, every other descriptor but stdio closed at
-/// exec, then the read-only binary. Returns only on failure.
+/// In the forked child: a session of its own whose stdio is `stdio` (the pod's pty, made
+/// its controlling terminal, or pipes: never the operator's descriptors), the carrier on
+/// fd 3, every other descriptor closed at exec, then the read-only binary. Returns only
+/// on failure.
 fn cross_over(
     exe: std::os::fd::BorrowedFd<'_>,
     carrier: std::os::fd::BorrowedFd<'_>,
     in_user_namespace: bool,
+    stdio: [i32; 3],
+    is_terminal: bool,
 ) -> io::Error {
+    // SAFETY: setsid, ioctl and dup2 on descriptors we hold, in this single-threaded child.
+    unsafe {
+        // Out of the operator's session: its terminal can never be ours again.
+        if libc::setsid() < 0 {
+            return io::Error::last_os_error();
+        }
+        if is_terminal && libc::ioctl(stdio[0], libc::TIOCSCTTY, 0) < 0 {
+            return io::Error::last_os_error();
+        }
+        for (target, fd) in stdio.into_iter().enumerate() {
+            if libc::dup2(fd, target as i32) < 0 {
+                return io::Error::last_os_error();
+            }
+        }
+    }
+    // The binary's descriptor must survive the carrier taking fd 3.
+    let moved_exe;
+    let exe = if exe.as_raw_fd() == CROSSING_FD {
+        match rustix::io::fcntl_dupfd_cloexec(exe, CROSSING_FD + 1) {
+            Ok(fd) => {
+                moved_exe = fd;
+                moved_exe.as_fd()
+            }
+            Err(e) => return e.into(),
+        }
+    } else {
+        exe
+    };
     // Our host ids mean nothing in the pod's user namespace, and exec would take every
     // capability from a process that is not its root: become its root first.
     // SAFETY: raw id syscalls in this single-threaded child.

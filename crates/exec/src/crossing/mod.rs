@@ -5,5 +5,6 @@
 
 pub mod embryo;
 pub mod enter;
+pub mod enter_io;
 pub mod handover;
 pub mod network;

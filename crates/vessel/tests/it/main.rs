@@ -4,6 +4,7 @@
 mod common;
 mod podkit;
 
+mod enter_terminal;
 mod fetch_bearer_token;
 mod fetch_discovery_labels;
 mod fetch_https;

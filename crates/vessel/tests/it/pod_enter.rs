@@ -115,16 +115,9 @@ fn fill(w: &std::io::PipeWriter) {
     }
 }
 
-/// The test helper crates/vessel/examples/exe_grabber.rs, built with the tests.
+/// The test helper crates/vessel/examples/exe_grabber.rs.
 fn exe_grabber() -> std::path::PathBuf {
-    let bin = std::path::Path::new(common::VESSEL);
-    let p = bin.parent().unwrap().join("examples").join("exe_grabber");
-    assert!(
-        p.exists(),
-        "{} is missing: `cargo test` builds it, or `cargo build --release --examples`",
-        p.display()
-    );
-    p
+    common::example("exe_grabber")
 }
 
 #[test]

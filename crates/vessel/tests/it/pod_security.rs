@@ -222,18 +222,12 @@ fn insecure_options_relax_the_defaults_by_name() {
     );
 }
 
-/// The test helper crates/vessel/examples/compat_syscall.rs, built with the tests.
+/// The directory of the test helper crates/vessel/examples/compat_syscall.rs.
 fn compat_syscall_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(common::VESSEL)
+    common::example("compat_syscall")
         .parent()
         .unwrap()
-        .join("examples");
-    assert!(
-        dir.join("compat_syscall").exists(),
-        "{} is missing: `cargo test` builds it, or `cargo build --release --examples`",
-        dir.join("compat_syscall").display()
-    );
-    dir
+        .to_path_buf()
 }
 
 #[test]

@@ -27,6 +27,22 @@ use serde_json::Value;
 
 pub const VESSEL: &str = env!("CARGO_BIN_EXE_vessel");
 
+/// A test helper from crates/vessel/examples (built by `cargo test`, or
+/// `cargo build --release --examples`): a static program tests run inside pods.
+pub fn example(name: &str) -> PathBuf {
+    let p = Path::new(VESSEL)
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: `cargo test` builds it, or `cargo build --release --examples`",
+        p.display()
+    );
+    p
+}
+
 /// One finished `vessel` invocation.
 pub struct Run {
     pub command: String,
