@@ -4,6 +4,7 @@
 mod common;
 mod podkit;
 
+mod config_files;
 mod enter_terminal;
 mod fetch_bearer_token;
 mod fetch_discovery_labels;
@@ -14,6 +15,7 @@ mod image_aci;
 mod image_commands;
 mod image_concurrency;
 mod image_import;
+mod pod_cli_lifecycle;
 mod pod_enter;
 mod pod_hooks;
 mod pod_host_access;
@@ -26,6 +28,7 @@ mod pod_mount_race;
 mod pod_net;
 mod pod_net_dns;
 mod pod_net_faults;
+mod pod_output;
 mod pod_run;
 mod pod_security;
 mod pod_security_flags;
