@@ -7,15 +7,23 @@ use std::path::{Path, PathBuf};
 
 use exec::plan::PodPlan;
 use exec::proto::{Event, ExitStatus};
-use exec::supervisor::launch::{launch_with, LaunchOptions};
+use exec::supervisor::launch::{launch_with, LaunchError, LaunchOptions};
 use exec::supervisor::supervise::{self, Observer, Stream};
 
 use crate::dir::{Dir, PodDir};
 use crate::error::{PodError, Result};
+use crate::network::PodNet;
 use crate::state::{process_start_time, PodState};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
     move |e| PodError::io(path, e)
+}
+
+/// Says what went wrong in a teardown that went on regardless.
+fn warn(uuid: &str, problems: Vec<String>) {
+    for p in problems {
+        eprintln!("vessel: warning: pod {uuid}: {p}");
+    }
 }
 
 /// Where the apps' output goes besides the logs.
@@ -157,6 +165,8 @@ enum Log {
 
 pub struct RunOptions {
     pub attach: Attach,
+    /// How long one CNI plugin run may take.
+    pub net_timeout: std::time::Duration,
     /// `run --rm`: once the pod has ended, it is moved to garbage/ and a child process
     /// removes its cgroups and files once the init is gone, while the caller returns.
     pub discard: bool,
@@ -220,19 +230,70 @@ pub fn run_prepared(
         seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
         stdin: None,
     };
+    // A start that fails records why, and tells whoever waits for the apps to start.
+    let mut on_started = on_started;
+    let mut failed = |state: &mut PodState, e: PodError| -> PodError {
+        let message = e.to_string();
+        state.error = Some(message.clone());
+        state.finished = Some(chrono::Utc::now());
+        let _ = state.save(&dir);
+        if let Some(f) = on_started.take() {
+            f(Err(message));
+        }
+        e
+    };
+    let mut network = match PodNet::begin(&paths, opts.net_timeout, pod.lock_fd()) {
+        Ok(n) => n,
+        Err(e) => return Err(failed(&mut state, e)),
+    };
+    // With CNI networks, ADD runs from the first process's clone on, beside the rest of
+    // the start; the init starts no app before it has the result (`network_gate`).
+    let embryo = if network.uses_cni() {
+        let flags = exec::supervisor::launch::namespace_flags(&plan);
+        let embryo = match embryo {
+            Some(e) if e.flags == flags => e,
+            _ => match exec::crossing::embryo::Embryo::spawn(flags) {
+                Ok(e) => e,
+                Err(e) => {
+                    let e = LaunchError::Step(e.wrap("starting the pod's first process"));
+                    return Err(failed(&mut state, e.into()));
+                }
+            },
+        };
+        if let Err(e) = network.start(embryo.pid) {
+            drop(embryo);
+            warn(&state.uuid, network.teardown());
+            return Err(failed(&mut state, e));
+        }
+        Some(embryo)
+    } else {
+        embryo
+    };
     let mut launched = match launch_with(plan, launch_opts, embryo) {
         Ok(l) => l,
         Err(e) => {
-            state.error = Some(e.to_string());
-            state.finished = Some(chrono::Utc::now());
-            state.save(&dir)?;
-            if let Some(f) = on_started {
-                f(Err(e.to_string()));
-            }
-            return Err(e.into());
+            warn(&state.uuid, network.teardown());
+            return Err(failed(&mut state, e.into()));
         }
     };
     exec::trace::mark("launched");
+    if network.uses_cni() {
+        let added = network.finish(&state.hostname).map(|(ready, infos)| {
+            state.networks = infos;
+            // An init that cannot take them has failed already (a bad image, say) and
+            // reports why on the channel, which supervise reads.
+            let _ = launched.channel.send_network(&ready);
+        });
+        exec::trace::mark("networks handed over");
+        if let Err(e) = added {
+            let _ =
+                rustix::process::pidfd_send_signal(&launched.pidfd, rustix::process::Signal::KILL);
+            supervise::wait_for_exit(&launched);
+            let _ = launched.cgroups.remove_pod(&state.uuid);
+            warn(&state.uuid, network.teardown());
+            return Err(failed(&mut state, e));
+        }
+    }
     state.started = Some(chrono::Utc::now());
     state.pid = Some(launched.init_pid);
     state.pid_start = process_start_time(launched.init_pid);
@@ -245,7 +306,7 @@ pub fn run_prepared(
             logs,
             attach: opts.attach,
             init_pid,
-            on_started,
+            on_started: on_started.take(),
             started: 0,
         };
         let finish = supervise::supervise(&mut launched, &mut observer, &mask);
@@ -264,6 +325,7 @@ pub fn run_prepared(
                 );
                 supervise::wait_for_exit(&launched);
                 let _ = cgroups.remove_pod(&state.uuid);
+                warn(&state.uuid, network.teardown());
                 state.error = Some(format!("supervising the pod: {e}"));
                 state.finished = Some(chrono::Utc::now());
                 let _ = state.save(&dir);
@@ -296,7 +358,9 @@ pub fn run_prepared(
     exec::trace::mark("oom checked");
     state.finished = Some(chrono::Utc::now());
     if opts.discard {
-        // Nobody reads the state of a pod about to go.
+        // Nobody reads the state of a pod about to go; its networks' DEL is left to the
+        // child that deletes it, after `run` returned.
+        drop(network);
         crate::ops::discard_after_exit(pod, launched.pidfd)?;
         exec::trace::mark("discarding");
         return Ok(state);
@@ -306,6 +370,8 @@ pub fn run_prepared(
     }
     let _ = cgroups.remove_pod(&state.uuid);
     exec::trace::mark("cgroups removed");
+    warn(&state.uuid, network.teardown());
+    exec::trace::mark("networks deleted");
     state.save(&dir)?;
     Ok(state)
 }

@@ -12,6 +12,9 @@
 //! send_handover            F(fds)… E ─────────▶  receive_handover: plan.json's plan, this
 //!                                                  start's descriptors, filters and CPUs
 //! [--private-users] send_layers  L(fd)… D ────▶  receive_layers: idmapped layers
+//! [CNI networks] send_network  N(memfd) ─────▶  receive_network: /etc/hosts and
+//!                                                  resolv.conf once the networks are up;
+//!                                                  no app starts before
 //!                  recv ◀─────── T(master)        send_terminal: an app's pty master
 //!                  recv ◀─────── e <event>(pidfd) report: proto::Event lines; `started`
 //!                                                  carries a pidfd of the app's process
@@ -35,6 +38,7 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags,
 };
 
+use crate::crossing::network::NetworkReady;
 use crate::error::{Context, Error, Result};
 use crate::plan::Handover;
 use crate::proto::Event;
@@ -49,6 +53,7 @@ const FDS: u8 = b'F';
 const END: u8 = b'E';
 const LAYER: u8 = b'L';
 const LAYERS_DONE: u8 = b'D';
+const NETWORK: u8 = b'N';
 const TERMINAL: u8 = b'T';
 const EVENT: u8 = b'e';
 const FAILURE: u8 = b'x';
@@ -244,6 +249,13 @@ impl SupervisorEnd {
         send(self.sock.as_fd(), LAYERS_DONE, &[], &[]).ctx("ending the layers")
     }
 
+    /// The pod's networks are up: the settings its init writes before any app starts.
+    pub fn send_network(&self, ready: &NetworkReady) -> Result<()> {
+        let memfd = crate::crossing::network::to_memfd(ready).ctx("the network settings")?;
+        send(self.sock.as_fd(), NETWORK, &[], &[memfd.as_fd()])
+            .ctx("handing the network settings over")
+    }
+
     /// The next message from the pod, without waiting: None when none is waiting,
     /// [`FromPod::Closed`] once the pod's end is closed.
     pub fn recv(&self) -> io::Result<Option<FromPod>> {
@@ -377,6 +389,29 @@ impl PodEnd {
                     ))
                 }
             }
+        }
+    }
+
+    /// Waits for [`SupervisorEnd::send_network`]. An error (the supervisor closed the
+    /// channel, having failed to set the networks up) means no app may start.
+    pub fn receive_network(&self) -> Result<NetworkReady> {
+        let m = match recv(self.sock.as_fd(), false).ctx("receiving the network settings")? {
+            Received::Message(m) => m,
+            _ => {
+                return Err(Error::msg(
+                    "receiving the network settings",
+                    "the supervisor ended before the pod's networks were up",
+                ))
+            }
+        };
+        match (m.tag, m.fds.into_iter().next()) {
+            (NETWORK, Some(fd)) => {
+                crate::crossing::network::from_memfd(fd).ctx("reading the network settings")
+            }
+            _ => Err(Error::msg(
+                "receiving the network settings",
+                "an unexpected message from the supervisor",
+            )),
         }
     }
 

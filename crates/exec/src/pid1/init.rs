@@ -62,6 +62,13 @@ pub fn main() -> ! {
                     ours.stdio = Some([fd; 3]);
                 }
             }
+        })
+        .and_then(|()| {
+            if handover.plan.network_gate {
+                await_network(&channel)
+            } else {
+                Ok(())
+            }
         });
     let code = match started.and_then(|()| run(&handover, &channel)) {
         Ok(()) => 0,
@@ -76,6 +83,21 @@ pub fn main() -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// No app starts before the supervisor says the pod's networks are up, and with what
+/// /etc/hosts and /etc/resolv.conf (see `crossing::network`).
+fn await_network(channel: &PodEnd) -> Result<()> {
+    let ready = channel
+        .receive_network()
+        .ctx("waiting for the pod's networks")?;
+    crate::trace::mark("init: networks up");
+    if let Some(message) =
+        crate::crossing::network::apply(&ready).ctx("writing the pod's network settings")?
+    {
+        channel.report(&Event::Warning { message }, None);
+    }
+    Ok(())
 }
 
 fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
