@@ -100,6 +100,10 @@ fn await_network(channel: &PodEnd) -> Result<()> {
     Ok(())
 }
 
+/// A forked app: its pid, the read end of its error pipe, and a pidfd of it for the
+/// supervisor (see `supervisor::witness`).
+type Forked = (Pid, OwnedFd, Option<OwnedFd>);
+
 fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
     let plan = &handover.plan;
     let mut mask = SigSet::empty();
@@ -119,7 +123,7 @@ fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
     let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")?;
     // An app that cannot be described (an unknown user, say) is not forked; it is reported
     // failed in its turn below, as one whose child failed.
-    let mut forked: Vec<std::result::Result<(Pid, OwnedFd, Option<OwnedFd>), Error>> = Vec::new();
+    let mut forked: Vec<std::result::Result<Forked, Error>> = Vec::new();
     for (app, ours) in plan.apps.iter().zip(&handover.apps) {
         let child = match crate::pid1::app_child::prepare(app, ours) {
             Ok(c) => c,
