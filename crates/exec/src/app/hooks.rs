@@ -26,17 +26,11 @@ fn shim(
     started: Option<RawFd>,
 ) -> Result<std::convert::Infallible, Error> {
     let mut forwarded = SigSet::empty();
-    for s in [
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-        Signal::SIGCHLD,
-    ] {
-        forwarded.add(s);
+    for s in crate::pid1::init::FORWARDED
+        .iter()
+        .chain([&Signal::SIGCHLD])
+    {
+        forwarded.add(*s);
     }
     forwarded.thread_block().ctx("blocking signals")?;
     // Close-on-exec: the app gets only its stdio.

@@ -17,8 +17,9 @@ use crate::error::{Context, Error, Result};
 use crate::plan::Handover;
 use crate::proto::Event;
 
-/// Signals the init takes from the supervisor (or `vessel stop`) and passes to the apps.
-const FORWARDED: &[Signal] = &[
+/// Signals the init takes from the supervisor (or `vessel stop`) and passes to the apps;
+/// an app's post-stop shim (`app::hooks`) passes the same on to its app.
+pub const FORWARDED: &[Signal] = &[
     Signal::SIGTERM,
     Signal::SIGINT,
     Signal::SIGHUP,
