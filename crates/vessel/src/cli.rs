@@ -89,6 +89,8 @@ pub enum Command {
     Gc(GcArgs),
     /// Trust OpenPGP keys to sign images (all images, or those under a name prefix)
     Trust(TrustArgs),
+    /// Run the appc metadata service: pods learn their manifests and sign with their identity
+    MetadataService(MetadataServiceArgs),
     /// Print the version
     Version(FormatArgs),
     /// Print a shell completion script
@@ -407,4 +409,11 @@ pub struct GcArgs {
     /// Only mark exited pods as garbage, remove nothing
     #[arg(long)]
     pub mark_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MetadataServiceArgs {
+    /// TCP port pods reach the service on (ignored when systemd passes the listener)
+    #[arg(long, default_value_t = 18112)]
+    pub listen_port: u16,
 }

@@ -14,6 +14,7 @@ mod image_aci;
 mod image_commands;
 mod image_concurrency;
 mod image_import;
+mod mds_service;
 mod pod_enter;
 mod pod_hooks;
 mod pod_host_access;
