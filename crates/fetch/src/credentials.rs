@@ -1,6 +1,6 @@
-//! Credentials for servers, from rkt's `auth.d/*.json` files (local config, then system
-//! config; a local file masks the system one of the same name) and from Docker's
-//! `config.json`.
+//! Credentials for servers, from rkt's `auth.d/*.json` files (the `config` crate reads
+//! and merges them: user over local over system, per domain and per registry) and from
+//! Docker's `config.json`.
 //!
 //! ```json
 //! {"rktKind": "auth", "rktVersion": "v1", "domains": ["example.com"],
@@ -55,21 +55,6 @@ pub struct Credentials {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AuthFile {
-    rkt_kind: String,
-    rkt_version: String,
-    #[serde(default)]
-    domains: Vec<String>,
-    #[serde(default)]
-    registries: Vec<String>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    credentials: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
 struct DockerConfig {
     #[serde(default)]
     auths: BTreeMap<String, DockerAuth>,
@@ -88,26 +73,13 @@ struct DockerAuth {
 }
 
 impl Credentials {
-    /// Loads `<dir>/auth.d/*.json` for each config dir (the first one masks later files
-    /// of the same name), then the Docker config files that exist.
+    /// Loads `<dir>/auth.d/*.json` from the configuration directories, lowest
+    /// precedence first (system, local, user), then the Docker config files that exist
+    /// (for registries no auth.d file names).
     pub fn load(config_dirs: &[PathBuf]) -> Result<Credentials> {
-        let mut c = Credentials::default();
-        let mut files: BTreeMap<std::ffi::OsString, PathBuf> = BTreeMap::new();
-        for dir in config_dirs {
-            let d = dir.join("auth.d");
-            let Ok(entries) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "json") {
-                    files.entry(e.file_name()).or_insert(p);
-                }
-            }
-        }
-        for p in files.values() {
-            c.add_auth_file(p)?;
-        }
+        let cfg =
+            config::Config::load(config_dirs).map_err(|e| FetchError::Invalid(e.to_string()))?;
+        let mut c = Credentials::from_config(&cfg);
         for p in docker_config_paths() {
             if p.is_file() {
                 c.add_docker_config(&p)?;
@@ -116,54 +88,30 @@ impl Credentials {
         Ok(c)
     }
 
-    fn add_auth_file(&mut self, path: &Path) -> Result<()> {
-        let bad = |reason: String| FetchError::File {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let f: AuthFile = serde_json::from_slice(&data)
-            .map_err(|e| bad(format!("not a valid auth file: {e}")))?;
-        if f.rkt_version != "v1" {
-            return Err(bad(format!("unsupported rktVersion {:?}", f.rkt_version)));
-        }
-        let cred = |kind: &str| -> Result<Credential> {
-            match kind {
-                "basic" => match (f.credentials.get("user"), f.credentials.get("password")) {
-                    (Some(u), Some(p)) => Ok(Credential::Basic {
-                        user: u.clone(),
-                        password: p.clone(),
-                    }),
-                    _ => Err(bad(
-                        "basic credentials need \"user\" and \"password\"".into()
-                    )),
+    /// The credentials of a merged configuration. AWS request signing is not done: such
+    /// domains get no credentials.
+    pub fn from_config(cfg: &config::Config) -> Credentials {
+        let mut c = Credentials::default();
+        for (domain, a) in &cfg.auth {
+            let cred = match &a.value {
+                config::Auth::Basic(b) => Credential::Basic {
+                    user: b.user.clone(),
+                    password: b.password.clone(),
                 },
-                "oauth" => f
-                    .credentials
-                    .get("token")
-                    .map(|t| Credential::Token(t.clone()))
-                    .ok_or_else(|| bad("oauth credentials need \"token\"".into())),
-                other => Err(bad(format!("unknown credentials type {other:?}"))),
-            }
-        };
-        match f.rkt_kind.as_str() {
-            "auth" => {
-                let c = cred(f.kind.as_deref().unwrap_or(""))?;
-                for d in &f.domains {
-                    self.web.entry(d.clone()).or_insert_with(|| c.clone());
-                }
-            }
-            "dockerAuth" => {
-                let c = cred("basic")?;
-                for r in &f.registries {
-                    self.registries
-                        .entry(normalize_registry(r))
-                        .or_insert_with(|| c.clone());
-                }
-            }
-            other => return Err(bad(format!("unknown rktKind {other:?}"))),
+                config::Auth::OAuth { token } => Credential::Token(token.clone()),
+                config::Auth::Aws { .. } => continue,
+            };
+            c.web.insert(domain.clone(), cred);
         }
-        Ok(())
+        for (registry, b) in &cfg.docker_auth {
+            c.registries
+                .entry(normalize_registry(registry))
+                .or_insert_with(|| Credential::Basic {
+                    user: b.value.user.clone(),
+                    password: b.value.password.clone(),
+                });
+        }
+        c
     }
 
     fn add_docker_config(&mut self, path: &Path) -> Result<()> {
@@ -298,6 +246,46 @@ mod tests {
                 user: "user".into(),
                 password: "pass".into()
             })
+        );
+    }
+
+    /// rkt's documented example (configuration.md, auth override semantics): the local
+    /// file wins for the domain it names, whatever the files are called; the system
+    /// file still serves the others.
+    #[test]
+    fn local_auth_overrides_system_per_domain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (system, local) = (dir.path().join("system"), dir.path().join("local"));
+        for d in [&system, &local] {
+            std::fs::create_dir_all(d.join("auth.d")).unwrap();
+        }
+        std::fs::write(
+            system.join("auth.d/coreos.json"),
+            r#"{"rktKind":"auth","rktVersion":"v1","domains":["coreos.com","tectonic.com","kubernetes.io"],"type":"oauth","credentials":{"token":"common-token"}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            local.join("auth.d/specific-coreos.json"),
+            r#"{"rktKind":"auth","rktVersion":"v1","domains":["coreos.com"],"type":"basic","credentials":{"user":"foo","password":"bar"}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            local.join("auth.d/specific-tectonic.json"),
+            r#"{"rktKind":"auth","rktVersion":"v1","domains":["tectonic.com"],"type":"oauth","credentials":{"token":"tectonic-token"}}"#,
+        )
+        .unwrap();
+        let c = Credentials::load(&[system, local]).unwrap();
+        assert_eq!(
+            c.for_host("coreos.com").unwrap().header(),
+            "Basic Zm9vOmJhcg=="
+        );
+        assert_eq!(
+            c.for_host("tectonic.com").unwrap().header(),
+            "Bearer tectonic-token"
+        );
+        assert_eq!(
+            c.for_host("kubernetes.io").unwrap().header(),
+            "Bearer common-token"
         );
     }
 

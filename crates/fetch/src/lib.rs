@@ -55,8 +55,19 @@ pub struct FetchOptions {
     /// `--local-config` and `--system-config`: trusted keys, auth, certificates.
     pub local_config: std::path::PathBuf,
     pub system_config: std::path::PathBuf,
+    /// `--user-config`: auth of the user's own, over the local and system ones.
+    pub user_config: Option<std::path::PathBuf>,
     /// No progress output.
     pub quiet: bool,
+}
+
+impl FetchOptions {
+    /// The configuration directories, lowest precedence first: system, local, user.
+    pub fn config_dirs(&self) -> Vec<std::path::PathBuf> {
+        let mut dirs = vec![self.system_config.clone(), self.local_config.clone()];
+        dirs.extend(self.user_config.clone());
+        dirs
+    }
 }
 
 /// What one fetch needs: the store, the options, the HTTP client, the trust store.
@@ -85,13 +96,7 @@ impl<'s> Fetcher<'s> {
     /// fetches that go to a server).
     pub fn credentials(&self) -> Result<&Credentials> {
         self.credentials
-            .get_or_init(|| {
-                Credentials::load(&[
-                    self.opts.local_config.clone(),
-                    self.opts.system_config.clone(),
-                ])
-                .map_err(|e| e.to_string())
-            })
+            .get_or_init(|| Credentials::load(&self.opts.config_dirs()).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| FetchError::Invalid(e.clone()))
     }

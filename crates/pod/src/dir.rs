@@ -126,6 +126,11 @@ pub const PASSAGE_MODE: u32 = 0o711;
 /// name `all` does not list, so nobody sees the pod unlocked.
 const NEW_PREFIX: &str = ".new-";
 
+/// Where a pod goes while its files are deleted in the background (`run --rm`): a name in
+/// garbage/ that `all` does not list, so `list`, `status` and every other command see the
+/// pod gone at once.
+const DELETING_PREFIX: &str = ".deleting-";
+
 /// How long an exclusive lock attempt waits for probes (shared holders) to let go. A probe
 /// holds the lock for microseconds, unless its process is descheduled meanwhile.
 const PROBE_WAIT: Duration = Duration::from_secs(2);
@@ -279,6 +284,23 @@ impl Pods {
                     .and_then(|m| m.elapsed().ok())
                     .is_none_or(|age| age < grace);
                 !young && matches!(lock_dir(p, true), Ok(Some(_)))
+            })
+            .collect()
+    }
+
+    /// Pods whose deletion in the background was cut short (see
+    /// [`PodDir::hide_for_deletion`]) and that nobody holds: their UUIDs and paths.
+    pub fn abandoned_deletions(&self) -> Vec<(String, PathBuf)> {
+        let base = self.root.join(Dir::Garbage.name());
+        let Ok(rd) = fs::read_dir(&base) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let uuid = name.strip_prefix(DELETING_PREFIX)?.to_string();
+                let path = e.path();
+                matches!(lock_dir(&path, true), Ok(Some(_))).then_some((uuid, path))
             })
             .collect()
     }
@@ -455,6 +477,20 @@ impl PodDir {
     /// Gives the lock's file to the caller (a supervisor that outlives this value).
     pub fn take_lock(&mut self) -> Option<File> {
         self.lock.take()
+    }
+
+    /// Moves the pod, locked by us, out of every listing before its files are deleted:
+    /// from then on it is not found. Returns its new path; the value must not be used
+    /// as a pod any more, only to hold the lock until the files are gone.
+    pub fn hide_for_deletion(&mut self) -> Result<PathBuf> {
+        let from = self.path();
+        let dest = self
+            .pods
+            .root
+            .join(Dir::Garbage.name())
+            .join(format!("{DELETING_PREFIX}{}", self.uuid));
+        fs::rename(&from, &dest).map_err(|e| PodError::io(&from, e))?;
+        Ok(dest)
     }
 
     /// Moves the pod to another state directory. The caller holds the lock (the lock

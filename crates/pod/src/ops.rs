@@ -31,7 +31,7 @@ pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
     Ok(())
 }
 
-/// `run --rm` of a pod that failed to start: it is moved to garbage/ at once, and a child
+/// `run --rm` of a pod that failed to start: it is hidden from every listing at once, and a child
 /// process deletes its files while `run` returns (see [`discard_after_exit`]).
 pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
     if !pod.try_lock()? {
@@ -41,14 +41,13 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
             reason: "it is in use".into(),
         });
     }
-    pod.move_to(Dir::Garbage)?;
-    let path = pod.path();
+    let path = pod.hide_for_deletion()?;
     release_userns(&pod, &path);
     in_background(&path, || {})
 }
 
 /// `run --rm` of a pod whose init said it is done: the pod (held locked by the caller) is
-/// moved to garbage/ at once, and a child process waits for the init to be gone, then
+/// hidden from every listing at once, and a child process waits for the init to be gone, then
 /// removes the pod's cgroups, gives back its user namespace range and deletes its files,
 /// while `run` returns. The init's exit (its namespaces torn down) and deleting a tree
 /// cost milliseconds nobody needs to wait for. The child holds the pod's lock (inherited)
@@ -58,8 +57,8 @@ pub fn discard_after_exit(
     init: std::os::fd::OwnedFd,
     cgroup_parent: &str,
 ) -> Result<()> {
-    pod.move_to(Dir::Garbage)?;
-    let path = pod.path();
+    // Out of sight at once: when `run --rm` returns, no command finds the pod.
+    let path = pod.hide_for_deletion()?;
     in_background(&path, || {
         // The init's pidfd turns readable when it has exited, its pod's processes with it.
         let mut fds = [rustix::event::PollFd::new(
@@ -156,30 +155,101 @@ pub fn wait_unlocked(pod: &mut PodDir, timeout: Option<Duration>) -> bool {
     }
 }
 
+/// What `stop` did to one pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It was running and has stopped.
+    Now,
+    /// It had exited already (rkt's "already stopped", not an error).
+    Already,
+}
+
 /// `stop`: SIGTERM (SIGKILL with force), then SIGKILL once `timeout` has passed.
-pub fn stop(mut pod: PodDir, force: bool, timeout: Duration) -> Result<()> {
-    if pod.state() != State::Running {
-        return Err(PodError::WrongState {
-            uuid: pod.uuid.clone(),
-            state: pod.state().name().into(),
-            reason: "only a running pod can be stopped".into(),
-        });
+pub fn stop(pod: PodDir, force: bool, timeout: Duration) -> Result<Stopped> {
+    stop_all(vec![pod], force, timeout)
+        .pop()
+        .expect("one pod in, one result out")
+        .1
+}
+
+/// How long a pod may take to go once it was sent SIGKILL.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// `stop` of several pods: every one is signalled first, then all are waited for within
+/// one `timeout` (not one each), then those left get SIGKILL together. Results in the
+/// order given, by UUID.
+pub fn stop_all(
+    pods: Vec<PodDir>,
+    force: bool,
+    timeout: Duration,
+) -> Vec<(String, Result<Stopped>)> {
+    let first = if force { libc::SIGKILL } else { libc::SIGTERM };
+    let mut results: Vec<(String, Option<Result<Stopped>>)> = Vec::new();
+    let mut waiting: Vec<(usize, PodDir)> = Vec::new();
+    for pod in pods {
+        let i = results.len();
+        results.push((pod.uuid.clone(), None));
+        let outcome = match pod.state() {
+            State::Running => match signal(&pod, first) {
+                Ok(()) => {
+                    waiting.push((i, pod));
+                    continue;
+                }
+                Err(e) => Err(e),
+            },
+            State::Exited | State::ExitedGarbage | State::Garbage => Ok(Stopped::Already),
+            other => Err(PodError::WrongState {
+                uuid: pod.uuid.clone(),
+                state: other.name().into(),
+                reason: "only a running pod can be stopped".into(),
+            }),
+        };
+        results[i].1 = Some(outcome);
     }
-    signal(&pod, if force { libc::SIGKILL } else { libc::SIGTERM })?;
-    if !wait_unlocked(
-        &mut pod,
-        Some(if force {
-            Duration::from_secs(10)
-        } else {
-            timeout
-        }),
-    ) {
-        signal(&pod, libc::SIGKILL)?;
-        if !wait_unlocked(&mut pod, Some(Duration::from_secs(10))) {
-            return Err(PodError::Invalid(format!("pod {} did not stop", pod.uuid)));
+    let grace = if force { KILL_WAIT } else { timeout };
+    waiting = wait_all_unlocked(waiting, grace, &mut results);
+    if !waiting.is_empty() {
+        for (i, pod) in &waiting {
+            if let Err(e) = signal(pod, libc::SIGKILL) {
+                results[*i].1 = Some(Err(e));
+            }
+        }
+        waiting.retain(|(i, _)| results[*i].1.is_none());
+        for (i, pod) in wait_all_unlocked(waiting, KILL_WAIT, &mut results) {
+            results[i].1 = Some(Err(PodError::Invalid(format!(
+                "pod {} did not stop",
+                pod.uuid
+            ))));
         }
     }
-    Ok(())
+    results
+        .into_iter()
+        .map(|(u, r)| (u, r.expect("every pod has a result")))
+        .collect()
+}
+
+/// Polls the pods until each is unlocked (recording `Stopped::Now`) or `limit` passes;
+/// returns those still running.
+fn wait_all_unlocked(
+    mut waiting: Vec<(usize, PodDir)>,
+    limit: Duration,
+    results: &mut [(String, Option<Result<Stopped>>)],
+) -> Vec<(usize, PodDir)> {
+    let start = Instant::now();
+    loop {
+        waiting.retain_mut(|(i, pod)| {
+            let _ = pod.refresh();
+            if pod.is_locked() {
+                return true;
+            }
+            results[*i].1 = Some(Ok(Stopped::Now));
+            false
+        });
+        if waiting.is_empty() || start.elapsed() >= limit {
+            return waiting;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn age(path: &Path) -> Duration {
@@ -244,8 +314,22 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
             }
         }
     }
-    // Directories whose making was cut short, before they became pods.
+    // Directories whose making was cut short, before they became pods; pods whose
+    // deletion in the background was.
     if !opts.mark_only {
+        for (uuid, path) in pods.abandoned_deletions() {
+            remove_cgroups(&uuid, &opts.cgroup_parent);
+            if let Ok(PodState {
+                userns_slot: Some(slot),
+                ..
+            }) = PodState::load(&path)
+            {
+                crate::userns::release(pods.vessel_dir(), slot, &uuid);
+            }
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                report.failed.push(format!("{}: {e}", path.display()));
+            }
+        }
         for path in pods.abandoned_new(EMBRYO_GRACE) {
             if let Err(e) = std::fs::remove_dir_all(&path) {
                 report.failed.push(format!("{}: {e}", path.display()));

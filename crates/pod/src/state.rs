@@ -58,6 +58,9 @@ pub struct PodState {
     pub pinned: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `prepare --rm`: whoever runs the pod removes it once it has exited.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remove_on_exit: bool,
 }
 
 impl PodState {

@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::insecure::InsecureOptions;
 
+pub mod values;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "vessel",
@@ -48,10 +50,19 @@ pub struct Global {
     )]
     pub system_config: PathBuf,
 
+    /// User configuration directory (auth of the user's own, over the local and system
+    /// ones)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub user_config: Option<PathBuf>,
+
     /// Comma-separated security checks to skip: none, image, tls, http, pubkey,
-    /// capabilities, paths, seccomp, all-fetch, all-run, all
+    /// capabilities, paths, seccomp, all-fetch, all-run, all (ondisk: accepted, no effect)
     #[arg(long, global = true, default_value = "none", value_name = "OPTIONS")]
     pub insecure_options: InsecureOptions,
+
+    /// Trust, on first use, the keys an image's appc discovery names over HTTPS
+    #[arg(long = "trust-keys-from-https", global = true)]
+    pub trust_keys_from_https: bool,
 
     /// Print what is being done, to stderr
     #[arg(long, global = true)]
@@ -111,21 +122,10 @@ pub struct FetchArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
-    #[command(flatten)]
-    pub remote: RemoteArgs,
-
     /// When to fetch from the network: new (only images not in the store), update (check
     /// for a newer version), never (the store only)
     #[arg(long, value_enum, default_value = "update")]
     pub pull_policy: PullPolicy,
-}
-
-/// How images are fetched from the network (fetch, run, prepare).
-#[derive(Args, Debug, Clone, Default)]
-pub struct RemoteArgs {
-    /// Trust, on first use, the keys an image's appc discovery names over HTTPS
-    #[arg(long)]
-    pub trust_keys_from_https: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,8 +299,6 @@ pub struct RunArgs {
     /// update, never
     #[arg(long, value_enum, default_value = "new")]
     pub pull_policy: PullPolicy,
-    #[command(flatten)]
-    pub remote: RemoteArgs,
     /// IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE2 [APP FLAGS] [-- ARGS] ...]; app flags:
     /// --exec, --name, --user, --group, --supplementary-gids, --working-dir,
     /// --environment, --readonly-rootfs, --memory, --cpu, --cpu-shares, --oom-score-adj,
@@ -350,9 +348,29 @@ pub struct RunPreparedArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub pod: UuidArgs,
-    /// Wait for the pod to exit (at most DUR, e.g. 30s; forever if no value)
-    #[arg(long, num_args = 0..=1, default_missing_value = "forever", value_name = "DUR")]
-    pub wait: Option<String>,
+    /// Wait for the pod to exit: --wait (for ever), --wait=DURATION (at most that long),
+    /// --wait=true|false
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = values::parse_wait,
+        value_name = "BOOL|DURATION"
+    )]
+    pub wait: values::Wait,
+    /// Wait for every app of the pod to have started, as --wait does
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = values::parse_wait,
+        value_name = "BOOL|DURATION"
+    )]
+    pub wait_ready: values::Wait,
     #[command(flatten)]
     pub format: FormatArgs,
 }

@@ -34,7 +34,6 @@ impl Context {
     pub fn fetch_options(
         &self,
         policy: crate::cli::PullPolicy,
-        remote: &crate::cli::RemoteArgs,
         quiet: bool,
     ) -> fetch::FetchOptions {
         let i = self.global.insecure_options;
@@ -43,7 +42,7 @@ impl Context {
             insecure_tls: i.tls,
             insecure_http: i.http,
             insecure_pubkey: i.pubkey,
-            trust_keys_from_https: remote.trust_keys_from_https,
+            trust_keys_from_https: self.global.trust_keys_from_https,
             pull_policy: match policy {
                 crate::cli::PullPolicy::New => fetch::PullPolicy::New,
                 crate::cli::PullPolicy::Update => fetch::PullPolicy::Update,
@@ -51,6 +50,7 @@ impl Context {
             },
             local_config: self.global.local_config.clone(),
             system_config: self.global.system_config.clone(),
+            user_config: self.global.user_config.clone(),
             quiet,
         }
     }

@@ -18,10 +18,12 @@ pub struct InsecureOptions {
     pub paths: bool,
     /// Do not install a seccomp filter.
     pub seccomp: bool,
+    /// rkt's `ondisk`: named, with no effect (noted on stderr).
+    pub ondisk: bool,
 }
 
 const NAMES: &str =
-    "none, image, tls, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all";
+    "none, image, tls, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all, ondisk";
 
 impl FromStr for InsecureOptions {
     type Err = String;
@@ -31,6 +33,9 @@ impl FromStr for InsecureOptions {
         for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             match word {
                 "none" => {}
+                // rkt accepted it (on-disk image verification) and then ignored it; unit
+                // files still name it.
+                "ondisk" => o.ondisk = true,
                 "image" => o.image = true,
                 "tls" => o.tls = true,
                 "http" => o.http = true,
@@ -58,6 +63,7 @@ impl FromStr for InsecureOptions {
                         capabilities: true,
                         paths: true,
                         seccomp: true,
+                        ondisk: o.ondisk,
                     }
                 }
                 other => {
@@ -85,6 +91,8 @@ mod tests {
             "none".parse::<InsecureOptions>().unwrap(),
             InsecureOptions::default()
         );
+        let o: InsecureOptions = "image,ondisk".parse().unwrap();
+        assert!(o.image && o.ondisk && !o.tls);
         assert!("imag"
             .parse::<InsecureOptions>()
             .unwrap_err()

@@ -6,6 +6,7 @@ mod context;
 mod insecure;
 mod output;
 mod podmanifest;
+mod podview;
 mod runargs;
 
 use clap::Parser;
@@ -23,6 +24,13 @@ fn main() {
     exec::trace::init();
     let cli = cli::Cli::parse();
     exec::trace::mark("command line parsed");
+    if commands::only_prints(&cli.command) {
+        // A reader that went away (`vessel list | head -1`) ends us quietly, as it ends
+        // any Unix filter. Commands that run or change pods keep SIGPIPE ignored: a
+        // supervisor must outlive whoever reads its output.
+        // SAFETY: restoring a default disposition before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

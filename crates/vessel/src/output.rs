@@ -48,11 +48,21 @@ impl Table {
     }
 }
 
+/// JSON on one line, or indented with tabs as rkt's `json-pretty` is.
 pub fn json<T: serde::Serialize>(value: &T, format: Format) -> String {
     match format {
-        Format::JsonPretty => serde_json::to_string_pretty(value).expect("serialisable") + "\n",
+        Format::JsonPretty => pretty(value),
         _ => serde_json::to_string(value).expect("serialisable") + "\n",
     }
+}
+
+/// Indented with tabs, as rkt (Go's json.MarshalIndent with "\t") writes.
+pub fn pretty<T: serde::Serialize>(value: &T) -> String {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    value.serialize(&mut ser).expect("serialisable");
+    String::from_utf8(out).expect("JSON is UTF-8") + "\n"
 }
 
 /// "3 minutes ago", as rkt lists times; exact RFC 3339 with --full.

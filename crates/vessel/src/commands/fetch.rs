@@ -7,7 +7,7 @@ use crate::context::Context;
 /// what was neutralised in layers imported now (device nodes skipped, say).
 pub fn run(ctx: &Context, args: FetchArgs) -> Result<i32> {
     let store = ctx.store()?;
-    let opts = ctx.fetch_options(args.pull_policy, &args.remote, args.quiet);
+    let opts = ctx.fetch_options(args.pull_policy, args.quiet);
     let started = chrono::Utc::now();
     for image in &args.images {
         ctx.debug(|| format!("fetching {image}"));

@@ -18,6 +18,11 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
     if cli.global.dir.is_relative() {
         cli.global.dir = std::env::current_dir()?.join(&cli.global.dir);
     }
+    if cli.global.insecure_options.ondisk {
+        eprintln!(
+            "vessel: note: --insecure-options=ondisk has no effect: images are checked when they are fetched, and `vessel image verify` re-checks the store"
+        );
+    }
     let ctx = Context { global: cli.global };
     match cli.command {
         Command::Fetch(args) => fetch::run(&ctx, args),
@@ -40,6 +45,22 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
             clap_complete::generate(shell, &mut Cli::command(), "vessel", &mut std::io::stdout());
             Ok(0)
         }
+    }
+}
+
+/// Commands that read and print, and change nothing: a closed stdout may end them.
+pub fn only_prints(cmd: &Command) -> bool {
+    use crate::cli::ImageCommand as I;
+    match cmd {
+        Command::List(_)
+        | Command::Status(_)
+        | Command::CatManifest(_)
+        | Command::Logs(_)
+        | Command::Version(_)
+        | Command::Completion { .. } => true,
+        Command::Trust(t) => t.list,
+        Command::Image(i) => matches!(i, I::List(_) | I::CatManifest { .. } | I::Verify(_)),
+        _ => false,
     }
 }
 

@@ -6,11 +6,11 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use pod::state::PodState;
 use pod::{PodDir, State};
-use serde::Serialize;
 
 use crate::cli::{Format, GcArgs, ListArgs, LogsArgs, StatusArgs, StopArgs, UuidArgs, UuidsArgs};
 use crate::context::Context;
 use crate::output::{self, Table};
+use crate::podview::PodView;
 
 pub fn uuid_of(args: &UuidArgs) -> Result<String> {
     match (&args.uuid, &args.uuid_file) {
@@ -36,89 +36,58 @@ fn uuids_of(args: &UuidsArgs) -> Result<Vec<String>> {
     Ok(out)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PodJson {
-    uuid: String,
-    state: State,
-    #[serde(flatten)]
-    recorded: PodState,
-    exited: bool,
-}
-
-fn describe(pod: &PodDir) -> PodJson {
-    let state = pod.state();
-    let recorded = PodState::load(&pod.path()).unwrap_or_else(|_| PodState {
-        uuid: pod.uuid.clone(),
-        ..Default::default()
-    });
-    PodJson {
-        uuid: pod.uuid.clone(),
-        state,
-        exited: matches!(state, State::Exited | State::ExitedGarbage),
-        recorded,
-    }
-}
-
 pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
     let pods = ctx.pods()?;
     // Pods in garbage/ are being deleted: not listed.
-    let mut all: Vec<PodJson> = pods
+    let mut all: Vec<PodView> = pods
         .all()?
         .iter()
         .filter(|p| p.dir != pod::Dir::Garbage)
-        .map(describe)
+        .map(PodView::of)
         .collect();
-    all.sort_by(|a, b| {
-        a.recorded
-            .created
-            .cmp(&b.recorded.created)
-            .then(a.uuid.cmp(&b.uuid))
-    });
+    all.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
     match args.format.format {
         Format::Table => {
-            let mut t = Table::new(&[
-                "UUID",
-                "APP",
-                "IMAGE NAME",
-                "STATE",
-                "CREATED",
-                "STARTED",
-                "NETWORKS",
-            ]);
+            let mut header = vec!["UUID", "APP", "IMAGE NAME"];
+            if args.full {
+                header.push("IMAGE ID");
+            }
+            header.extend(["STATE", "CREATED", "STARTED", "NETWORKS"]);
+            let mut t = Table::new(&header);
+            // As rkt: one row per app; the pod's own columns on its first row only.
             for p in &all {
                 let uuid = if args.full {
-                    p.uuid.clone()
+                    p.name.clone()
                 } else {
-                    p.uuid[..8].to_string()
+                    p.name[..8].to_string()
                 };
-                let apps = p
-                    .recorded
-                    .apps
-                    .iter()
-                    .map(|a| a.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let images = p
-                    .recorded
-                    .apps
-                    .iter()
-                    .map(|a| a.image_name.clone())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                t.row(vec![
-                    uuid,
-                    apps,
-                    images,
-                    p.state.name().to_string(),
-                    output::when(p.recorded.created, args.full),
-                    output::when(p.recorded.started, args.full),
-                    if p.recorded.net.is_empty() {
-                        "-".into()
-                    } else {
-                        p.recorded.net.clone()
-                    },
-                ]);
+                let first = vec![
+                    p.state.to_string(),
+                    output::when(p.created, args.full),
+                    output::when(p.started, args.full),
+                    p.networks_column(),
+                ];
+                let blank = vec![String::new(); first.len()];
+                let apps: Vec<(String, String, String)> = if p.apps.is_empty() {
+                    vec![("-".into(), "-".into(), "-".into())]
+                } else {
+                    p.apps
+                        .iter()
+                        .map(|a| (a.name.clone(), a.image_name.clone(), a.image_id.clone()))
+                        .collect()
+                };
+                for (i, (app, image, id)) in apps.into_iter().enumerate() {
+                    let mut row = vec![
+                        if i == 0 { uuid.clone() } else { String::new() },
+                        app,
+                        image,
+                    ];
+                    if args.full {
+                        row.push(id.chars().take(19).collect());
+                    }
+                    row.extend(if i == 0 { first.clone() } else { blank.clone() });
+                    t.row(row);
+                }
             }
             print!("{}", t.render(!args.no_legend));
         }
@@ -130,77 +99,102 @@ pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
 pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
     let pods = ctx.pods()?;
     let mut pod = pods.find(&uuid_of(&args.pod)?)?;
-    if let Some(w) = &args.wait {
-        let timeout = if w == "forever" {
-            None
-        } else {
-            Some(humantime::parse_duration(w).with_context(|| format!("--wait={w}"))?)
-        };
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        loop {
-            pod.refresh()?;
+    if let Some(limit) = args.wait_ready.0 {
+        wait_until(&mut pod, limit, "--wait-ready", "ready", |pod| {
             let st = pod.state();
-            let settled = matches!(
-                st,
-                State::Exited | State::ExitedGarbage | State::Garbage | State::AbortedPrepare
-            );
-            if settled {
-                break;
-            }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                bail!(
-                    "pod {} is still {} after {}",
-                    pod.uuid,
-                    st.name(),
-                    args.wait.as_deref().unwrap_or("")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            st == State::Running && all_started(pod) || settled(st)
+        })?;
     }
-    let p = describe(&pod);
+    if let Some(limit) = args.wait.0 {
+        wait_until(&mut pod, limit, "--wait", "exited", |pod| {
+            settled(pod.state())
+        })?;
+    }
+    let p = PodView::of(&pod);
     match args.format.format {
         Format::Table => {
-            let r = &p.recorded;
-            println!("state={}", p.state.name());
-            println!("created={}", output::when(r.created, true));
-            println!("started={}", output::when(r.started, true));
-            if p.state == State::Running {
-                println!(
-                    "pid={}",
-                    r.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
-                );
+            println!("state={}", p.state);
+            println!("created={}", output::when(p.created, true));
+            println!("started={}", output::when(p.started, true));
+            if let Some(pid) = p.pid {
+                println!("pid={pid}");
             }
             println!("exited={}", p.exited);
-            if let Some(f) = r.finished {
+            if let Some(f) = p.finished {
                 println!("finished={}", output::when(Some(f), true));
             }
-            println!("networks={}", if r.net.is_empty() { "-" } else { &r.net });
-            for a in &r.apps {
-                let mut line = format!(
+            println!("networks={}", p.networks_column());
+            // rkt's `app-NAME=CODE`, a plain number; what Vessel knows besides on lines of
+            // their own (`app-NAME.signal=15`: an app name holds no dot).
+            for a in &p.apps {
+                println!(
                     "app-{}={}",
                     a.name,
                     a.exit_code
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| "-".into())
                 );
+                if let Some(s) = a.signal {
+                    println!("app-{}.signal={s}", a.name);
+                }
                 if a.oom_killed {
-                    line.push_str(" (killed: out of memory)");
-                } else if let Some(s) = a.signal {
-                    line.push_str(&format!(" (signal {s})"));
+                    println!("app-{}.oom-killed=true", a.name);
                 }
                 if let Some(e) = &a.error {
-                    line.push_str(&format!(" (failed to start: {e})"));
+                    println!("app-{}.error={e}", a.name);
                 }
-                println!("{line}");
             }
-            if let Some(e) = &r.error {
+            if let Some(e) = &p.error {
                 println!("error={e}");
             }
         }
         f => print!("{}", output::json(&p, f)),
     }
     Ok(0)
+}
+
+/// A pod that will not run (again).
+fn settled(st: State) -> bool {
+    matches!(
+        st,
+        State::Exited | State::ExitedGarbage | State::Garbage | State::AbortedPrepare
+    )
+}
+
+/// Every app of the pod has started (the supervisor records their pids together).
+fn all_started(pod: &PodDir) -> bool {
+    PodState::load(&pod.path()).is_ok_and(|s| {
+        s.started.is_some()
+            && s.apps
+                .iter()
+                .all(|a| a.pid.is_some() || a.exit_code.is_some())
+    })
+}
+
+/// Polls until `done`, for at most `limit` (None: for ever).
+fn wait_until(
+    pod: &mut PodDir,
+    limit: Option<Duration>,
+    flag: &str,
+    what: &str,
+    done: impl Fn(&PodDir) -> bool,
+) -> Result<()> {
+    let deadline = limit.map(|t| std::time::Instant::now() + t);
+    loop {
+        pod.refresh()?;
+        if done(pod) {
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            bail!(
+                "pod {} is still {}, not {what}, after {} ({flag})",
+                pod.uuid,
+                pod.state().name(),
+                humantime::format_duration(limit.unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub fn cat_manifest(ctx: &Context, args: &UuidArgs) -> Result<i32> {
@@ -272,15 +266,23 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Result<i32> {
 pub fn stop(ctx: &Context, args: &StopArgs) -> Result<i32> {
     let pods = ctx.pods()?;
     let mut failed = 0;
+    let mut found = Vec::new();
     for q in uuids_of(&args.pods)? {
-        match pods.find(&q).map_err(anyhow::Error::from).and_then(|p| {
-            let uuid = p.uuid.clone();
-            pod::ops::stop(p, args.force, args.timeout)?;
-            Ok(uuid)
-        }) {
-            Ok(uuid) => println!("{uuid}"),
+        match pods.find(&q) {
+            Ok(p) => found.push(p),
             Err(e) => {
                 eprintln!("vessel: stop {q}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    for (uuid, res) in pod::ops::stop_all(found, args.force, args.timeout) {
+        match res {
+            Ok(pod::ops::Stopped::Now) => println!("{uuid}"),
+            // As rkt: not an error, so a unit's ExecStop may run twice.
+            Ok(pod::ops::Stopped::Already) => println!("pod {uuid} is already stopped"),
+            Err(e) => {
+                eprintln!("vessel: stop {uuid}: {e}");
                 failed += 1;
             }
         }

@@ -108,7 +108,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     let pod = {
         // Held until the pod records the layers it uses, so image gc cannot take them.
         let _lock = store.lock_shared()?;
-        let opts = ctx.fetch_options(args.pull_policy, &args.remote, false);
+        let opts = ctx.fetch_options(args.pull_policy, false);
         let mut images = Vec::new();
         for app in &req.apps {
             images.push(resolve_image(&store, &app.image, &opts)?);
@@ -117,6 +117,12 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
         prepare::prepare(&pods, &req, images)?
     };
     exec::trace::mark("prepared");
+    if args.rm && mode == Mode::Prepare {
+        // Remembered for run-prepared (we still hold the pod's lock).
+        let mut state = pod::state::PodState::load(&pod.path())?;
+        state.remove_on_exit = true;
+        state.save(&pod.path())?;
+    }
     if let Some(f) = &args.uuid_file_save {
         std::fs::write(f, format!("{}\n", pod.uuid))
             .with_context(|| format!("--uuid-file-save {}", f.display()))?;
@@ -165,7 +171,8 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
     if !pod.try_lock()? {
         bail!("pod {} is being run by another process", pod.uuid);
     }
-    run_pod(ctx, pod, args.detach, args.rm, None)
+    let rm = args.rm || pod::state::PodState::load(&pod.path())?.remove_on_exit;
+    run_pod(ctx, pod, args.detach, rm, None)
 }
 
 fn run_options(attach: Attach, discard: bool) -> RunOptions {

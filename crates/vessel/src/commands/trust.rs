@@ -24,14 +24,11 @@ pub fn run(ctx: &Context, args: TrustArgs) -> Result<i32> {
         (None, true) => Scope::Root,
         _ => bail!("say which images the keys are for: --prefix=PREFIX, or --root for every image"),
     };
-    let opts = ctx.fetch_options(crate::cli::PullPolicy::New, &Default::default(), false);
+    let opts = ctx.fetch_options(crate::cli::PullPolicy::New, false);
     let mut settings = fetch::http_settings(&opts);
     settings.allow_http = settings.allow_http || args.insecure_allow_http;
     let client = Http::new(settings);
-    let credentials = fetch::credentials::Credentials::load(&[
-        ctx.global.local_config.clone(),
-        ctx.global.system_config.clone(),
-    ])?;
+    let credentials = fetch::credentials::Credentials::load(&opts.config_dirs())?;
     let mut sources: Vec<(String, String)> = args
         .keys
         .iter()

@@ -4,6 +4,7 @@
 mod common;
 mod podkit;
 
+mod config_files;
 mod enter_terminal;
 mod fetch_bearer_token;
 mod fetch_discovery_labels;
@@ -15,6 +16,7 @@ mod image_commands;
 mod image_concurrency;
 mod image_import;
 mod mds_service;
+mod pod_cli_lifecycle;
 mod pod_enter;
 mod pod_hooks;
 mod pod_host_access;
@@ -24,6 +26,7 @@ mod pod_interactive;
 mod pod_lock_races;
 mod pod_manifest;
 mod pod_mount_race;
+mod pod_output;
 mod pod_run;
 mod pod_security;
 mod pod_security_flags;

@@ -63,7 +63,7 @@ fn two_apps_share_an_empty_volume_with_handlers_on_one() {
             .unwrap()
             .iter()
             .find(|a| a["name"] == name)
-            .unwrap()["exitCode"]
+            .unwrap()["exit_code"]
             .as_i64()
     };
     assert_eq!(code("hooked"), Some(3), "{s}");

@@ -17,6 +17,7 @@ pub mod oci;
 pub mod registry;
 pub mod rootfs;
 pub mod services;
+pub mod strict_json;
 pub mod tar;
 pub mod token;
 
@@ -99,9 +100,10 @@ impl Run {
         self.stdout.lines().collect()
     }
 
+    /// Stdout as JSON, parsed strictly: a key written twice in an object fails the test.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
+        strict_json::parse(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not strict JSON ({e}):\n{self}"))
     }
 }
 

@@ -117,7 +117,7 @@ impl PodEnv {
         self.status(uuid)["apps"]
             .as_array()?
             .iter()
-            .find(|a| a["name"] == app)?["exitCode"]
+            .find(|a| a["name"] == app)?["exit_code"]
             .as_i64()
     }
 }
@@ -128,7 +128,7 @@ impl Drop for PodEnv {
             if p["state"] == "running" {
                 let _ = self
                     .v
-                    .run(&["stop", "--force", p["uuid"].as_str().unwrap_or("")]);
+                    .run(&["stop", "--force", p["name"].as_str().unwrap_or("")]);
             }
         }
         let _ = self
