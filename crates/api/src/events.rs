@@ -161,7 +161,9 @@ impl Watcher {
             .unwrap_or("")
             .to_string();
         let arrived = ev.mask.intersects(EventMask::MOVED_TO | EventMask::CREATE);
-        let left = ev.mask.intersects(EventMask::MOVED_FROM | EventMask::DELETE);
+        let left = ev
+            .mask
+            .intersects(EventMask::MOVED_FROM | EventMask::DELETE);
         match what {
             Watched::PodState(dir) => {
                 let dir = *dir;
@@ -170,11 +172,11 @@ impl Watcher {
                 }
                 match (dir, arrived, left) {
                     (Dir::Prepared, true, _) => {
-                        let from = self.from_of(&name);
+                        let from = self.app_names_of(&name);
                         self.emit(EventType::PodPrepared, &name, &from, vec![]);
                     }
                     (Dir::Run, true, _) => {
-                        let from = self.from_of(&name);
+                        let from = self.app_names_of(&name);
                         self.emit(EventType::PodStarted, &name, &from, vec![]);
                         self.watch_pod(watches, &name);
                         self.refresh(&name);
@@ -219,7 +221,7 @@ impl Watcher {
         }
     }
 
-    fn from_of(&self, uuid: &str) -> String {
+    fn app_names_of(&self, uuid: &str) -> String {
         self.pod_path(uuid)
             .and_then(|d| Recorded::load(&d).ok())
             .map(|r| {
@@ -279,7 +281,10 @@ pub fn start(vessel_dir: &Path) -> std::io::Result<broadcast::Sender<Event>> {
         wds.insert(wd, Watched::PodState(d));
     }
     let images = vessel_dir.join("store").join("images");
-    let wd = watches.add(&images, WatchMask::MOVED_TO | WatchMask::MOVED_FROM | WatchMask::DELETE)?;
+    let wd = watches.add(
+        &images,
+        WatchMask::MOVED_TO | WatchMask::MOVED_FROM | WatchMask::DELETE,
+    )?;
     wds.insert(wd, Watched::Images);
     let (init_tx, mut init_rx) = mpsc::unbounded_channel();
     let mut w = Watcher {

@@ -71,7 +71,10 @@ mod tests {
         assert_eq!(f.read_new(), vec!["one"]);
         std::fs::write(&p, "one\ntwo\nthree\n").unwrap();
         assert_eq!(f.read_new(), vec!["two", "three"]);
-        assert_eq!(tail(vec!["1".into(), "2".into(), "3".into()], 2), vec!["2", "3"]);
+        assert_eq!(
+            tail(vec!["1".into(), "2".into(), "3".into()], 2),
+            vec!["2", "3"]
+        );
         assert_eq!(tail(vec!["1".into()], 0), vec!["1"]);
     }
 }

@@ -76,7 +76,10 @@ pub fn describe(pd: &PodDir, detail: bool) -> Pod {
         return out;
     };
     out.created_at = crate::nanos(rec.created);
-    if matches!(state, State::Embryo | State::Preparing | State::AbortedPrepare) {
+    if matches!(
+        state,
+        State::Embryo | State::Preparing | State::AbortedPrepare
+    ) {
         return out;
     }
     out.started_at = crate::nanos(rec.started);
@@ -166,7 +169,9 @@ fn has_all_key_values(have: &[KeyValue], want: &[KeyValue]) -> bool {
 pub fn satisfies(p: &Pod, f: &PodFilter) -> bool {
     (f.ids.is_empty() || f.ids.contains(&p.id))
         && (f.states.is_empty() || f.states.contains(&p.state))
-        && f.app_names.iter().all(|n| p.apps.iter().any(|a| &a.name == n))
+        && f.app_names
+            .iter()
+            .all(|n| p.apps.iter().any(|a| &a.name == n))
         && f.image_ids.iter().all(|id| {
             p.apps
                 .iter()
@@ -178,10 +183,7 @@ pub fn satisfies(p: &Pod, f: &PodFilter) -> bool {
         && has_all_key_values(&p.annotations, &f.annotations)
         && (f.cgroups.is_empty() || f.cgroups.contains(&p.cgroup))
         && (f.pod_sub_cgroups.is_empty()
-            || (!p.cgroup.is_empty()
-                && f.pod_sub_cgroups
-                    .iter()
-                    .any(|c| c.starts_with(&p.cgroup))))
+            || (!p.cgroup.is_empty() && f.pod_sub_cgroups.iter().any(|c| c.starts_with(&p.cgroup))))
 }
 
 pub fn satisfies_any(p: &Pod, filters: &[PodFilter]) -> bool {

@@ -54,7 +54,10 @@ pub fn run(opts: Options) -> Result<(), ServerError> {
                 tokio::net::TcpListener::from_std(std_l)?
             }
             None => {
-                let addr = opts.listen.clone().unwrap_or_else(|| crate::DEFAULT_LISTEN.into());
+                let addr = opts
+                    .listen
+                    .clone()
+                    .unwrap_or_else(|| crate::DEFAULT_LISTEN.into());
                 let resolved = tokio::net::lookup_host(&addr)
                     .await
                     .map_err(|source| ServerError::Listen {

@@ -19,7 +19,9 @@ pub enum Request {
     /// Is the service there, and on which port do pods reach it?
     Ping,
     Register(Registration),
-    Unregister { uuid: String },
+    Unregister {
+        uuid: String,
+    },
 }
 
 /// One pod, as the service keeps it.

@@ -303,11 +303,7 @@ impl Registry {
             return false;
         };
         for ip in e.ips {
-            if self
-                .by_ip
-                .get(&ip)
-                .is_some_and(|v| Arc::ptr_eq(v, &e.view))
-            {
+            if self.by_ip.get(&ip).is_some_and(|v| Arc::ptr_eq(v, &e.view)) {
                 self.by_ip.remove(&ip);
             }
         }
@@ -399,7 +395,9 @@ mod tests {
     #[test]
     fn no_annotations_is_null() {
         let mut r = sample(U1, "10.0.0.2");
-        r.manifest = raw(r#"{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"web","image":{"id":"sha512-aa"}}]}"#);
+        r.manifest = raw(
+            r#"{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"web","image":{"id":"sha512-aa"}}]}"#,
+        );
         r.apps[0].image_manifest = raw(r#"{"acKind":"ImageManifest","name":"x"}"#);
         let v = view_of(&r).unwrap();
         assert_eq!(v.annotations_json, "null");
@@ -433,14 +431,20 @@ mod tests {
         let me = Registrant::of(std::process::id() as i32).unwrap();
         let mut reg = Registry::new(d.path());
         reg.register(sample(U1, "10.0.0.2"), me).unwrap();
-        assert_eq!(reg.by_ip("10.0.0.2".parse().unwrap()).unwrap().uuid_text, U1);
+        assert_eq!(
+            reg.by_ip("10.0.0.2".parse().unwrap()).unwrap().uuid_text,
+            U1
+        );
         let again = Registry::load(d.path()).unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again.registrants(), vec![(U1.to_string(), me)]);
         // A new pod given the same address replaces the old one.
         reg.register(sample(U2, "10.0.0.2"), me).unwrap();
         assert_eq!(reg.len(), 1);
-        assert_eq!(reg.by_ip("10.0.0.2".parse().unwrap()).unwrap().uuid_text, U2);
+        assert_eq!(
+            reg.by_ip("10.0.0.2".parse().unwrap()).unwrap().uuid_text,
+            U2
+        );
         assert!(!crate::paths::registration(d.path(), U1).exists());
         assert!(reg.unregister(U2));
         assert!(!reg.unregister(U2));

@@ -139,7 +139,10 @@ fn form(req: &Request) -> Result<Vec<(String, String)>, Response> {
     let mut out: Vec<(String, String)> = Vec::new();
     for (k, v) in form_urlencoded::parse(req.body) {
         if out.iter().any(|(o, _)| *o == k) {
-            return Err(Response::error(400, format!("form field {k:?} given twice")));
+            return Err(Response::error(
+                400,
+                format!("form field {k:?} given twice"),
+            ));
         }
         out.push((k.into_owned(), v.into_owned()));
     }
@@ -176,10 +179,7 @@ pub fn route(pod: Option<&PodView>, peer: IpAddr, key: &ServiceKey, req: &Reques
     };
     let app = |name: &str| {
         pod.apps.get(name).ok_or_else(|| {
-            Response::error(
-                404,
-                format!("app {name:?} is not in pod {}", pod.uuid_text),
-            )
+            Response::error(404, format!("app {name:?} is not in pod {}", pod.uuid_text))
         })
     };
     let answer = match ep {
@@ -189,13 +189,17 @@ pub fn route(pod: Option<&PodView>, peer: IpAddr, key: &ServiceKey, req: &Reques
             .ok_or_else(|| Response::error(404, format!("pod annotation {name:?} not found"))),
         Endpoint::PodManifest => Ok(Response::ok(JSON, pod.manifest.clone())),
         Endpoint::PodUuid => Ok(Response::ok(TEXT, pod.uuid_text.clone())),
-        Endpoint::AppAnnotations(a) => app(a).map(|a| Response::ok(JSON, a.annotations_json.clone())),
+        Endpoint::AppAnnotations(a) => {
+            app(a).map(|a| Response::ok(JSON, a.annotations_json.clone()))
+        }
         Endpoint::AppAnnotation(a, name) => app(a).and_then(|a| {
             find(&a.annotations, name)
                 .map(|v| Response::ok(TEXT, v))
                 .ok_or_else(|| Response::error(404, format!("app annotation {name:?} not found")))
         }),
-        Endpoint::AppImageManifest(a) => app(a).map(|a| Response::ok(JSON, a.image_manifest.clone())),
+        Endpoint::AppImageManifest(a) => {
+            app(a).map(|a| Response::ok(JSON, a.image_manifest.clone()))
+        }
         Endpoint::AppImageId(a) => app(a).map(|a| Response::ok(TEXT, a.image_id.clone())),
         Endpoint::Sign => sign(pod, key, req),
         Endpoint::Verify => verify(key, req),
@@ -307,11 +311,16 @@ mod tests {
     fn errors_have_their_status() {
         let p = pod();
         assert_eq!(get(None, "/acMetadata/v1/pod/uuid").status, 403);
-        assert!(get(None, "/acMetadata/v1/pod/uuid").body.contains("10.0.0.2"));
+        assert!(get(None, "/acMetadata/v1/pod/uuid")
+            .body
+            .contains("10.0.0.2"));
         assert_eq!(get(Some(&p), "/acMetadata/v1/pod/uuidx").status, 404);
         assert_eq!(get(Some(&p), "/acMetadata/v1/apps/db/image/id").status, 404);
         assert_eq!(get(Some(&p), "/acMetadata/v1/apps//image/id").status, 404);
-        assert_eq!(get(Some(&p), "/acMetadata/v1/pod/annotations/none").status, 404);
+        assert_eq!(
+            get(Some(&p), "/acMetadata/v1/pod/annotations/none").status,
+            404
+        );
         assert_eq!(get(Some(&p), "/").status, 404);
         let r = get(Some(&p), "/acMetadata/v1/pod/hmac/sign");
         assert_eq!((r.status, r.allow), (405, Some("POST")));
@@ -324,7 +333,12 @@ mod tests {
     #[test]
     fn sign_then_verify() {
         let p = pod();
-        let r = post(Some(&p), "/acMetadata/v1/pod/hmac/sign", FORM, "content=hello+world");
+        let r = post(
+            Some(&p),
+            "/acMetadata/v1/pod/hmac/sign",
+            FORM,
+            "content=hello+world",
+        );
         assert_eq!((r.status, r.content_type), (200, TEXT));
         assert_eq!(r.body.len(), 88);
         assert!(!r.body.ends_with('\n'));
@@ -335,9 +349,15 @@ mod tests {
         let other = format!(
             "content=hello+world&uuid=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d&signature={sig}"
         );
-        assert_eq!(post(Some(&p), "/acMetadata/v1/pod/hmac/verify", FORM, &other).status, 403);
+        assert_eq!(
+            post(Some(&p), "/acMetadata/v1/pod/hmac/verify", FORM, &other).status,
+            403
+        );
         let changed = format!("content=hello&uuid={U}&signature={sig}");
-        assert_eq!(post(Some(&p), "/acMetadata/v1/pod/hmac/verify", FORM, &changed).status, 403);
+        assert_eq!(
+            post(Some(&p), "/acMetadata/v1/pod/hmac/verify", FORM, &changed).status,
+            403
+        );
     }
 
     #[test]
@@ -347,11 +367,24 @@ mod tests {
         let verify = "/acMetadata/v1/pod/hmac/verify";
         assert_eq!(post(Some(&p), sign, "application/json", "{}").status, 415);
         assert_eq!(post(Some(&p), sign, FORM, "other=1").status, 400);
-        assert_eq!(post(Some(&p), sign, FORM, "content=a&content=b").status, 400);
-        let r = post(Some(&p), verify, FORM, &format!("content=a&uuid={U}&signature=AAAA"));
+        assert_eq!(
+            post(Some(&p), sign, FORM, "content=a&content=b").status,
+            400
+        );
+        let r = post(
+            Some(&p),
+            verify,
+            FORM,
+            &format!("content=a&uuid={U}&signature=AAAA"),
+        );
         assert_eq!(r.status, 403);
         assert!(r.body.contains("3 bytes"), "{}", r.body);
-        let r = post(Some(&p), verify, FORM, &format!("content=a&uuid={U}&signature=%25%25"));
+        let r = post(
+            Some(&p),
+            verify,
+            FORM,
+            &format!("content=a&uuid={U}&signature=%25%25"),
+        );
         assert_eq!(r.status, 400);
         let r = post(Some(&p), verify, FORM, "content=a&uuid=nope&signature=AAAA");
         assert_eq!(r.status, 400);

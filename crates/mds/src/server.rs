@@ -105,9 +105,9 @@ pub fn run(opts: Options) -> Result<(), ServerError> {
         Some(fd) => std::net::TcpListener::from(fd),
         None => std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, opts.port)))
             .map_err(|source| ServerError::Port {
-                port: opts.port,
-                source,
-            })?,
+            port: opts.port,
+            source,
+        })?,
     };
     let port = tcp.local_addr().map(|a| a.port()).unwrap_or(opts.port);
     let state_dir = crate::paths::state_dir(&opts.run_dir);
@@ -257,8 +257,10 @@ async fn answer(
     }));
     *out.status_mut() =
         StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    out.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(response.content_type));
+    out.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(response.content_type),
+    );
     if let Some(allow) = response.allow {
         out.headers_mut()
             .insert(ALLOW, HeaderValue::from_static(allow));
@@ -301,22 +303,20 @@ async fn registration(stream: UnixStream, shared: Arc<Shared>) {
             Ok(_) if c.uid() != 0 && c.uid() != rustix::process::geteuid().as_raw() => {
                 Reply::err(format!("uid {} may not register pods", c.uid()))
             }
-            Ok(Request::Register(reg)) => {
-                match c.pid().and_then(Registrant::of) {
-                    None => Reply::err("the registering process is gone"),
-                    Some(who) => {
-                        let uuid = reg.uuid.clone();
-                        let done = shared.registry.write().unwrap().register(reg, who);
-                        match done {
-                            Ok(()) => {
-                                tokio::spawn(watch(shared.clone(), uuid, who));
-                                Reply::ok(Some(shared.port))
-                            }
-                            Err(e) => Reply::err(e.to_string()),
+            Ok(Request::Register(reg)) => match c.pid().and_then(Registrant::of) {
+                None => Reply::err("the registering process is gone"),
+                Some(who) => {
+                    let uuid = reg.uuid.clone();
+                    let done = shared.registry.write().unwrap().register(reg, who);
+                    match done {
+                        Ok(()) => {
+                            tokio::spawn(watch(shared.clone(), uuid, who));
+                            Reply::ok(Some(shared.port))
                         }
+                        Err(e) => Reply::err(e.to_string()),
                     }
                 }
-            }
+            },
             Ok(Request::Unregister { uuid }) => {
                 shared.registry.write().unwrap().unregister(&uuid);
                 Reply::ok(None)
@@ -331,9 +331,8 @@ async fn registration(stream: UnixStream, shared: Arc<Shared>) {
 /// Waits for a registrant to end, then forgets its pod (unless registered again since).
 async fn watch(shared: Arc<Shared>, uuid: String, who: Registrant) {
     let pid = rustix::process::Pid::from_raw(who.pid);
-    let fd = pid.and_then(|p| {
-        rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok()
-    });
+    let fd = pid
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK).ok());
     if let Some(fd) = fd {
         // Opened after the start time was read: make sure it is the same process.
         if who.alive() {

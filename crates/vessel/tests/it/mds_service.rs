@@ -71,7 +71,9 @@ fn every_endpoint_answers_the_pod_at_the_requests_address() {
     let b = Netns::new();
     let (ua, ub) = (new_uuid(), new_uuid());
     mds.client().register(&registration(&ua, &a, true)).unwrap();
-    mds.client().register(&registration(&ub, &b, false)).unwrap();
+    mds.client()
+        .register(&registration(&ub, &b, false))
+        .unwrap();
     let get = |ns: &Netns, path: &str| ns.curl(&[&mds.url(ns.host_ip, path)]);
 
     let r = get(&a, "/acMetadata/v1/pod/uuid");
@@ -82,14 +84,20 @@ fn every_endpoint_answers_the_pod_at_the_requests_address() {
     let r = get(&a, "/acMetadata/v1/pod/annotations");
     assert_eq!((r.status, r.content_type()), (200, JSON));
     let v: Value = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(v, serde_json::json!([{"name": "ip-address", "value": "10.1.2.3"}]));
+    assert_eq!(
+        v,
+        serde_json::json!([{"name": "ip-address", "value": "10.1.2.3"}])
+    );
     // No annotations: null (the spec's types are nullable).
     assert_eq!(get(&b, "/acMetadata/v1/pod/annotations").text(), "null");
 
     let r = get(&a, "/acMetadata/v1/pod/manifest");
     assert_eq!((r.status, r.content_type()), (200, JSON));
     let v: Value = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(v, pod_manifest("web", &format!("sha512-{}", "ab".repeat(64)), true));
+    assert_eq!(
+        v,
+        pod_manifest("web", &format!("sha512-{}", "ab".repeat(64)), true)
+    );
 
     let r = get(&a, "/acMetadata/v1/apps/web/annotations");
     assert_eq!((r.status, r.content_type()), (200, JSON));
@@ -102,7 +110,10 @@ fn every_endpoint_answers_the_pod_at_the_requests_address() {
 
     let r = get(&a, "/acMetadata/v1/apps/web/image/manifest");
     assert_eq!((r.status, r.content_type()), (200, JSON));
-    assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), image_manifest());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).unwrap(),
+        image_manifest()
+    );
 
     let r = get(&a, "/acMetadata/v1/apps/web/image/id");
     assert_eq!((r.status, r.content_type()), (200, TEXT));
@@ -212,7 +223,13 @@ fn bodies_that_are_not_forms_or_too_large_are_refused() {
         .register(&registration(&new_uuid(), &a, true))
         .unwrap();
     let url = mds.url(a.host_ip, "/acMetadata/v1/pod/hmac/sign");
-    let r = a.curl(&["-H", "Content-Type: application/json", "--data", "{\"content\":1}", &url]);
+    let r = a.curl(&[
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        "{\"content\":1}",
+        &url,
+    ]);
     assert_eq!(r.status, 415);
     let r = a.curl(&["-H", FORM, "--data", "other=1", &url]);
     assert_eq!(r.status, 400);
@@ -276,8 +293,8 @@ fn registrations_survive_a_killed_service_and_end_with_their_registrant() {
 
     // Pod b is registered by a process that then exits: its pod has ended.
     let ub = new_uuid();
-    let line = serde_json::to_string(&mds::proto::Request::Register(registration(&ub, &b, true)))
-        .unwrap();
+    let line =
+        serde_json::to_string(&mds::proto::Request::Register(registration(&ub, &b, true))).unwrap();
     let out = std::process::Command::new("python3")
         .arg("-c")
         .arg(
@@ -339,6 +356,9 @@ fn bad_registrations_are_refused_with_the_reason() {
         .output()
         .unwrap();
     let reply = String::from_utf8_lossy(&out.stdout);
-    assert!(reply.contains("\"ok\":false") && reply.contains("not a registration"), "{reply}");
+    assert!(
+        reply.contains("\"ok\":false") && reply.contains("not a registration"),
+        "{reply}"
+    );
     assert_eq!(mds.client().ping().unwrap(), mds.port);
 }

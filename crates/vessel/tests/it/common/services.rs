@@ -53,7 +53,16 @@ impl Netns {
     /// `curl -i` from inside the namespace: the raw response.
     pub fn curl(&self, args: &[&str]) -> HttpResponse {
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "curl", "-s", "-i", "--max-time", "10"])
+            .args([
+                "netns",
+                "exec",
+                &self.name,
+                "curl",
+                "-s",
+                "-i",
+                "--max-time",
+                "10",
+            ])
             .args(args)
             .output()
             .unwrap();
@@ -70,7 +79,9 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         // Deleting the namespace deletes its end of the veth pair, and so the pair.
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
