@@ -53,9 +53,17 @@ pub struct PodPlan {
     /// supervisor's CPU until then).
     #[serde(default)]
     pub cpus: Option<Vec<u32>>,
-    /// Copy the host's /etc/resolv.conf into the apps (host networking).
+    /// The apps' /etc/resolv.conf (bound over theirs); None: the image's own.
     #[serde(default)]
     pub resolv_conf: Option<String>,
+    /// The apps' /etc/hosts (bound over theirs); None: localhost and the hostname.
+    #[serde(default)]
+    pub hosts: Option<String>,
+    /// The pod's CNI networks are set up while it starts: the supervisor sends the final
+    /// /etc/hosts and /etc/resolv.conf once they are (`crossing::network`), and the init
+    /// starts no app before.
+    #[serde(default)]
+    pub network_gate: bool,
 }
 
 /// An app's root filesystem: an overlay of read-only layer directories (topmost first)

@@ -333,16 +333,19 @@ impl Pods {
         Ok(out)
     }
 
-    /// Finds a pod by UUID or unique prefix.
+    /// Finds a pod by UUID or unique prefix (not one being deleted).
     pub fn find(&self, query: &str) -> Result<PodDir> {
         let q = query.trim();
         if q.is_empty() {
             return Err(PodError::NotFound(query.to_string()));
         }
+        // A pod in garbage/ is being deleted (`run --rm` returns while a child deletes it,
+        // its networks' DEL included): no longer anyone's to look at or act on; gc alone
+        // finishes what a killed deleter left.
         let mut hits: Vec<PodDir> = self
             .all()?
             .into_iter()
-            .filter(|p| p.uuid.starts_with(q))
+            .filter(|p| p.uuid.starts_with(q) && p.dir != Dir::Garbage)
             .collect();
         match hits.len() {
             0 => Err(PodError::NotFound(query.to_string())),
@@ -472,6 +475,13 @@ impl PodDir {
 
     pub fn unlock(&mut self) {
         self.lock = None;
+    }
+
+    /// The descriptor of the lock we hold, for processes that must hold the pod locked
+    /// while they run (CNI plugins: see `net::plugin`).
+    pub fn lock_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.lock.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// Gives the lock's file to the caller (a supervisor that outlives this value).

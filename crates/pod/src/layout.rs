@@ -12,6 +12,9 @@
 //!   volumes/<name>                an empty volume, shared by the apps mounting it
 //!   stage1/                       mount point of the pod's private stage1 root (a tmpfs)
 //!   logs/<app>.log                the app's stdout and stderr, made on first output
+//!   network.json                  what prepare decided of its network (network::NetRequest)
+//!   netns                         its network namespace, pinned (a bind mount) while DEL is owed
+//!   attachments.json              what DEL needs (net::Attachment per network), while owed
 //! <dir>/cache/base-rootfs/        the base layer: mount points and /etc files every app needs
 //! <dir>/cache/seccomp/<key>       compiled seccomp filters
 //! <dir>/userns/<slot>             a --private-users pod's id range, holding its UUID
@@ -143,6 +146,20 @@ impl PodPaths {
     /// Mount point of the pod's private stage1 root.
     pub fn stage1(&self) -> PathBuf {
         self.resolve(&rel::stage1())
+    }
+
+    /// What prepare decided of the pod's network (`network::NetRequest`).
+    pub fn net_request(&self) -> PathBuf {
+        self.dir.join("network.json")
+    }
+
+    /// Where the pod's network namespace is pinned, and the DEL record: see
+    /// `network` for their lifecycle.
+    pub fn net(&self) -> crate::network::NetPaths {
+        crate::network::NetPaths {
+            netns: self.dir.join("netns"),
+            record: self.dir.join("attachments.json"),
+        }
     }
 
     pub fn logs(&self) -> PathBuf {

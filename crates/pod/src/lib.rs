@@ -4,6 +4,7 @@
 pub mod dir;
 pub mod error;
 pub mod layout;
+pub mod network;
 pub mod ops;
 pub mod prepare;
 pub mod request;

@@ -24,11 +24,23 @@ pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
     if pod.dir != Dir::Garbage {
         pod.move_to(Dir::Garbage)?;
     }
-    remove_cgroups(&pod.uuid, cgroup_parent);
     let path = pod.path();
+    teardown_network(&pod.uuid, &path, pod.lock_fd());
+    remove_cgroups(&pod.uuid, cgroup_parent);
     release_userns(&pod, &path);
     std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e))?;
     Ok(())
+}
+
+/// DEL of whatever networks the pod still holds (its supervisor died, or a start failed
+/// half-way), with the pod locked by us (`lock`, kept open in the plugins' processes);
+/// `dir` is where the pod's directory is now (a pod hidden for deletion is not where
+/// [`PodDir::path`] says). What fails is said and the removal goes on.
+fn teardown_network(uuid: &str, dir: &Path, lock: Option<std::os::fd::RawFd>) {
+    let inv = crate::network::teardown_invoker(lock);
+    for p in crate::network::teardown(&crate::layout::PodPaths::new(dir).net(), &inv) {
+        eprintln!("vessel: warning: pod {uuid}: {p}");
+    }
 }
 
 /// `run --rm` of a pod that failed to start: it is hidden from every listing at once, and a child
@@ -43,14 +55,14 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
     }
     let path = pod.hide_for_deletion()?;
     release_userns(&pod, &path);
-    in_background(&path, || {})
+    in_background(&path, || teardown_network(&pod.uuid, &path, pod.lock_fd()))
 }
 
 /// `run --rm` of a pod whose init said it is done: the pod (held locked by the caller) is
 /// hidden from every listing at once, and a child process waits for the init to be gone, then
 /// removes the pod's cgroups, gives back its user namespace range and deletes its files,
-/// while `run` returns. The init's exit (its namespaces torn down) and deleting a tree
-/// cost milliseconds nobody needs to wait for. The child holds the pod's lock (inherited)
+/// while `run` returns; it runs the networks' DEL first. The init's exit (its namespaces
+/// torn down) and deleting a tree cost milliseconds nobody needs to wait for. The child holds the pod's lock (inherited)
 /// until it is done; should it die, `gc` finishes the job.
 pub fn discard_after_exit(
     mut pod: PodDir,
@@ -60,6 +72,8 @@ pub fn discard_after_exit(
     // Out of sight at once: when `run --rm` returns, no command finds the pod.
     let path = pod.hide_for_deletion()?;
     in_background(&path, || {
+        // DEL needs only the pinned namespace, not the pod's processes: first.
+        teardown_network(&pod.uuid, &path, pod.lock_fd());
         // The init's pidfd turns readable when it has exited, its pod's processes with it.
         let mut fds = [rustix::event::PollFd::new(
             &init,
@@ -318,6 +332,7 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
     // deletion in the background was.
     if !opts.mark_only {
         for (uuid, path) in pods.abandoned_deletions() {
+            teardown_network(&uuid, &path, None);
             remove_cgroups(&uuid, &opts.cgroup_parent);
             if let Ok(PodState {
                 userns_slot: Some(slot),

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use exec::plan::{AppPlan, NetMode, PodPlan, RootfsPlan};
+use exec::plan::{AppPlan, PodPlan, RootfsPlan};
+use net::names::{check_hostname, HOSTNAME_MAX};
 use schema::ImageManifest;
 
 use crate::dir::{Dir, PodDir, Pods};
@@ -48,6 +49,8 @@ pub struct PlannedPod {
     pub manifest: schema::PodManifest,
     /// Layer keys and image IDs to keep from image gc, once each.
     pub pinned: Vec<String>,
+    /// The ports the apps declare (`--port NAME:...` looks them up).
+    pub ports: Vec<net::ports::AppPort>,
 }
 
 /// The appc event handlers of an app.
@@ -76,21 +79,34 @@ fn ident(s: &str) -> Option<schema::AcIdentifier> {
 }
 
 /// Creates the pod's directory with its manifest, plan, state, the apps' writable layers
-/// and empty volumes. Everything is checked first ([`plan_apps`]): bad input leaves
-/// nothing behind. Returns the pod in prepared/, still locked by us.
-pub fn prepare(pods: &Pods, req: &PodRequest, images: Vec<ResolvedImage>) -> Result<PodDir> {
+/// and empty volumes. Everything is checked first ([`plan_apps`], then the network):
+/// bad input leaves nothing behind. Returns the pod in prepared/, still locked by us.
+/// `net`: where network configurations and plugins are.
+pub fn prepare(
+    pods: &Pods,
+    req: &PodRequest,
+    images: Vec<ResolvedImage>,
+    net: &crate::network::NetContext,
+) -> Result<PodDir> {
+    // The hostname goes into /etc/hosts and sethostname(2): refused now if either would
+    // take it wrong (a newline adds a line to /etc/hosts; the kernel takes 64 bytes).
+    if let Some(h) = &req.hostname {
+        check_hostname(h, HOSTNAME_MAX)
+            .map_err(|e| PodError::Invalid(format!("--hostname {h:?}: {e}")))?;
+    }
     let uuid = uuid::Uuid::new_v4().to_string();
     let hostname = req
         .hostname
         .clone()
         .unwrap_or_else(|| format!("vessel-{uuid}"));
     let planned = plan_apps(req, images, &hostname)?;
+    let network = crate::network::plan(net, &uuid, &req.network, &planned.ports)?;
     for p in &planned.apps {
         for w in &p.spec.warnings {
             eprintln!("vessel: warning: app {}: {w}", p.name);
         }
     }
-    write_pod_dir(pods, req, &uuid, hostname, planned)
+    write_pod_dir(pods, req, &uuid, hostname, planned, network)
 }
 
 /// Checks the request against its images and translates every app: its name, mounts,
@@ -123,6 +139,7 @@ pub fn plan_apps(
     let mut planned = Vec::new();
     let mut pinned = Vec::new();
     let mut used = std::collections::BTreeSet::new();
+    let mut app_ports = Vec::new();
     for (req_app, image) in req.apps.iter().zip(images) {
         let name = match &req_app.name {
             Some(n) => n
@@ -166,6 +183,15 @@ pub fn plan_apps(
             &with_volumes,
         )?;
         let app = crate::spec::app_of(&image.manifest, req_app).cloned();
+        for p in app.iter().flat_map(|a| a.ports.iter()) {
+            app_ports.push(net::ports::AppPort {
+                app: name.clone(),
+                name: p.name.to_string(),
+                protocol: p.protocol.clone(),
+                port: p.port,
+                count: p.count,
+            });
+        }
         let mut runtime = schema::RuntimeApp::new(
             name.parse().expect("checked above"),
             schema::RuntimeImage {
@@ -244,6 +270,7 @@ pub fn plan_apps(
         volumes,
         manifest,
         pinned,
+        ports: app_ports,
     })
 }
 
@@ -255,12 +282,14 @@ fn write_pod_dir(
     uuid: &str,
     hostname: String,
     planned: PlannedPod,
+    network: crate::network::NetRequest,
 ) -> Result<PodDir> {
     let PlannedPod {
         apps: planned,
         volumes,
         manifest,
         pinned,
+        ports: _,
     } = planned;
     let manifest_bytes = manifest
         .to_vec()
@@ -341,15 +370,13 @@ fn write_pod_dir(
     for d in [paths.stage1(), paths.logs()] {
         fs::create_dir(&d).map_err(io(&d))?;
     }
-    let resolv_conf = if req.net == NetMode::Host {
-        fs::read_to_string("/etc/resolv.conf").ok()
-    } else {
-        None
-    };
+    let net_plan = crate::network::plan_net(&network, &hostname);
+    let net_request = paths.net_request();
+    network.save(&net_request)?;
     let plan = PodPlan {
         uuid: pod.uuid.clone(),
         hostname: hostname.clone(),
-        net: req.net,
+        net: net_plan.mode,
         ipc_private: req.ipc == crate::request::IpcMode::Private,
         // Recorded relative: the pod moves between state directories.
         stage1_dir: crate::layout::rel::stage1(),
@@ -358,7 +385,9 @@ fn write_pod_dir(
         userns,
         trace_origin: None,
         cpus: None,
-        resolv_conf,
+        resolv_conf: net_plan.resolv_conf,
+        hosts: Some(net_plan.hosts),
+        network_gate: net_plan.gate,
     };
     let plan_path = paths.plan();
     fs::write(&plan_path, serde_json::to_vec(&plan).expect("serialisable"))
@@ -367,10 +396,7 @@ fn write_pod_dir(
         uuid: pod.uuid.clone(),
         created: Some(chrono::Utc::now()),
         hostname,
-        net: match req.net {
-            NetMode::None => "none".into(),
-            NetMode::Host => "host".into(),
-        },
+        net: crate::network::describe(&network),
         apps: app_states,
         userns_slot,
         pinned,

@@ -1,8 +1,6 @@
 //! What the user asked for: a pod of apps, from the command line (or, later, a pod
 //! manifest), before any image is resolved.
 
-use exec::plan::NetMode;
-
 #[derive(Debug, Clone, Default)]
 pub struct AppRequest {
     /// The image as the user named it.
@@ -97,7 +95,8 @@ pub struct PodRequest {
     /// `--set-env-file` entries, then `--set-env`, in order: later wins.
     pub set_env: Vec<(String, String)>,
     pub inherit_env: bool,
-    pub net: NetMode,
+    /// `--net`, `--port`, `--dns*`, `--hosts-entry`.
+    pub network: crate::network::NetFlags,
     pub ipc: IpcMode,
     pub insecure: Insecure,
     /// `--volume`s of the pod.
@@ -110,6 +109,21 @@ pub struct PodRequest {
     pub isolators: Vec<schema::Isolator>,
     /// Pod-level annotations (from a pod manifest).
     pub annotations: Vec<(String, String)>,
+}
+
+impl PodRequest {
+    /// Whose network namespace the pod's first process is cloned into.
+    pub fn net_mode(&self) -> exec::plan::NetMode {
+        net_mode(&self.network.selection)
+    }
+}
+
+/// A pod on the host's network shares its namespace; any other gets one of its own.
+pub fn net_mode(sel: &net::NetSelection) -> exec::plan::NetMode {
+    match sel {
+        net::NetSelection::Host => exec::plan::NetMode::Host,
+        _ => exec::plan::NetMode::None,
+    }
 }
 
 /// Parses `K=V` (the value may contain '='; the name may not be empty).

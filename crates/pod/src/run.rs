@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use exec::plan::PodPlan;
@@ -12,10 +13,18 @@ use exec::supervisor::supervise::{self, Observer, Stream};
 
 use crate::dir::{Dir, PodDir};
 use crate::error::{PodError, Result};
+use crate::network::PodNet;
 use crate::state::{process_start_time, PodState};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
     move |e| PodError::io(path, e)
+}
+
+/// Says what went wrong in a teardown that went on regardless.
+fn warn(uuid: &str, problems: Vec<String>) {
+    for p in problems {
+        eprintln!("vessel: warning: pod {uuid}: {p}");
+    }
 }
 
 /// Where the apps' output goes besides the logs.
@@ -169,6 +178,8 @@ enum Log {
 pub struct RunOptions {
     pub attach: Attach,
     pub cgroup_parent: String,
+    /// How long one CNI plugin run may take.
+    pub net_timeout: std::time::Duration,
     /// `run --rm`: once the pod has ended, it is moved to garbage/ and a child process
     /// removes its cgroups and files once the init is gone, while the caller returns.
     pub discard: bool,
@@ -231,19 +242,74 @@ pub fn run_prepared(
         seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
         stdin: None,
     };
+    // A start that fails records why, and tells whoever waits for the apps to start.
+    let mut on_started = on_started;
+    let mut failed = |state: &mut PodState, message: String| -> PodError {
+        state.error = Some(message.clone());
+        state.finished = Some(chrono::Utc::now());
+        let _ = state.save(&dir);
+        if let Some(f) = on_started.take() {
+            f(Err(message.clone()));
+        }
+        PodError::Invalid(message)
+    };
+    let mut network = match PodNet::begin(&paths, opts.net_timeout, pod.lock_fd()) {
+        Ok(n) => n,
+        Err(e) => return Err(failed(&mut state, e.to_string())),
+    };
+    // With CNI networks, ADD runs from the first process's clone on, beside the rest of
+    // the start; the init starts no app before it has the result (`network_gate`).
+    let embryo = if network.uses_cni() {
+        let flags = exec::supervisor::launch::namespace_flags(&plan);
+        let embryo = match embryo {
+            Some(e) if e.flags == flags => e,
+            _ => match exec::crossing::embryo::Embryo::spawn(flags) {
+                Ok(e) => e,
+                Err(e) => {
+                    let m = format!("starting the pod's first process: {e}");
+                    return Err(failed(&mut state, m));
+                }
+            },
+        };
+        if let Err(e) = network.start(embryo.pid) {
+            drop(embryo);
+            warn(&state.uuid, network.teardown());
+            return Err(failed(&mut state, e.to_string()));
+        }
+        Some(embryo)
+    } else {
+        embryo
+    };
     let mut launched = match launch_with(plan, launch_opts, embryo) {
         Ok(l) => l,
         Err(e) => {
-            state.error = Some(e.to_string());
-            state.finished = Some(chrono::Utc::now());
-            state.save(&dir)?;
-            if let Some(f) = on_started {
-                f(Err(e.to_string()));
-            }
-            return Err(PodError::Invalid(e.to_string()));
+            warn(&state.uuid, network.teardown());
+            return Err(failed(&mut state, e.to_string()));
         }
     };
     exec::trace::mark("launched");
+    if network.uses_cni() {
+        let sock = launched
+            .sock
+            .take()
+            .expect("a gated launch keeps the socket");
+        let added = network.finish(&state.hostname).map(|(ready, infos)| {
+            state.networks = infos;
+            // An init that cannot take them has failed already (a bad image, say) and
+            // reports why on its status pipe; closing the socket ends one still waiting.
+            let _ = exec::crossing::network::send(sock.as_fd(), &ready);
+        });
+        drop(sock);
+        exec::trace::mark("networks handed over");
+        if let Err(e) = added {
+            let _ =
+                rustix::process::pidfd_send_signal(&launched.pidfd, rustix::process::Signal::KILL);
+            supervise::wait_for_exit(&launched);
+            let _ = launched.cgroups.remove_pod(&state.uuid);
+            warn(&state.uuid, network.teardown());
+            return Err(failed(&mut state, e.to_string()));
+        }
+    }
     state.started = Some(chrono::Utc::now());
     state.pid = Some(launched.init_pid);
     state.pid_start = process_start_time(launched.init_pid);
@@ -256,7 +322,7 @@ pub fn run_prepared(
             logs,
             attach: opts.attach,
             init_pid,
-            on_started,
+            on_started: on_started.take(),
             started: 0,
         };
         let finish = supervise::supervise(&mut launched, &mut observer, &mask);
@@ -275,6 +341,7 @@ pub fn run_prepared(
                 );
                 supervise::wait_for_exit(&launched);
                 let _ = cgroups.remove_pod(&state.uuid);
+                warn(&state.uuid, network.teardown());
                 state.error = Some(format!("supervising the pod: {e}"));
                 state.finished = Some(chrono::Utc::now());
                 let _ = state.save(&dir);
@@ -307,7 +374,9 @@ pub fn run_prepared(
     exec::trace::mark("oom checked");
     state.finished = Some(chrono::Utc::now());
     if opts.discard {
-        // Nobody reads the state of a pod about to go.
+        // Nobody reads the state of a pod about to go; its networks' DEL is left to the
+        // child that deletes it, after `run` returned.
+        drop(network);
         crate::ops::discard_after_exit(pod, launched.pidfd, &opts.cgroup_parent)?;
         exec::trace::mark("discarding");
         return Ok(state);
@@ -317,6 +386,8 @@ pub fn run_prepared(
     }
     let _ = cgroups.remove_pod(&state.uuid);
     exec::trace::mark("cgroups removed");
+    warn(&state.uuid, network.teardown());
+    exec::trace::mark("networks deleted");
     state.save(&dir)?;
     Ok(state)
 }

@@ -48,7 +48,11 @@ pub struct PodState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_start: Option<u64>,
     pub hostname: String,
+    /// The networks asked for: host, none, or CNI network names.
     pub net: String,
+    /// The CNI networks the pod joined (rkt's fields), once their ADD succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<crate::network::NetInfo>,
     pub apps: Vec<AppState>,
     /// The user namespace slot (`--private-users`), given back when the pod is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

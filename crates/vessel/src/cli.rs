@@ -245,12 +245,36 @@ pub enum Ipc {
     Parent,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Net {
-    /// Only loopback, in a network namespace of the pod's own
-    None,
-    /// The host's network namespace
-    Host,
+/// The pod's network: its CNI networks, DNS and hosts (rkt's flags).
+#[derive(Args, Debug, Clone, Default)]
+pub struct NetArgs {
+    /// Networks: default (the default), default-restricted, host, none, all, or names of
+    /// networks in net.d, comma-separated, each optionally NAME:K1=V1;K2=V2 (CNI_ARGS)
+    #[arg(
+        long,
+        value_name = "NETS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "default"
+    )]
+    pub net: Vec<String>,
+    /// A DNS server for the pod (repeatable), or host (the host's resolv.conf) or none
+    /// (the image's own)
+    #[arg(long, value_name = "IP|host|none")]
+    pub dns: Vec<String>,
+    /// A DNS search domain (repeatable)
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// A resolver option, such as ndots:2 (repeatable)
+    #[arg(long, value_name = "OPTION")]
+    pub dns_opt: Vec<String>,
+    /// The resolver's local domain
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_domain: Option<String>,
+    /// An /etc/hosts entry IP=NAME (repeatable, or comma-separated), or host (the host's
+    /// /etc/hosts)
+    #[arg(long, value_name = "IP=NAME|host")]
+    pub hosts_entry: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -267,9 +291,12 @@ pub struct RunArgs {
     /// Give the apps vessel's own environment (lowest precedence)
     #[arg(long)]
     pub inherit_env: bool,
-    /// Network: none or host
-    #[arg(long, value_enum, default_value = "none")]
-    pub net: Net,
+    #[command(flatten)]
+    pub network: NetArgs,
+    /// Forward a host port to the pod: NAME:[HOSTIP:]HOSTPORT (a port an app declares) or
+    /// PROTO:PODPORT:HOSTIP:HOSTPORT (repeatable)
+    #[arg(long, value_name = "PORT")]
+    pub port: Vec<String>,
     /// IPC namespace: auto or private (the pod's own), parent (the host's)
     #[arg(long, value_enum, default_value = "auto")]
     pub ipc: Ipc,
@@ -336,6 +363,9 @@ pub struct UuidsArgs {
 pub struct RunPreparedArgs {
     #[command(flatten)]
     pub pod: UuidArgs,
+    /// Networks, DNS and hosts entries in place of those given to prepare
+    #[command(flatten)]
+    pub network: NetArgs,
     /// Print the UUID and return once the pod runs
     #[arg(long, short)]
     pub detach: bool,
@@ -371,6 +401,10 @@ pub struct StatusArgs {
         value_name = "BOOL|DURATION"
     )]
     pub wait_ready: values::Wait,
+    /// Ask every network's plugins whether the running pod's attachment is intact (CNI
+    /// CHECK); exit non-zero if one is not
+    #[arg(long)]
+    pub check_net: bool,
     #[command(flatten)]
     pub format: FormatArgs,
 }

@@ -252,9 +252,9 @@ impl PodView {
             .networks
             .iter()
             .map(|n| {
-                let name = n.get("netName").and_then(|v| v.as_str()).unwrap_or("?");
-                let ip = n.get("ip").and_then(|v| v.as_str()).unwrap_or("");
-                format!("{name}:ip4={ip}")
+                serde_json::from_value::<pod::network::NetInfo>(n.clone())
+                    .map(|n| n.short())
+                    .unwrap_or_else(|_| "?".into())
             })
             .collect();
         if parts.is_empty() {
@@ -265,7 +265,7 @@ impl PodView {
                 self.net.clone()
             }
         } else {
-            parts.join(", ")
+            parts.join(",")
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
@@ -59,7 +59,14 @@ pub fn main() -> ! {
     crate::trace::mark_at("init: main entered", entered);
     crate::trace::mark("init: plan received");
     let started = crate::pid1::stage1::setup(&mut plan, sock.as_fd(), status.0.as_raw_fd())
-        .map_err(|e| format!("starting the pod: {e}"));
+        .map_err(|e| format!("starting the pod: {e}"))
+        .and_then(|()| {
+            if plan.network_gate {
+                await_network(sock.as_fd(), &mut status)
+            } else {
+                Ok(())
+            }
+        });
     drop(sock);
     let code = match started.and_then(|()| run(&plan, &mut status)) {
         Ok(()) => 0,
@@ -69,6 +76,22 @@ pub fn main() -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// No app starts before the supervisor says the pod's networks are up, and with what
+/// /etc/hosts and /etc/resolv.conf (see `crossing::network`).
+fn await_network(sock: BorrowedFd<'_>, status: &mut Status) -> Result<(), String> {
+    let ready = crate::crossing::network::receive(sock)
+        .map_err(|e| format!("waiting for the pod's networks: {e}"))?;
+    crate::trace::mark("init: networks up");
+    match crate::crossing::network::apply(&ready) {
+        Ok(None) => Ok(()),
+        Ok(Some(message)) => {
+            status.send(&Event::Warning { message });
+            Ok(())
+        }
+        Err(e) => Err(format!("writing the pod's network settings: {e}")),
+    }
 }
 
 fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {

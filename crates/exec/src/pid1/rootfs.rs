@@ -279,13 +279,18 @@ fn write_in_root(root: BorrowedFd<'_>, path: &str, content: &[u8]) -> io::Result
     f.write_all(content).map_err(|e| ctx(e, path))
 }
 
-/// Writes the pod's /etc/hostname, /etc/hosts (and /etc/resolv.conf with host
-/// networking) into the stage1 tmpfs, once for all apps.
+/// Writes the pod's /etc/hostname, /etc/hosts (and /etc/resolv.conf when the pod has
+/// one) into the stage1 tmpfs, once for all apps. With CNI networks, hosts and
+/// resolv.conf get their final content later, in place (`crossing::network`).
 pub fn write_pod_etc(stage1: BorrowedFd<'_>, pod: &PodPlan) -> io::Result<()> {
     let host = pod.hostname.as_str();
     write_in_root(stage1, "/etc/hostname", format!("{host}\n").as_bytes())?;
-    let hosts =
-        format!("127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback {host}\n");
+    let hosts = match &pod.hosts {
+        Some(h) => h.clone(),
+        None => format!(
+            "127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback {host}\n"
+        ),
+    };
     write_in_root(stage1, "/etc/hosts", hosts.as_bytes())?;
     if let Some(resolv) = &pod.resolv_conf {
         write_in_root(stage1, "/etc/resolv.conf", resolv.as_bytes())?;

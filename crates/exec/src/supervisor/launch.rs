@@ -67,6 +67,9 @@ pub struct Launched {
     /// The pty master of the app with a terminal, and that app's index.
     pub terminal: Option<(usize, OwnedFd)>,
     pub cgroups: Cgroups,
+    /// The socket to the init, kept while it waits for the pod's network settings
+    /// (`PodPlan::network_gate`, `crossing::network::send`).
+    pub sock: Option<OwnedFd>,
 }
 
 /// Starts the pod described by `plan`. Returns once the init process exists; its first
@@ -280,7 +283,8 @@ pub fn launch_with(
     drop(status_w);
     drop(init_join);
     drop(plan_fd);
-    let (init_pid, pidfd, _sock) = embryo.disarm();
+    let network_gate = plan.network_gate;
+    let (init_pid, pidfd, sock) = embryo.disarm();
     cgroup_guard.armed = false;
     Ok(Launched {
         init_pid,
@@ -289,6 +293,7 @@ pub fn launch_with(
         outputs,
         terminal,
         cgroups,
+        sock: network_gate.then_some(sock),
     })
 }
 

@@ -96,9 +96,60 @@ pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `status --check-net`: CNI CHECK of every network of a running pod.
+fn check_networks(pod: &PodDir, format: Format) -> Result<i32> {
+    if pod.state() != State::Running {
+        bail!(
+            "pod {} is {}: only a running pod's networks can be checked",
+            pod.uuid,
+            pod.state().name()
+        );
+    }
+    let inv = pod::network::teardown_invoker(None);
+    let results = pod::network::check(&pod.paths().net(), &inv)?;
+    let failed = results.iter().any(|(_, r)| r.is_err());
+    match format {
+        Format::Table => {
+            for (net, r) in &results {
+                match r {
+                    Ok(net::CheckOutcome::Ok) => println!("check-{net}=ok"),
+                    Ok(net::CheckOutcome::NotSupported) => {
+                        println!("check-{net}=skipped (CHECK disabled or before CNI 0.4.0)")
+                    }
+                    Ok(net::CheckOutcome::NotAdded) => println!("check-{net}=not added"),
+                    Err(e) => println!("check-{net}=failed: {e}"),
+                }
+            }
+        }
+        f => {
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Check<'a> {
+                net_name: &'a str,
+                ok: bool,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                error: Option<&'a str>,
+            }
+            let out: Vec<Check<'_>> = results
+                .iter()
+                .map(|(n, r)| Check {
+                    net_name: n,
+                    ok: r.is_ok(),
+                    error: r.as_ref().err().map(String::as_str),
+                })
+                .collect();
+            print!("{}", output::json(&out, f));
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
 pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
     let pods = ctx.pods()?;
     let mut pod = pods.find(&uuid_of(&args.pod)?)?;
+    if args.check_net {
+        return check_networks(&pod, args.format.format);
+    }
     if let Some(limit) = args.wait_ready.0 {
         wait_until(&mut pod, limit, "--wait-ready", "ready", |pod| {
             let st = pod.state();

@@ -9,7 +9,7 @@ use pod::request::{parse_env_file, parse_env_pair, Insecure, IpcMode, PodRequest
 use pod::run::{self as runner, Attach, RunOptions};
 use pod::{Dir, PodDir};
 
-use crate::cli::{Ipc, Net, RunArgs, RunPreparedArgs};
+use crate::cli::{Ipc, NetArgs, RunArgs, RunPreparedArgs};
 use crate::context::Context;
 
 #[derive(PartialEq, Eq)]
@@ -19,15 +19,13 @@ pub enum Mode {
 }
 
 pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
+    let network = net_flags(&args.network, &args.port)?;
     // A pod run in the foreground gets its first process now: its exec (about a
     // millisecond) then runs on another core while we resolve images and write the pod.
     // Should anything fail first, dropping it kills it.
     let embryo = if mode == Mode::Run && !args.detach {
         let flags = exec::supervisor::launch::namespace_flags_for(
-            match args.net {
-                Net::None => exec::plan::NetMode::None,
-                Net::Host => exec::plan::NetMode::Host,
-            },
+            pod::request::net_mode(&network.selection),
             !matches!(args.ipc, Ipc::Parent),
             args.private_users,
         );
@@ -67,10 +65,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
         hostname: args.hostname.clone(),
         set_env,
         inherit_env: args.inherit_env,
-        net: match args.net {
-            Net::None => exec::plan::NetMode::None,
-            Net::Host => exec::plan::NetMode::Host,
-        },
+        network,
         ipc: match args.ipc {
             Ipc::Auto | Ipc::Private => IpcMode::Private,
             Ipc::Parent => IpcMode::Parent,
@@ -114,7 +109,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             images.push(resolve_image(&store, &app.image, &opts)?);
         }
         exec::trace::mark("images resolved");
-        prepare::prepare(&pods, &req, images)?
+        prepare::prepare(&pods, &req, images, &net_context(ctx)?)?
     };
     exec::trace::mark("prepared");
     if args.rm && mode == Mode::Prepare {
@@ -171,16 +166,78 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
     if !pod.try_lock()? {
         bail!("pod {} is being run by another process", pod.uuid);
     }
+    let over = net_override(&args.network)?;
+    if !over.is_empty() {
+        pod::network::redo(&pod.paths(), &pod.uuid, &net_context(ctx)?, &over)?;
+    }
     let rm = args.rm || pod::state::PodState::load(&pod.path())?.remove_on_exit;
     run_pod(ctx, pod, args.detach, rm, None)
 }
 
-fn run_options(attach: Attach, discard: bool) -> RunOptions {
-    RunOptions {
+fn run_options(attach: Attach, discard: bool) -> Result<RunOptions> {
+    Ok(RunOptions {
         attach,
         discard,
         cgroup_parent: exec::cgroups::DEFAULT_PARENT.to_string(),
-    }
+        net_timeout: pod::network::timeout_from_env()?,
+    })
+}
+
+/// Where network configurations and plugins are (the configuration directories, as
+/// VESSEL_CNI_PATH and VESSEL_CNI_TIMEOUT adjust them).
+fn net_context(ctx: &Context) -> Result<pod::network::NetContext> {
+    Ok(pod::network::NetContext::new(
+        &ctx.global.system_config,
+        &ctx.global.local_config,
+    )?)
+}
+
+/// What `run-prepared`'s network flags change of the prepared pod (only what was given).
+fn net_override(n: &NetArgs) -> Result<pod::network::NetOverride> {
+    let dns_given = !n.dns.is_empty()
+        || !n.dns_search.is_empty()
+        || !n.dns_opt.is_empty()
+        || n.dns_domain.is_some();
+    Ok(pod::network::NetOverride {
+        selection: if n.net.is_empty() {
+            None
+        } else {
+            Some(net::NetSelection::parse(&n.net)?)
+        },
+        dns: if dns_given {
+            Some(net::etc::DnsRequest::parse(
+                &n.dns,
+                &n.dns_search,
+                &n.dns_opt,
+                n.dns_domain.as_deref(),
+            )?)
+        } else {
+            None
+        },
+        hosts: if n.hosts_entry.is_empty() {
+            None
+        } else {
+            Some(net::etc::HostsRequest::parse(&n.hosts_entry)?)
+        },
+    })
+}
+
+/// `--net`, `--port`, `--dns*` and `--hosts-entry`, checked.
+fn net_flags(n: &NetArgs, ports: &[String]) -> Result<pod::network::NetFlags> {
+    Ok(pod::network::NetFlags {
+        selection: net::NetSelection::parse(&n.net)?,
+        ports: ports
+            .iter()
+            .map(|p| net::ports::PortRequest::parse(p))
+            .collect::<Result<_, _>>()?,
+        dns: net::etc::DnsRequest::parse(
+            &n.dns,
+            &n.dns_search,
+            &n.dns_opt,
+            n.dns_domain.as_deref(),
+        )?,
+        hosts: net::etc::HostsRequest::parse(&n.hosts_entry)?,
+    })
 }
 
 fn run_pod(
@@ -194,7 +251,7 @@ fn run_pod(
         return run_detached(ctx, pod, rm);
     }
     let uuid = pod.uuid.clone();
-    let result = runner::run_prepared(pod, &run_options(Attach::Terminal, rm), None, embryo);
+    let result = runner::run_prepared(pod, &run_options(Attach::Terminal, rm)?, None, embryo);
     let pods = ctx.pods()?;
     let code = match &result {
         Ok(state) => {
@@ -232,6 +289,7 @@ fn run_pod(
 fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let uuid = pod.uuid.clone();
+    let opts = run_options(Attach::None, false)?;
     // SAFETY: single-threaded here; the child runs the supervisor and exits.
     match unsafe { libc::fork() } {
         -1 => bail!("fork: {}", std::io::Error::last_os_error()),
@@ -258,12 +316,7 @@ fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
                     };
                     let _ = notify.write_all(line.as_bytes());
                 });
-            let _ = runner::run_prepared(
-                pod,
-                &run_options(Attach::None, false),
-                Some(on_started),
-                None,
-            );
+            let _ = runner::run_prepared(pod, &opts, Some(on_started), None);
             if rm {
                 if let Ok(p) = ctx.pods().and_then(|pods| Ok(pods.find(&uuid)?)) {
                     let _ = pod::ops::remove(p, exec::cgroups::DEFAULT_PARENT);

@@ -1,6 +1,8 @@
 //! Pod fixtures on top of the common kit: a store holding a busybox ACI, helpers to run
 //! pods and read their status, and a guard that stops and removes every pod a test leaves.
 
+pub mod net;
+
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -41,6 +43,7 @@ impl PodEnv {
 
     pub fn sh_app(&self, pod_flags: &[&str], app_flags: &[&str], script: &str) -> Run {
         let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(&offline(pod_flags));
         args.extend_from_slice(pod_flags);
         args.push(&self.image);
         args.extend_from_slice(app_flags);
@@ -57,6 +60,7 @@ impl PodEnv {
             "run".to_string(),
             format!("--uuid-file-save={}", uuid_file.display()),
         ];
+        args.extend(offline(pod_flags).iter().map(|s| s.to_string()));
         args.extend(pod_flags.iter().map(|s| s.to_string()));
         args.extend([
             self.image.clone(),
@@ -134,6 +138,16 @@ impl Drop for PodEnv {
         let _ = self
             .v
             .run(&["gc", "--grace-period=0s", "--expire-prepared=0s"]);
+    }
+}
+
+/// `--net=none` unless the flags choose a network: the helpers' pods need none, and a
+/// CNI network costs each start and stop the plugins' runs (pod_net tests networks).
+fn offline(pod_flags: &[&str]) -> Vec<&'static str> {
+    if pod_flags.iter().any(|f| f.starts_with("--net")) {
+        Vec::new()
+    } else {
+        vec!["--net=none"]
     }
 }
 

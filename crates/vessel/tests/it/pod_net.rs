@@ -1,0 +1,372 @@
+//! Pod networking through the CLI with Debian's real CNI plugins: the default network,
+//! named networks, ports, none and host, many pods at once, and what `status` and `list`
+//! show. Traffic goes only between the tests' pods and from the host to them.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use crate::common::aci::AciLayout;
+use crate::common::compress::Compression;
+use crate::common::httpd::free_port;
+use crate::common::rootfs::busybox_rootfs;
+use crate::common::Vessel;
+use crate::podkit::net::{self, NetConfig, Subnet};
+use crate::podkit::{wait_for, PodEnv};
+
+/// Serves `text` over HTTP on `port` from inside a pod (busybox httpd).
+fn serve(text: &str, port: u16) -> String {
+    format!(
+        "mkdir -p /tmp/w && echo {text} > /tmp/w/index.html && exec httpd -f -p {port} -h /tmp/w"
+    )
+}
+
+/// Fetches `http://ADDR/index.html` from inside a pod, retrying while the server starts.
+fn fetch_script(addr: &str) -> String {
+    // (busybox's static wget crashes; nc does the GET)
+    let (ip, port) = addr.rsplit_once(':').unwrap();
+    format!(
+        r#"for i in $(seq 100); do
+  out=$(printf 'GET /index.html HTTP/1.0\r\n\r\n' | nc -w 2 {ip} {port} 2>/dev/null)
+  case "$out" in *"200 OK"*) echo "$out"; exit 0 ;; esac
+  sleep 0.1
+done
+exit 1"#
+    )
+}
+
+/// A GET from the host, retrying while the server starts.
+fn host_get(addr: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got =
+            std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+                .and_then(|mut s| {
+                    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
+                    let mut out = String::new();
+                    s.read_to_string(&mut out)?;
+                    Ok(out)
+                });
+        match got {
+            Ok(body) if body.contains("200 OK") => return body,
+            _ if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            other => panic!("GET http://{addr}/: {other:?}"),
+        }
+    }
+}
+
+fn read_uuid(f: &std::path::Path) -> String {
+    std::fs::read_to_string(f).unwrap().trim().to_string()
+}
+
+#[test]
+fn two_pods_on_the_default_network_reach_each_other() {
+    let env = PodEnv::new();
+    let (mut a, file_a) = env.spawn(&["--net=default"], &serve("hello-from-a", 7000));
+    let ua = env.wait_running(&file_a);
+    let ip = net::pod_ip(&env, &ua);
+    assert!(ip.starts_with("172.16.28."), "{ip}");
+    // rkt's fields, in status.
+    let n = &net::networks(&env, &ua)[0];
+    assert_eq!(n["netName"], "default");
+    assert_eq!(n["netConf"], "builtin:default");
+    assert_eq!(n["pluginPath"], "/usr/lib/cni/ptp");
+    assert_eq!(n["ifName"], "eth0");
+    assert_eq!(n["mask"], "255.255.255.0");
+    assert_eq!(n["args"], "");
+    // The table's NETWORKS column.
+    let table = env.run(&["list", "--full"]).success().stdout;
+    assert!(table.contains(&format!("default:ip4={ip}")), "{table}");
+    // CHECK of the running pod.
+    let check = env.run(&["status", "--check-net", &ua]).success();
+    assert!(check.stdout.contains("check-default=ok"), "{check}");
+
+    let uuid_b = env.v.path("uuid-b");
+    let b = env
+        .sh(
+            &[
+                "--net=default",
+                &format!("--uuid-file-save={}", uuid_b.display()),
+            ],
+            &fetch_script(&format!("{ip}:7000")),
+        )
+        .success();
+    assert!(b.stdout.contains("hello-from-a"), "{b}");
+    let ub = read_uuid(&uuid_b);
+
+    env.run(&["stop", &ua]).success();
+    let _ = a.wait();
+    // The exited pod keeps its record; the host keeps nothing of either pod.
+    assert_eq!(net::networks(&env, &ua)[0]["ip"], ip.as_str());
+    net::assert_nothing_left(&ua, &["default"]);
+    net::assert_nothing_left(&ub, &["default"]);
+    assert!(!net::host_route(&ip), "the route to {ip} is still there");
+}
+
+/// A busybox image whose app declares port `http` (tcp 8080).
+fn web_env() -> PodEnv {
+    let v = Vessel::new();
+    let mut layout = AciLayout::create(&v.path("web.layout"), "example.com/web", "1");
+    busybox_rootfs(&layout.rootfs());
+    layout.manifest["app"]["ports"] =
+        serde_json::json!([{"name": "http", "protocol": "tcp", "port": 8080}]);
+    let aci = layout.build(&v.path("web.aci"), Compression::None);
+    v.fetch(&aci.path_str());
+    PodEnv {
+        v,
+        image: "example.com/web:1".into(),
+    }
+}
+
+#[test]
+fn a_pod_serves_the_host_through_a_port_and_taken_ports_are_refused() {
+    let env = web_env();
+    let port = free_port();
+    let (mut p, file) = env.spawn(
+        &["--net=default", &format!("--port=http:{port}")],
+        &serve("served-through-a-port", 8080),
+    );
+    let uuid = env.wait_running(&file);
+    let body = host_get(&format!("127.0.0.1:{port}"));
+    assert!(body.contains("served-through-a-port"), "{body}");
+
+    // The port is the pod's while it runs: a second pod is refused before it starts.
+    let pods_before = env.list().len();
+    let r = env
+        .run(&[
+            "run",
+            "--rm",
+            &format!("--port=http:{port}"),
+            &env.image,
+            "--exec",
+            "/bin/true",
+        ])
+        .failure();
+    assert!(
+        r.stderr
+            .contains(&format!("host port {port}/tcp is already in use")),
+        "{r}"
+    );
+    // A port some host program holds, likewise.
+    let held = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let taken = held.local_addr().unwrap().port();
+    let r = env
+        .run(&["run", "--rm", &format!("--port=http:{taken}"), &env.image])
+        .failure();
+    assert!(
+        r.stderr
+            .contains(&format!("host port {taken}/tcp is already in use")),
+        "{r}"
+    );
+    // A port the image does not declare.
+    let r = env
+        .run(&["run", "--rm", "--port=nope:9999", &env.image])
+        .failure();
+    assert!(
+        r.stderr
+            .contains("--port nope: no app of the pod declares a port of that name")
+            && r.stderr.contains("http (8080/tcp of app web)"),
+        "{r}"
+    );
+    assert_eq!(
+        env.list().len(),
+        pods_before,
+        "a refused pod was left behind"
+    );
+
+    env.run(&["stop", &uuid]).success();
+    let _ = p.wait();
+    net::assert_nothing_left(&uuid, &["default"]);
+    // The forwarding went with it.
+    assert!(
+        std::net::TcpStream::connect_timeout(
+            &format!("127.0.0.1:{port}").parse().unwrap(),
+            Duration::from_secs(2)
+        )
+        .is_err(),
+        "port {port} still answers"
+    );
+}
+
+#[test]
+fn none_has_loopback_only_and_host_shares_the_hosts_interfaces() {
+    let env = PodEnv::new();
+    let names = |dev: &str| -> Vec<String> {
+        dev.lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .map(|n| n.trim().to_string())
+            .collect()
+    };
+    let none = env.sh(&["--net=none"], "cat /proc/net/dev").success();
+    assert_eq!(names(&none.stdout), ["lo"], "{none}");
+    let host = env.sh(&["--net=host"], "cat /proc/net/dev").success();
+    let ours = std::fs::read_to_string("/proc/net/dev").unwrap();
+    let eth = names(&ours)
+        .into_iter()
+        .find(|n| n != "lo" && !n.starts_with("veth"))
+        .expect("the host has an interface besides lo");
+    assert!(names(&host.stdout).contains(&eth), "{host}");
+    // The default network: loopback and eth0.
+    let def = env.sh(&["--net=default"], "cat /proc/net/dev").success();
+    let mut got = names(&def.stdout);
+    got.sort();
+    assert_eq!(got, ["eth0", "lo"], "{def}");
+}
+
+#[test]
+fn a_named_bridge_network_joins_two_pods_with_cni_args() {
+    let conf = NetConfig::new();
+    let subnet = Subnet::new();
+    let name = net::network_name("br");
+    let bridge = format!("vtb{}", &subnet.prefix.replace('.', "")[2..]);
+    let _guard = net::NetworkGuard::new(&name, Some(&bridge));
+    // Dropped before the guard: its pods are gone when the guard cleans up.
+    let env = PodEnv::new();
+    conf.network(
+        "10-bridge.conflist",
+        &serde_json::json!({
+            "cniVersion": "1.0.0", "name": name,
+            "plugins": [{"type": "bridge", "bridge": bridge, "isGateway": true,
+                "ipam": {"type": "host-local", "subnet": subnet.cidr()}}]
+        })
+        .to_string(),
+    );
+    let fixed = subnet.addr(77);
+    let net_a = format!("--net={name}:IgnoreUnknown=1;IP={fixed}");
+    let (mut a, file_a) = env.spawn(&[&conf.flag(), &net_a], &serve("on-the-bridge", 7000));
+    let ua = env.wait_running(&file_a);
+    let nets = net::networks(&env, &ua);
+    // The pod also joined default-restricted (rkt's rule), after the named network.
+    assert_eq!(nets.len(), 2, "{nets:?}");
+    assert_eq!(nets[0]["netName"], name.as_str());
+    assert_eq!(nets[0]["ip"], fixed.as_str(), "CNI_ARGS IP= was not used");
+    assert_eq!(nets[0]["args"], format!("IgnoreUnknown=1;IP={fixed}"));
+    assert_eq!(
+        nets[0]["netConf"],
+        conf.path("net.d/10-bridge.conflist").display().to_string()
+    );
+    assert_eq!(nets[1]["netName"], "default-restricted");
+    assert_eq!(nets[1]["ifName"], "eth1");
+    assert!(
+        nets[1]["ip"].as_str().unwrap().starts_with("172.31."),
+        "{nets:?}"
+    );
+
+    let uuid_b = env.v.path("uuid-b");
+    let b = env
+        .sh(
+            &[
+                &conf.flag(),
+                &format!("--net={name}"),
+                &format!("--uuid-file-save={}", uuid_b.display()),
+            ],
+            &fetch_script(&format!("{fixed}:7000")),
+        )
+        .success();
+    assert!(b.stdout.contains("on-the-bridge"), "{b}");
+    let ub = read_uuid(&uuid_b);
+    env.run(&["stop", &ua]).success();
+    let _ = a.wait();
+    for u in [&ua, &ub] {
+        net::assert_nothing_left(u, &[&name, "default-restricted"]);
+    }
+}
+
+#[test]
+fn twenty_pods_at_once_get_distinct_addresses_and_leave_nothing() {
+    let env = PodEnv::new();
+    let mut children = Vec::new();
+    for i in 0..20 {
+        let f = env.v.path(&format!("uuid-{i}"));
+        let mut c = env.v.command(&[
+            "run",
+            "--rm",
+            "--net=default",
+            &format!("--uuid-file-save={}", f.display()),
+            &env.image,
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            "ip -4 -o addr show eth0",
+        ]);
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        children.push((c.spawn().unwrap(), f));
+    }
+    let mut ips = Vec::new();
+    let mut uuids = Vec::new();
+    for (c, f) in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout).to_string();
+        let ip = line
+            .split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        ips.push(ip);
+        uuids.push(read_uuid(&f));
+    }
+    let mut distinct = ips.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 20, "{ips:?}");
+    for u in &uuids {
+        net::assert_nothing_left(u, &["default"]);
+    }
+    wait_for("the pods to be gone", Duration::from_secs(30), || {
+        env.list().is_empty()
+    });
+}
+
+#[test]
+fn a_pod_in_a_user_namespace_joins_the_default_network() {
+    let env = PodEnv::new();
+    let uuid_file = env.v.path("uuid");
+    let r = env
+        .sh(
+            &[
+                "--private-users",
+                "--net=default",
+                &format!("--uuid-file-save={}", uuid_file.display()),
+            ],
+            "ip -4 -o addr show eth0; cat /proc/self/uid_map",
+        )
+        .success();
+    assert!(r.stdout.contains("inet 172.16.28."), "{r}");
+    net::assert_nothing_left(&read_uuid(&uuid_file), &["default"]);
+}
+
+#[test]
+fn run_prepared_may_choose_other_networks() {
+    let env = PodEnv::new();
+    let uuid = env
+        .run(&[
+            "prepare",
+            "--net=none",
+            &env.image,
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            "ip -4 -o addr show eth0",
+        ])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    let r = env.run(&["run-prepared", "--net=default", &uuid]).success();
+    assert!(r.stdout.contains("inet 172.16.28."), "{r}");
+    assert_eq!(net::networks(&env, &uuid)[0]["netName"], "default");
+    env.run(&["rm", &uuid]).success();
+    net::assert_nothing_left(&uuid, &["default"]);
+}
