@@ -102,6 +102,9 @@ pub enum Command {
     Trust(TrustArgs),
     /// Run the appc metadata service: pods learn their manifests and sign with their identity
     MetadataService(MetadataServiceArgs),
+    /// Run rkt's API service (gRPC v1alpha): platforms list and inspect pods and images,
+    /// follow events and read logs
+    ApiService(ApiServiceArgs),
     /// Print the version
     Version(FormatArgs),
     /// Print a shell completion script
@@ -469,3 +472,12 @@ pub struct MetadataServiceArgs {
     #[arg(long, default_value_t = 18112)]
     pub listen_port: u16,
 }
+
+#[derive(Args, Debug)]
+pub struct ApiServiceArgs {
+    /// Address to listen on, HOST:PORT (default localhost:15441; not with sockets passed
+    /// by systemd)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+}
+

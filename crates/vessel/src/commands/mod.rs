@@ -40,6 +40,7 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
         Command::Gc(args) => pods::gc(&ctx, &args),
         Command::Trust(args) => trust::run(&ctx, args),
         Command::MetadataService(args) => services::metadata_service(&args),
+        Command::ApiService(args) => services::api_service(&ctx, &args),
         Command::Version(f) => version(f),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vessel", &mut std::io::stdout());

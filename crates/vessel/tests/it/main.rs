@@ -4,6 +4,7 @@
 mod common;
 mod podkit;
 
+mod api_service;
 mod config_files;
 mod enter_terminal;
 mod fetch_bearer_token;

@@ -249,3 +249,74 @@ impl Drop for Mds {
         }
     }
 }
+
+/// A `vessel api-service` on a free loopback port, over one `--dir`, with a gRPC client
+/// (rkt's v1alpha, generated from the same vendored .proto) and a runtime to drive it.
+pub struct ApiService {
+    pub child: Child,
+    pub addr: String,
+    pub rt: tokio::runtime::Runtime,
+    pub log: PathBuf,
+}
+
+pub type ApiClient = api::v1alpha::public_api_client::PublicApiClient<tonic::transport::Channel>;
+
+impl ApiService {
+    pub fn start(dir: &Path, log: PathBuf) -> ApiService {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(VESSEL)
+            .arg("--dir")
+            .arg(dir)
+            .args(["api-service", "--listen", &addr])
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("LISTEN_FDS")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut s = ApiService {
+            child,
+            addr,
+            rt,
+            log,
+        };
+        let t = Instant::now();
+        while s.try_client().is_none() {
+            if let Some(st) = s.child.try_wait().unwrap() {
+                panic!("api service exited with {st}: {}", s.log_text());
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "api service not ready"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn try_client(&self) -> Option<ApiClient> {
+        let url = format!("http://{}", self.addr);
+        self.rt.block_on(ApiClient::connect(url)).ok()
+    }
+
+    pub fn client(&self) -> ApiClient {
+        self.try_client().expect("connecting to the api service")
+    }
+}
+
+impl Drop for ApiService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
