@@ -480,4 +480,3 @@ pub struct ApiServiceArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
 }
-

@@ -245,7 +245,7 @@ fn events_follow_pods_as_they_start_and_stop() {
     while !seen.contains(&(EventType::PodExited, uuid.clone())) {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let next = rt
-            .block_on(tokio::time::timeout(left, stream.message()))
+            .block_on(async { tokio::time::timeout(left, stream.message()).await })
             .unwrap_or_else(|_| panic!("no pod exit among {seen:?}"))
             .unwrap()
             .expect("the stream stays open");
@@ -286,10 +286,9 @@ fn events_follow_pods_as_they_start_and_stop() {
         .unwrap()
         .into_inner();
     exited(&p, "exit 0");
-    let r = rt.block_on(tokio::time::timeout(
-        Duration::from_millis(1500),
-        quiet.message(),
-    ));
+    let r = rt.block_on(async {
+        tokio::time::timeout(Duration::from_millis(1500), quiet.message()).await
+    });
     assert!(
         r.is_err(),
         "an event passed a filter it does not match: {r:?}"
@@ -347,7 +346,7 @@ fn logs_are_read_and_followed_and_clients_may_leave_mid_stream() {
     let mut got = Vec::new();
     while !got.iter().any(|l: &String| l == "tick3") {
         let m = rt
-            .block_on(tokio::time::timeout(Duration::from_secs(20), s.message()))
+            .block_on(async { tokio::time::timeout(Duration::from_secs(20), s.message()).await })
             .unwrap_or_else(|_| panic!("no tick3 in {got:?}"))
             .unwrap()
             .expect("the stream follows a running pod");
