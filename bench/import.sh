@@ -39,12 +39,7 @@ rootfs=$work/rootfs
 # (libraries, docs, locales) copied from this machine's /usr.
 synthetic_rootfs() {
   local dest=$1
-  mkdir -p "$dest/bin" "$dest/etc" "$dest/tmp"
-  cp /bin/busybox "$dest/bin/"
-  busybox --list | while read -r applet; do
-    [[ $applet == busybox ]] || ln -sf busybox "$dest/bin/$applet"
-  done
-  echo 'root:x:0:0:root:/root:/bin/sh' >"$dest/etc/passwd"
+  busybox_tree "$dest"
   find /usr/lib /usr/share -xdev -type f -printf '%s\t%P\t%h\n' 2>/dev/null |
     awk -F'\t' '{ total += $1; sub("^/", "", $3); print $3 "/" $2; if (total > 300 * 1048576) exit }' >"$work/synthetic.list"
   tar -C / --files-from "$work/synthetic.list" -cf - 2>/dev/null | tar -C "$dest" -xf -

@@ -98,3 +98,35 @@ ASIDE
   chmod +x "$script"
   echo "$script"
 }
+
+# A busybox-static tree in $1: the binary, its applets as links, root in passwd and group.
+busybox_tree() {
+  local dest=$1
+  mkdir -p "$dest/bin" "$dest/etc" "$dest/tmp"
+  cp /bin/busybox "$dest/bin/"
+  busybox --list | while read -r applet; do
+    [[ $applet == busybox ]] || ln -sf busybox "$dest/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$dest/etc/passwd"
+  echo 'root:x:0:' >"$dest/etc/group"
+}
+
+# The image every start benchmark runs: an OCI layout $1/layout:bench of a busybox tree
+# whose command is /bin/true, and its runc bundle unpacked in $1/bundle (no terminal).
+busybox_bench_image() {
+  local work=$1
+  umoci init --layout "$work/layout"
+  umoci new --image "$work/layout:bench"
+  umoci unpack --image "$work/layout:bench" "$work/bundle" >/dev/null
+  busybox_tree "$work/bundle/rootfs"
+  umoci repack --image "$work/layout:bench" "$work/bundle"
+  umoci config --image "$work/layout:bench" --config.cmd /bin/true
+  python3 - "$work/bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["args"] = ["/bin/true"]
+c["process"]["terminal"] = False
+json.dump(c, open(p, "w"))
+PY
+}

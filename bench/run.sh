@@ -37,29 +37,9 @@ rm -rf "$work"
 mkdir -p "$work"
 
 say "a busybox root filesystem, as an OCI layout (umoci), a runc bundle, and a podman image"
+busybox_bench_image "$work"
 layout=$work/layout
-umoci init --layout "$layout"
-umoci new --image "$layout:bench"
-umoci unpack --image "$layout:bench" "$work/bundle" >/dev/null
 rootfs=$work/bundle/rootfs
-mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
-cp /bin/busybox "$rootfs/bin/"
-busybox --list | while read -r applet; do
-  [[ $applet == busybox ]] || ln -sf busybox "$rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
-echo 'root:x:0:' >"$rootfs/etc/group"
-umoci repack --image "$layout:bench" "$work/bundle"
-umoci config --image "$layout:bench" --config.cmd /bin/true
-# runc: the bundle umoci unpacked, running /bin/true without a terminal.
-python3 - "$work/bundle/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-c["process"]["args"] = ["/bin/true"]
-c["process"]["terminal"] = False
-json.dump(c, open(p, "w"))
-PY
 store=$work/store
 "$vessel" --dir "$store" fetch --insecure-options=image "oci:$layout:bench" >/dev/null
 image=localhost/layout:bench

@@ -370,3 +370,75 @@ fn run_prepared_may_choose_other_networks() {
     env.run(&["rm", &uuid]).success();
     net::assert_nothing_left(&uuid, &["default"]);
 }
+
+#[test]
+fn default_restricted_has_no_way_out_but_a_link_to_the_host() {
+    let env = PodEnv::new();
+    let r = env
+        .sh(
+            &["--net=default-restricted"],
+            "ip -4 route; echo ---; ip -4 addr show eth0",
+        )
+        .success();
+    let (routes, addrs) = r.stdout.split_once("---").unwrap();
+    assert!(!routes.contains("default"), "a route out:\n{r}");
+    assert!(addrs.contains("inet 172.31."), "{r}");
+    // The host's side of the link is routed (the metadata service listens there).
+    assert!(
+        routes.lines().any(|l| l.starts_with("172.31.")),
+        "no route to the host's side:\n{r}"
+    );
+    // The default network, by contrast, routes everything through the host.
+    let d = env.sh(&["--net=default"], "ip -4 route").success();
+    assert!(d.stdout.contains("default via 172.16.28."), "{d}");
+}
+
+#[test]
+fn all_joins_every_network_and_ipv6_where_the_config_asks() {
+    let conf = NetConfig::new();
+    let subnet = Subnet::new();
+    let name = net::network_name("v6");
+    let _guard = net::NetworkGuard::new(&name, None);
+    let env = PodEnv::new();
+    let octets: Vec<u8> = subnet
+        .prefix
+        .trim_end_matches('.')
+        .split('.')
+        .map(|o| o.parse().unwrap())
+        .collect();
+    let v6 = format!("fd76:7465:{:x}{:02x}::", octets[1], octets[2]);
+    conf.network(
+        "10-dual.conflist",
+        &serde_json::json!({
+            "cniVersion": "1.0.0", "name": name,
+            "plugins": [{"type": "ptp", "ipam": {"type": "host-local",
+                "ranges": [[{"subnet": subnet.cidr()}], [{"subnet": format!("{v6}/64")}]]}}]
+        })
+        .to_string(),
+    );
+    let (mut pod, file) = env.spawn(
+        &[&conf.flag(), "--net=all"],
+        "ip -6 addr show eth0 > /tmp/v6; sleep 30",
+    );
+    let uuid = env.wait_running(&file);
+    let nets = net::networks(&env, &uuid);
+    let mut names: Vec<&str> = nets
+        .iter()
+        .map(|n| n["netName"].as_str().unwrap())
+        .collect();
+    names.sort();
+    let mut want = vec![name.as_str(), "default", "default-restricted"];
+    want.sort();
+    assert_eq!(names, want, "{nets:?}");
+    // Configuration files sort before the built-ins (rkt's 99-*): ours is eth0.
+    assert_eq!(nets[0]["netName"], name.as_str());
+    assert_eq!(nets[0]["ifName"], "eth0");
+    let inside = env
+        .run(&["enter", &uuid, "/bin/cat", "/tmp/v6"])
+        .success()
+        .stdout;
+    assert!(inside.contains(&format!("inet6 {v6}")), "{inside}");
+    env.run(&["stop", &uuid]).success();
+    let _ = pod.wait();
+    net::assert_nothing_left(&uuid, &[&name, "default", "default-restricted"]);
+}
