@@ -93,11 +93,6 @@ capabilities! {
 }
 
 impl Capability {
-    /// The capability with kernel number `number`, if Vessel knows it.
-    pub fn from_number(number: u8) -> Option<Self> {
-        (usize::from(number) < NAMES.len()).then_some(Capability(number))
-    }
-
     pub fn number(self) -> u8 {
         self.0
     }

@@ -4,7 +4,6 @@
 //! swapped for a symlink between the check and the mount cannot redirect it outside the
 //! root (CVE-2021-30465).
 
-use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -13,6 +12,8 @@ use rustix::mount::{
     fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
     open_tree, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
 };
+
+use crate::error::{Context, Error, Result};
 
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
@@ -23,18 +24,13 @@ pub enum Target {
     File,
 }
 
-fn errctx(e: impl Into<io::Error>, what: impl std::fmt::Display) -> io::Error {
-    let e: io::Error = e.into();
-    io::Error::new(e.kind(), format!("{what}: {e}"))
-}
-
 /// Opens `path` inside `root` as an O_PATH fd, creating it (and missing parents, as
 /// directories 0755) if absent. Symlinks on the way resolve inside the root.
-pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result<OwnedFd> {
+pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> Result<OwnedFd> {
     let rel = path.trim_start_matches('/');
     if rel.is_empty() {
         return rustix::fs::openat(root, ".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| errctx(e, "/"));
+            .ctx("/");
     }
     match rustix::fs::openat2(
         root,
@@ -45,7 +41,7 @@ pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result
     ) {
         Ok(fd) => return Ok(fd),
         Err(Errno::NOENT) => {}
-        Err(e) => return Err(errctx(e, path)),
+        Err(e) => return Err(e).ctx(path),
     }
     let (parent, name) = match rel.rfind('/') {
         Some(i) => (&rel[..i], &rel[i + 1..]),
@@ -58,36 +54,32 @@ pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
+        .ctx("")
     } else {
-        open_target(root, parent, Target::Dir)
-            .and_then(|_| {
-                rustix::fs::openat2(
-                    root,
-                    parent,
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                    IN_ROOT,
-                )
-                .map_err(io::Error::from)
-            })
-            .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
+        open_target(root, parent, Target::Dir).and_then(|_| {
+            rustix::fs::openat2(
+                root,
+                parent,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                IN_ROOT,
+            )
+            .ctx("")
+        })
     }
-    .map_err(|e| errctx(e, format!("parent of {path}")))?;
+    .with_ctx(|| format!("parent of {path}"))?;
     if let Ok(target) = rustix::fs::readlinkat(&pfd, name, Vec::new()) {
         // A dangling symlink: following it would mean creating directories wherever it
         // points (inside the root, but still a surprise); refuse and say why.
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "{path} is a symlink to {:?}, which does not exist in the image",
-                target.to_string_lossy()
-            ),
-        ));
+        return Err(Error::new(format!(
+            "{path} is a symlink to {:?}, which does not exist in the image",
+            target.to_string_lossy()
+        )));
     }
     match kind {
         Target::Dir => match rustix::fs::mkdirat(&pfd, name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(errctx(e, format!("creating {path}"))),
+            Err(e) => return Err(e).with_ctx(|| format!("creating {path}")),
         },
         Target::File => {
             match rustix::fs::openat(
@@ -97,7 +89,7 @@ pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result
                 Mode::from_raw_mode(0o644),
             ) {
                 Ok(_) | Err(Errno::EXIST) => {}
-                Err(e) => return Err(errctx(e, format!("creating {path}"))),
+                Err(e) => return Err(e).with_ctx(|| format!("creating {path}")),
             }
         }
     }
@@ -108,11 +100,16 @@ pub fn open_target(root: BorrowedFd<'_>, path: &str, kind: Target) -> io::Result
         Mode::empty(),
         IN_ROOT,
     )
-    .map_err(|e| errctx(e, path))
+    .ctx(path)
 }
+
+/// The mount option that marks a volume's host source: opened refusing symlinks on the
+/// way (checked when the pod is prepared, and again by fd when it is mounted).
+pub const NO_SYMLINKS: &str = "x-vessel-nosymlinks";
 
 /// Splits OCI mount options into mount attributes, filesystem parameters, and whether it
 /// is a (recursive) bind mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// `x-vessel-*` options: instructions to the executor.
     pub markers: Vec<String>,
@@ -167,9 +164,8 @@ pub fn mount_new(
     source: Option<&str>,
     opts: &Options,
     target: BorrowedFd<'_>,
-) -> io::Result<()> {
-    let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)
-        .map_err(|e| errctx(e, format!("fsopen {fstype}")))?;
+) -> Result<()> {
+    let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).with_ctx(|| format!("fsopen {fstype}"))?;
     if let Some(src) = source {
         // Some filesystems (proc, sysfs) reject a "source" they have no use for.
         let _ = fsconfig_set_string(&fs, "source", src);
@@ -179,16 +175,16 @@ pub fn mount_new(
             Some(v) => fsconfig_set_string(&fs, k.as_str(), v.as_str()),
             None => fsconfig_set_flag(&fs, k.as_str()),
         };
-        r.map_err(|e| errctx(e, format!("{fstype} option {k}")))?;
+        r.with_ctx(|| format!("{fstype} option {k}"))?;
     }
-    fsconfig_create(&fs).map_err(|e| errctx(e, format!("creating {fstype}")))?;
+    fsconfig_create(&fs).with_ctx(|| format!("creating {fstype}"))?;
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, opts.attrs)
-        .map_err(|e| errctx(e, format!("fsmount {fstype}")))?;
+        .with_ctx(|| format!("fsmount {fstype}"))?;
     attach(&mnt, target)
 }
 
 /// Attaches a detached mount (from fsmount or open_tree) onto `target`.
-pub fn attach(mnt: &OwnedFd, target: BorrowedFd<'_>) -> io::Result<()> {
+pub fn attach(mnt: &OwnedFd, target: BorrowedFd<'_>) -> Result<()> {
     move_mount(
         mnt,
         "",
@@ -196,11 +192,11 @@ pub fn attach(mnt: &OwnedFd, target: BorrowedFd<'_>) -> io::Result<()> {
         "",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )
-    .map_err(|e| errctx(e, "move_mount"))
+    .ctx("move_mount")
 }
 
 /// A detached copy of the mount at `source` (an fd or a path relative to `dirfd`).
-pub fn clone_tree(dirfd: BorrowedFd<'_>, path: &str, recursive: bool) -> io::Result<OwnedFd> {
+pub fn clone_tree(dirfd: BorrowedFd<'_>, path: &str, recursive: bool) -> Result<OwnedFd> {
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     if path.is_empty() {
         flags |= OpenTreeFlags::AT_EMPTY_PATH;
@@ -208,17 +204,17 @@ pub fn clone_tree(dirfd: BorrowedFd<'_>, path: &str, recursive: bool) -> io::Res
     if recursive {
         flags |= OpenTreeFlags::AT_RECURSIVE;
     }
-    open_tree(dirfd, path, flags).map_err(|e| errctx(e, format!("open_tree {path}")))
+    open_tree(dirfd, path, flags).with_ctx(|| format!("open_tree {path}"))
 }
 
 /// This very binary as a detached, read-only, nosuid mount of its own, to exec into a pod
 /// from: a process there that opens our /proc/PID/exe gets a file it can never write,
 /// whatever it does later (runc's CVE-2019-5736). Call while the binary's path still
 /// resolves in our mount namespace.
-pub fn read_only_self() -> io::Result<OwnedFd> {
+pub fn read_only_self() -> Result<OwnedFd> {
     // By path: /proc/self/exe refers to a mount of another namespace, which open_tree
     // cannot clone from a new one.
-    let path = std::fs::read_link("/proc/self/exe").map_err(|e| errctx(e, "/proc/self/exe"))?;
+    let path = std::fs::read_link("/proc/self/exe").ctx("/proc/self/exe")?;
     let exe = clone_tree(rustix::fs::CWD, &path.to_string_lossy(), false)?;
     set_attrs(
         exe.as_fd(),
@@ -231,26 +227,16 @@ pub fn read_only_self() -> io::Result<OwnedFd> {
     Ok(exe)
 }
 
-/// Sets (and clears) attributes of a mount, recursively if asked: mount_setattr(2).
-pub fn set_attrs(
-    mnt: BorrowedFd<'_>,
-    set: MountAttrFlags,
-    clear: MountAttrFlags,
-    recursive: bool,
-) -> io::Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let attr = MountAttr {
-        attr_set: set.bits() as u64,
-        attr_clr: clear.bits() as u64,
-        propagation: 0,
-        userns_fd: 0,
-    };
+/// struct mount_attr of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn mount_setattr(mnt: BorrowedFd<'_>, attr: &MountAttr, recursive: bool) -> Result<()> {
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
@@ -262,50 +248,42 @@ pub fn set_attrs(
             mnt.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr as *const MountAttr,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     if r < 0 {
-        return Err(errctx(io::Error::last_os_error(), "mount_setattr"));
+        return Err(Error::last_os("mount_setattr"));
     }
     Ok(())
 }
 
+/// Sets (and clears) attributes of a mount, recursively if asked: mount_setattr(2).
+pub fn set_attrs(
+    mnt: BorrowedFd<'_>,
+    set: MountAttrFlags,
+    clear: MountAttrFlags,
+    recursive: bool,
+) -> Result<()> {
+    let attr = MountAttr {
+        attr_set: set.bits() as u64,
+        attr_clr: clear.bits() as u64,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    mount_setattr(mnt, &attr, recursive)
+}
+
 /// Gives a detached mount the idmapping of a user namespace: files owned by host id 0 show
 /// as owned by that namespace's root (mount_setattr(MOUNT_ATTR_IDMAP)).
-pub fn set_idmap(mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
+pub fn set_idmap(mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> Result<()> {
     let attr = MountAttr {
         attr_set: MountAttrFlags::MOUNT_ATTR_IDMAP.bits() as u64,
         attr_clr: 0,
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
-    // SAFETY: a valid fd, an empty C string, and a properly sized struct.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            mnt.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 {
-        return Err(errctx(
-            io::Error::last_os_error(),
-            "mount_setattr(MOUNT_ATTR_IDMAP)",
-        ));
-    }
-    Ok(())
+    mount_setattr(mnt, &attr, true).ctx("MOUNT_ATTR_IDMAP")
 }
 
 /// Bind-mounts `source` (an open fd or O_PATH fd of a file or directory outside or inside
@@ -315,7 +293,7 @@ pub fn bind(
     target: BorrowedFd<'_>,
     recursive: bool,
     attrs: MountAttrFlags,
-) -> io::Result<()> {
+) -> Result<()> {
     let tree = clone_tree(source, "", recursive)?;
     if !attrs.is_empty() {
         set_attrs(tree.as_fd(), attrs, MountAttrFlags::empty(), recursive)?;
@@ -324,7 +302,7 @@ pub fn bind(
 }
 
 /// Makes the mount at `target` read-only in place (a read-only bind of itself).
-pub fn remount_readonly(target: BorrowedFd<'_>) -> io::Result<()> {
+pub fn remount_readonly(target: BorrowedFd<'_>) -> Result<()> {
     bind(
         target,
         target,
@@ -336,9 +314,8 @@ pub fn remount_readonly(target: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 /// Opens a host path (not inside any root) as an O_PATH fd.
-pub fn open_host(path: &str) -> io::Result<OwnedFd> {
-    rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| errctx(e, path))
+pub fn open_host(path: &str) -> Result<OwnedFd> {
+    rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).ctx(path)
 }
 
 #[cfg(test)]

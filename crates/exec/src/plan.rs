@@ -1,8 +1,14 @@
-//! What the supervisor hands the pod's init: one plan for the pod, one per app. It goes
-//! over a socket to another program image (the init runs from a sealed copy of the binary,
-//! see embryo.rs and handover.rs), so it is plain serialisable data: paths, an OCI runtime
-//! spec per app, and the supervisor's numbers of the descriptors sent with it.
+//! What a pod is to the executor, in two parts:
+//! - [`PodPlan`]: what means something on disk, written once by stage0 as the pod's
+//!   `plan.json` (paths relative to the pod's directory there) and read at each start:
+//!   hostname, namespaces, and per app its root filesystem, OCI runtime spec, user and
+//!   handlers;
+//! - [`Handover`]: what one start adds, which travels only over the socket to the pod's
+//!   init (a sealed copy of the binary, see `crossing`): the plan with absolute paths, and
+//!   this start's descriptors (by the supervisor's numbers, renumbered on arrival),
+//!   compiled filters and CPU set.
 
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -39,20 +45,9 @@ pub struct PodPlan {
     /// mount namespace only.
     pub stage1_dir: PathBuf,
     pub apps: Vec<AppPlan>,
-    /// The v1 `tasks` files of the init's own cgroup (it joins no v2 one: see
-    /// `cgroups::join`).
-    #[serde(default)]
-    pub init_cgroup_fds: Vec<i32>,
     /// `--private-users`: a user namespace mapping ids 0..size to base..base+size.
     #[serde(default)]
     pub userns: Option<UserNamespace>,
-    /// VESSEL_TRACE's origin (monotonic ns), for the init's phase timings.
-    #[serde(default)]
-    pub trace_origin: Option<u64>,
-    /// The CPUs the init takes back once handed its plan (`Embryo::spawn` kept it off the
-    /// supervisor's CPU until then).
-    #[serde(default)]
-    pub cpus: Option<Vec<u32>>,
     /// The apps' /etc/resolv.conf (bound over theirs); None: the image's own.
     #[serde(default)]
     pub resolv_conf: Option<String>,
@@ -80,7 +75,8 @@ pub struct AppPlan {
     pub name: String,
     pub rootfs: RootfsPlan,
     /// The OCI runtime spec the app runs under: process, mounts, masked and read-only
-    /// paths, rlimits; its seccomp section is compiled by the supervisor into `seccomp_bpf`.
+    /// paths, rlimits; its seccomp section is compiled by the supervisor
+    /// ([`AppHandover::seccomp_bpf`]).
     pub spec: oci_spec::runtime::Spec,
     /// User and group as names or numbers, resolved inside the app's root (its
     /// /etc/passwd and /etc/group) just before exec. None: use the spec's numbers.
@@ -94,21 +90,58 @@ pub struct AppPlan {
     pub pre_start: Option<Vec<String>>,
     #[serde(default)]
     pub post_stop: Option<Vec<String>>,
-    /// Compiled seccomp filter (SeccompProgram::to_bytes), or none.
-    #[serde(default)]
-    pub seccomp_bpf: Option<Vec<u8>>,
     /// The app gets a terminal (`--interactive`): its stdio is a pty the pod's first
     /// process opens in the app's devpts.
     #[serde(default)]
     pub terminal: bool,
-    /// Inherited fds: the app's stdin, stdout, stderr, and its cgroup.procs files.
-    pub stdio: [i32; 3],
-    /// The app's cgroups (`cgroups::JoinFds`): v1 `tasks` it writes itself into,
-    pub cgroup_fds: Vec<i32>,
+}
+
+/// One start of a pod, as its init receives it over the socket (never on disk).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Handover {
+    /// The plan, its paths made absolute, the apps' seccomp profiles left out (compiled in
+    /// [`AppHandover::seccomp_bpf`]).
+    pub plan: PodPlan,
+    /// One per app of the plan, in order.
+    pub apps: Vec<AppHandover>,
+    /// The v1 `tasks` files of the init's own cgroup (it joins no v2 one: see
+    /// `cgroups::join`).
+    pub init_cgroup_fds: Vec<RawFd>,
+    /// VESSEL_TRACE's origin (monotonic ns), for the init's phase timings.
+    pub trace_origin: Option<u64>,
+    /// The CPUs the init takes back once handed the pod (`Embryo::spawn` kept it off the
+    /// supervisor's CPU until then).
+    pub cpus: Option<Vec<u32>>,
+}
+
+/// An app's part of one start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AppHandover {
+    /// Its compiled seccomp filter (`SeccompProgram::to_bytes`), or none.
+    pub seccomp_bpf: Option<Vec<u8>>,
+    /// stdin, stdout, stderr; an app with a terminal has none here (its pty is opened in
+    /// the pod, see stage1).
+    pub stdio: Option<[RawFd; 3]>,
+    /// Its cgroups (`cgroups::JoinFds`): the v1 `tasks` files it writes itself into,
+    pub cgroup_fds: Vec<RawFd>,
     /// the v2 directory it is cloned into,
-    #[serde(default)]
-    pub cgroup_v2_dir: Option<i32>,
+    pub cgroup_v2_dir: Option<RawFd>,
     /// or the v2 `cgroup.procs` the init moves it through (under `--private-users`).
-    #[serde(default)]
-    pub cgroup_v2_procs: Option<i32>,
+    pub cgroup_v2_procs: Option<RawFd>,
+}
+
+impl Handover {
+    /// Every descriptor number it names, for renumbering on arrival.
+    pub fn descriptors_mut(&mut self) -> impl Iterator<Item = &mut RawFd> {
+        self.init_cgroup_fds
+            .iter_mut()
+            .chain(self.apps.iter_mut().flat_map(|a| {
+                a.stdio
+                    .iter_mut()
+                    .flatten()
+                    .chain(a.cgroup_fds.iter_mut())
+                    .chain(a.cgroup_v2_dir.iter_mut())
+                    .chain(a.cgroup_v2_procs.iter_mut())
+            }))
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! started <app> <pid-in-pod>
-//! failed <app> <message>
+//! failed <app> <exec|setup> <errno, 0 for none> <message>
 //! exited <app> <wait status>
 //! error <message>
 //! done
@@ -14,15 +14,19 @@
 
 use std::fmt;
 
+use crate::error::Error;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Started {
         app: usize,
         pid: i32,
     },
+    /// The app could not start: the failing step's error, with its errno and whether it
+    /// was the exec of the command (the exit code comes from those, never from the text).
     Failed {
         app: usize,
-        message: String,
+        error: Error,
     },
     Exited {
         app: usize,
@@ -43,7 +47,13 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Started { app, pid } => writeln!(f, "started {app} {pid}"),
-            Event::Failed { app, message } => writeln!(f, "failed {app} {}", one_line(message)),
+            Event::Failed { app, error } => writeln!(
+                f,
+                "failed {app} {} {} {}",
+                if error.is_exec() { "exec" } else { "setup" },
+                error.errno().unwrap_or(0),
+                one_line(&error.to_string())
+            ),
             Event::Exited { app, status } => writeln!(f, "exited {app} {status}"),
             Event::Error { message } => writeln!(f, "error {}", one_line(message)),
             Event::Warning { message } => writeln!(f, "warning {}", one_line(message)),
@@ -72,8 +82,19 @@ impl Event {
                 })
             }
             "failed" => {
-                let (app, message) = num_then(rest)?;
-                Some(Event::Failed { app, message })
+                let (app, rest) = num_then(rest)?;
+                let (step, rest) = rest.split_once(' ')?;
+                let (errno, message) = num_then(rest)?;
+                let exec = match step {
+                    "exec" => true,
+                    "setup" => false,
+                    _ => return None,
+                };
+                let errno = i32::try_from(errno).ok().filter(|e| *e != 0);
+                Some(Event::Failed {
+                    app,
+                    error: Error::reported(message, errno, exec),
+                })
             }
             "exited" => {
                 let (app, status) = num_then(rest)?;
@@ -131,7 +152,7 @@ mod tests {
             Event::Started { app: 0, pid: 7 },
             Event::Failed {
                 app: 1,
-                message: "exec /x: no such file\nor directory".into(),
+                error: Error::exec("exec /x", libc::ENOENT).wrap("two\nlines"),
             },
             Event::Exited { app: 2, status: 9 },
             Event::Error {
@@ -142,8 +163,10 @@ mod tests {
             let line = e.to_string();
             let back = Event::parse(line.trim_end()).unwrap();
             match (&e, &back) {
-                (Event::Failed { message: a, .. }, Event::Failed { message: b, .. }) => {
-                    assert_eq!(a.replace('\n', " "), *b)
+                (Event::Failed { error: a, .. }, Event::Failed { error: b, .. }) => {
+                    assert_eq!(a.to_string().replace('\n', " "), b.to_string());
+                    assert_eq!((a.errno(), a.is_exec()), (b.errno(), b.is_exec()));
+                    assert_eq!(b.start_failure_code(), 127);
                 }
                 _ => assert_eq!(e, back),
             }

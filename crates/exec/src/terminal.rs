@@ -1,6 +1,6 @@
 //! `--interactive`: the app's terminal. The pod's first process opens a pty pair inside the
 //! app's own devpts (so the app sees /dev/pts/N of its /dev) and hands the master to the
-//! supervisor, which relays it to our stdin and stdout: raw mode and window size follow
+//! supervisor (`crossing::channel`), which relays it to our stdin and stdout: raw mode and window size follow
 //! our terminal; from a pipe, input is passed on and its end becomes an end-of-file.
 
 use std::io;
@@ -26,45 +26,6 @@ pub fn open_pair(pts_dir: BorrowedFd<'_>) -> io::Result<(OwnedFd, OwnedFd)> {
             | rustix::pty::OpenptFlags::CLOEXEC,
     )?;
     Ok((master, slave))
-}
-
-/// Sends one descriptor over a unix socket.
-pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let fds = [fd];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
-    control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds));
-    rustix::net::sendmsg(
-        sock,
-        &[io::IoSlice::new(b"t")],
-        &mut control,
-        rustix::net::SendFlags::empty(),
-    )?;
-    Ok(())
-}
-
-/// Receives one descriptor, or None if the peer closed the socket without sending one.
-pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
-    let mut byte = [0u8; 1];
-    let r = rustix::net::recvmsg(
-        sock,
-        &mut [io::IoSliceMut::new(&mut byte)],
-        &mut control,
-        rustix::net::RecvFlags::CMSG_CLOEXEC,
-    )?;
-    if r.bytes == 0 {
-        return Ok(None);
-    }
-    for msg in control.drain() {
-        if let rustix::net::RecvAncillaryMessage::ScmRights(mut fds) = msg {
-            if let Some(fd) = fds.next() {
-                return Ok(Some(fd));
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// The supervisor's side: our stdin into the master, and our terminal's state onto it.

@@ -1,5 +1,5 @@
-//! User and group names resolved in the app's own /etc/passwd and /etc/group, after the
-//! app has pivoted into its root (so the image's files are read, never the host's).
+//! User and group names resolved in the app's own /etc/passwd and /etc/group, read inside
+//! its root (so the image's files are read, never the host's).
 
 use std::io;
 
@@ -10,8 +10,40 @@ pub struct Resolved {
     pub home: Option<String>,
 }
 
-fn read(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
+/// The most of /etc/passwd or /etc/group read from an image (a hostile one could point
+/// them at /dev/zero).
+const MAX_DB: u64 = 4 << 20;
+
+/// Reads a user database inside an app's root (`root`, opened O_PATH), resolving inside
+/// it and following no magic link; empty if absent. Only a regular file is read, and at
+/// most [`MAX_DB`] of it: a FIFO or a device would hang or flood the reader.
+pub fn read_in(root: std::os::fd::BorrowedFd<'_>, path: &str) -> crate::error::Result<String> {
+    use crate::error::{Context, Error};
+    use std::io::Read;
+    let fd = match rustix::fs::openat2(
+        root,
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(String::new()),
+        Err(e) => return Err(e).with_ctx(|| format!("the image's /{path}")),
+    };
+    let st = rustix::fs::fstat(&fd).with_ctx(|| format!("the image's /{path}"))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(Error::msg(
+            format!("the image's /{path}"),
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_DB)
+        .read_to_string(&mut text)
+        .with_ctx(|| format!("the image's /{path}"))?;
+    Ok(text)
 }
 
 /// A passwd entry by name or, for a number, by its uid field only: an image must not be
@@ -42,12 +74,9 @@ fn group_lookup(group: &str, name: &str) -> Option<u32> {
     })
 }
 
-/// Resolves `user` and `group` (names or numbers). With no group, the user's primary
-/// group from passwd (0 for a bare uid without an entry).
-pub fn resolve(user: &str, group: Option<&str>) -> io::Result<Resolved> {
-    resolve_in(&read("/etc/passwd"), &read("/etc/group"), user, group)
-}
-
+/// Resolves `user` and `group` (names or numbers) in the text of an image's
+/// /etc/passwd and /etc/group. With no group, the user's primary group from passwd (0 for
+/// a bare uid without an entry).
 pub fn resolve_in(
     passwd: &str,
     groups: &str,

@@ -484,11 +484,6 @@ impl PodDir {
         self.lock.as_ref().map(|f| f.as_raw_fd())
     }
 
-    /// Gives the lock's file to the caller (a supervisor that outlives this value).
-    pub fn take_lock(&mut self) -> Option<File> {
-        self.lock.take()
-    }
-
     /// Moves the pod, locked by us, out of every listing before its files are deleted:
     /// from then on it is not found. Returns its new path; the value must not be used
     /// as a pod any more, only to hold the lock until the files are gone.

@@ -19,6 +19,22 @@ pub enum PodError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// The pod could not be started (its first process, cgroups, a filter...).
+    #[error(transparent)]
+    Launch(#[from] exec::supervisor::launch::LaunchError),
+    #[error("supervising the pod: {0}")]
+    Supervise(#[source] std::io::Error),
+    #[error("blocking signals: {0}")]
+    Signals(#[source] nix::errno::Errno),
+    /// A file of the pod that vessel wrote holds what vessel cannot read.
+    #[error("{path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("entering app {app} of pod {uuid}: {source}")]
+    Enter {
+        app: String,
+        uuid: String,
+        source: std::io::Error,
+    },
 }
 
 impl PodError {

@@ -13,7 +13,7 @@ const EMBRYO_GRACE: Duration = Duration::from_secs(60);
 /// Removes a pod that no process holds: its directory and any cgroups left behind (a
 /// supervisor killed with SIGKILL leaves them). Mounts need no cleanup: they lived in the
 /// pod's own mount namespace, which died with it.
-pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
+pub fn remove(mut pod: PodDir) -> Result<()> {
     if !pod.try_lock()? {
         return Err(PodError::WrongState {
             uuid: pod.uuid.clone(),
@@ -26,7 +26,7 @@ pub fn remove(mut pod: PodDir, cgroup_parent: &str) -> Result<()> {
     }
     let path = pod.path();
     teardown_network(&pod.uuid, &path, pod.lock_fd());
-    remove_cgroups(&pod.uuid, cgroup_parent);
+    remove_cgroups(&pod.uuid);
     release_userns(&pod, &path);
     std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e))?;
     Ok(())
@@ -64,11 +64,7 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
 /// while `run` returns; it runs the networks' DEL first. The init's exit (its namespaces
 /// torn down) and deleting a tree cost milliseconds nobody needs to wait for. The child holds the pod's lock (inherited)
 /// until it is done; should it die, `gc` finishes the job.
-pub fn discard_after_exit(
-    mut pod: PodDir,
-    init: std::os::fd::OwnedFd,
-    cgroup_parent: &str,
-) -> Result<()> {
+pub fn discard_after_exit(mut pod: PodDir, init: std::os::fd::OwnedFd) -> Result<()> {
     // Out of sight at once: when `run --rm` returns, no command finds the pod.
     let path = pod.hide_for_deletion()?;
     in_background(&path, || {
@@ -86,7 +82,7 @@ pub fn discard_after_exit(
                 tv_nsec: 0,
             }),
         );
-        remove_cgroups(&pod.uuid, cgroup_parent);
+        remove_cgroups(&pod.uuid);
         release_userns(&pod, &path);
     })
 }
@@ -132,10 +128,103 @@ fn release_userns(pod: &PodDir, path: &Path) {
     }
 }
 
-pub fn remove_cgroups(uuid: &str, parent: &str) {
-    if let Ok(cg) = exec::cgroups::Cgroups::detect().and_then(|c| c.with_parent(parent)) {
+/// Pods' cgroups live under the one default parent (`exec::cgroups::DEFAULT_PARENT`): a
+/// parent of the caller's choosing would have to be recorded with each pod, or `rm` and
+/// `gc` would leave its cgroups behind.
+pub fn remove_cgroups(uuid: &str) {
+    if let Ok(cg) = exec::cgroups::Cgroups::detect() {
         let _ = cg.remove_pod(uuid);
     }
+}
+
+/// `vessel enter`: runs `command` inside app `app` of a running pod (the pod's only app
+/// when None), with exactly that app's isolation (`exec::crossing::enter`); its wait status.
+pub fn enter(pod: &PodDir, app: Option<&str>, command: Vec<String>) -> Result<i32> {
+    if pod.state() != State::Running {
+        return Err(PodError::WrongState {
+            uuid: pod.uuid.clone(),
+            state: pod.state().name().into(),
+            reason: "only a running pod can be entered".into(),
+        });
+    }
+    let paths = pod.paths();
+    let state = PodState::load(paths.dir())?;
+    let names = || {
+        state
+            .apps
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let app = match app {
+        Some(name) => state.apps.iter().find(|a| a.name == name).ok_or_else(|| {
+            PodError::Invalid(format!(
+                "pod {} has no app named {name:?} (apps: {})",
+                pod.uuid,
+                names()
+            ))
+        })?,
+        None if state.apps.len() == 1 => &state.apps[0],
+        None => {
+            return Err(PodError::Invalid(format!(
+                "pod {} has several apps ({}): choose one with --app",
+                pod.uuid,
+                names()
+            )))
+        }
+    };
+    let not_running = |what: &str| PodError::WrongState {
+        uuid: pod.uuid.clone(),
+        state: pod.state().name().into(),
+        reason: format!("{what} is not running"),
+    };
+    let pid = app
+        .pid
+        .ok_or_else(|| not_running(&format!("app {}", app.name)))?;
+    let init_pid = state.pid.ok_or_else(|| not_running("its init"))?;
+    let plan_path = paths.plan();
+    let plan: exec::plan::PodPlan = serde_json::from_slice(
+        &std::fs::read(&plan_path).map_err(|e| PodError::io(&plan_path, e))?,
+    )
+    .map_err(|e| PodError::Corrupt {
+        path: plan_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let app_plan = plan
+        .apps
+        .iter()
+        .find(|a| a.name == app.name)
+        .ok_or_else(|| PodError::Corrupt {
+            path: plan_path.clone(),
+            reason: format!("app {} is missing", app.name),
+        })?;
+    let seccomp = match app_plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(profile) => Some(exec::supervisor::launch::compiled_filter(
+            &app.name,
+            profile,
+            Some(&crate::layout::seccomp_cache(pod.vessel_dir())),
+        )?),
+        None => None,
+    };
+    exec::crossing::enter::enter(exec::crossing::enter::EnterRequest {
+        app_pid: pid,
+        init_pid,
+        init_start: state.pid_start,
+        spec: &app_plan.spec,
+        seccomp,
+        command,
+    })
+    .map_err(|source| PodError::Enter {
+        app: app.name.clone(),
+        uuid: pod.uuid.clone(),
+        source,
+    })
 }
 
 /// Signals a running pod's init, after checking the recorded pid still is that init.
@@ -284,7 +373,6 @@ pub struct GcOptions {
     pub grace: Duration,
     pub expire_prepared: Duration,
     pub mark_only: bool,
-    pub cgroup_parent: String,
 }
 
 /// rkt's gc: exited pods are first marked (moved to exited-garbage), then removed once the
@@ -321,7 +409,7 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
         };
         if remove_now && !opts.mark_only {
             let uuid = pod.uuid.clone();
-            match remove(pod, &opts.cgroup_parent) {
+            match remove(pod) {
                 Ok(()) => report.removed.push(uuid),
                 Err(PodError::WrongState { .. }) => {}
                 Err(e) => report.failed.push(format!("{uuid}: {e}")),
@@ -333,7 +421,7 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
     if !opts.mark_only {
         for (uuid, path) in pods.abandoned_deletions() {
             teardown_network(&uuid, &path, None);
-            remove_cgroups(&uuid, &opts.cgroup_parent);
+            remove_cgroups(&uuid);
             if let Ok(PodState {
                 userns_slot: Some(slot),
                 ..

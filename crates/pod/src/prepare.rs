@@ -330,11 +330,6 @@ fn write_pod_dir(
             terminal: req.interactive,
             pre_start: p.hooks.pre_start,
             post_stop: p.hooks.post_stop,
-            seccomp_bpf: None,
-            stdio: [-1; 3],
-            cgroup_fds: Vec::new(),
-            cgroup_v2_dir: None,
-            cgroup_v2_procs: None,
         });
         app_states.push(p.state);
     }
@@ -381,10 +376,7 @@ fn write_pod_dir(
         // Recorded relative: the pod moves between state directories.
         stage1_dir: crate::layout::rel::stage1(),
         apps,
-        init_cgroup_fds: Vec::new(),
         userns,
-        trace_origin: None,
-        cpus: None,
         resolv_conf: net_plan.resolv_conf,
         hosts: Some(net_plan.hosts),
         network_gate: net_plan.gate,

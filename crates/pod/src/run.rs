@@ -3,12 +3,11 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use exec::plan::PodPlan;
 use exec::proto::{Event, ExitStatus};
-use exec::supervisor::launch::{launch_with, LaunchOptions};
+use exec::supervisor::launch::{launch_with, LaunchError, LaunchOptions};
 use exec::supervisor::supervise::{self, Observer, Stream};
 
 use crate::dir::{Dir, PodDir};
@@ -70,16 +69,17 @@ impl Observer for PodObserver<'_> {
                     self.notify(Ok(()));
                 }
             }
-            Event::Failed { app, message } => {
+            Event::Failed { app, error } => {
                 let name = self
                     .state
                     .apps
                     .get(*app)
                     .map(|a| a.name.clone())
                     .unwrap_or_default();
+                let message = error.to_string();
                 if let Some(a) = self.state.apps.get_mut(*app) {
                     a.error = Some(message.clone());
-                    a.exit_code = Some(start_failure_code(message));
+                    a.exit_code = Some(error.start_failure_code());
                 }
                 self.state.error = Some(format!("app {name}: {message}"));
                 let _ = self.state.save(&self.dir);
@@ -136,18 +136,6 @@ impl Observer for PodObserver<'_> {
     }
 }
 
-/// docker's convention for a command that could not run: 127 not found, 126 not
-/// executable, 125 any other failure to start.
-fn start_failure_code(message: &str) -> i32 {
-    if message.contains("No such file or directory") {
-        127
-    } else if message.contains("Permission denied") || message.contains("Exec format error") {
-        126
-    } else {
-        125
-    }
-}
-
 /// Maps a pid inside the pod to the host's, through the NSpid lines of the init's children.
 fn host_pid(init_pid: i32, ns_pid: i32) -> Option<i32> {
     let children = fs::read_to_string(format!("/proc/{init_pid}/task/{init_pid}/children")).ok()?;
@@ -177,7 +165,6 @@ enum Log {
 
 pub struct RunOptions {
     pub attach: Attach,
-    pub cgroup_parent: String,
     /// How long one CNI plugin run may take.
     pub net_timeout: std::time::Duration,
     /// `run --rm`: once the pod has ended, it is moved to garbage/ and a child process
@@ -203,15 +190,17 @@ pub fn run_prepared(
         });
     }
     // Block SIGINT/SIGTERM first so none is lost while the pod starts.
-    let mask = supervise::block_signals()
-        .map_err(|e| PodError::Invalid(format!("blocking signals: {e}")))?;
+    let mask = supervise::block_signals().map_err(PodError::Signals)?;
     pod.move_to(Dir::Run)?;
     let paths = pod.paths();
     let dir = pod.path();
     let mut state = PodState::load(&dir)?;
     let plan_path = paths.plan();
     let mut plan: PodPlan = serde_json::from_slice(&fs::read(&plan_path).map_err(io(&plan_path))?)
-        .map_err(|e| PodError::Invalid(format!("{}: {e}", plan_path.display())))?;
+        .map_err(|e| PodError::Corrupt {
+            path: plan_path.clone(),
+            reason: e.to_string(),
+        })?;
     plan.stage1_dir = paths.resolve(&plan.stage1_dir);
     // Root's alone: the base layer, and compiled filters every pod trusts.
     let cache = crate::layout::cache(pod.vessel_dir());
@@ -238,24 +227,24 @@ pub fn run_prepared(
         .map(|a| Log::Pending(paths.log(&a.name)))
         .collect();
     let launch_opts = LaunchOptions {
-        cgroup_parent: opts.cgroup_parent.clone(),
         seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
         stdin: None,
     };
     // A start that fails records why, and tells whoever waits for the apps to start.
     let mut on_started = on_started;
-    let mut failed = |state: &mut PodState, message: String| -> PodError {
+    let mut failed = |state: &mut PodState, e: PodError| -> PodError {
+        let message = e.to_string();
         state.error = Some(message.clone());
         state.finished = Some(chrono::Utc::now());
         let _ = state.save(&dir);
         if let Some(f) = on_started.take() {
-            f(Err(message.clone()));
+            f(Err(message));
         }
-        PodError::Invalid(message)
+        e
     };
     let mut network = match PodNet::begin(&paths, opts.net_timeout, pod.lock_fd()) {
         Ok(n) => n,
-        Err(e) => return Err(failed(&mut state, e.to_string())),
+        Err(e) => return Err(failed(&mut state, e)),
     };
     // With CNI networks, ADD runs from the first process's clone on, beside the rest of
     // the start; the init starts no app before it has the result (`network_gate`).
@@ -266,15 +255,15 @@ pub fn run_prepared(
             _ => match exec::crossing::embryo::Embryo::spawn(flags) {
                 Ok(e) => e,
                 Err(e) => {
-                    let m = format!("starting the pod's first process: {e}");
-                    return Err(failed(&mut state, m));
+                    let e = LaunchError::Step(e.wrap("starting the pod's first process"));
+                    return Err(failed(&mut state, e.into()));
                 }
             },
         };
         if let Err(e) = network.start(embryo.pid) {
             drop(embryo);
             warn(&state.uuid, network.teardown());
-            return Err(failed(&mut state, e.to_string()));
+            return Err(failed(&mut state, e));
         }
         Some(embryo)
     } else {
@@ -284,22 +273,17 @@ pub fn run_prepared(
         Ok(l) => l,
         Err(e) => {
             warn(&state.uuid, network.teardown());
-            return Err(failed(&mut state, e.to_string()));
+            return Err(failed(&mut state, e.into()));
         }
     };
     exec::trace::mark("launched");
     if network.uses_cni() {
-        let sock = launched
-            .sock
-            .take()
-            .expect("a gated launch keeps the socket");
         let added = network.finish(&state.hostname).map(|(ready, infos)| {
             state.networks = infos;
             // An init that cannot take them has failed already (a bad image, say) and
-            // reports why on its status pipe; closing the socket ends one still waiting.
-            let _ = exec::crossing::network::send(sock.as_fd(), &ready);
+            // reports why on the channel, which supervise reads.
+            let _ = launched.channel.send_network(&ready);
         });
-        drop(sock);
         exec::trace::mark("networks handed over");
         if let Err(e) = added {
             let _ =
@@ -307,7 +291,7 @@ pub fn run_prepared(
             supervise::wait_for_exit(&launched);
             let _ = launched.cgroups.remove_pod(&state.uuid);
             warn(&state.uuid, network.teardown());
-            return Err(failed(&mut state, e.to_string()));
+            return Err(failed(&mut state, e));
         }
     }
     state.started = Some(chrono::Utc::now());
@@ -345,7 +329,7 @@ pub fn run_prepared(
                 state.error = Some(format!("supervising the pod: {e}"));
                 state.finished = Some(chrono::Utc::now());
                 let _ = state.save(&dir);
-                return Err(PodError::Invalid(format!("supervising the pod: {e}")));
+                return Err(PodError::Supervise(e));
             }
         }
     };
@@ -377,7 +361,7 @@ pub fn run_prepared(
         // Nobody reads the state of a pod about to go; its networks' DEL is left to the
         // child that deletes it, after `run` returned.
         drop(network);
-        crate::ops::discard_after_exit(pod, launched.pidfd, &opts.cgroup_parent)?;
+        crate::ops::discard_after_exit(pod, launched.pidfd)?;
         exec::trace::mark("discarding");
         return Ok(state);
     }

@@ -17,7 +17,7 @@ use crate::request::{AppRequest, PodRequest, SeccompRequest};
 use crate::volumes::AppMount;
 use exec::seccomp::AppcSeccompMode;
 
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use exec::app::DEFAULT_PATH;
 
 /// Paths no app sees into (as runc and Docker mask them).
 pub const MASKED_PATHS: &[&str] = &[
@@ -114,7 +114,7 @@ pub fn volume_mount(m: &AppMount, v: &schema::Volume) -> Mount {
     let source = match v.kind {
         schema::VolumeKind::Host => {
             options.push(if v.is_recursive() { "rbind" } else { "bind" });
-            options.push("x-vessel-nosymlinks");
+            options.push(exec::mount::NO_SYMLINKS);
             v.source.clone().unwrap_or_default()
         }
         schema::VolumeKind::Empty => {

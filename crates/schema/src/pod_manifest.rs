@@ -134,10 +134,6 @@ impl PodManifest {
         self.apps.iter().find(|a| a.name == name)
     }
 
-    pub fn app_mut(&mut self, name: &str) -> Option<&mut RuntimeApp> {
-        self.apps.iter_mut().find(|a| a.name == name)
-    }
-
     pub fn volume(&self, name: &str) -> Option<&Volume> {
         self.volumes.iter().find(|v| v.name == name)
     }

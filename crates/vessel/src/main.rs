@@ -15,10 +15,10 @@ fn main() {
     // The pod init and enter's crossing process run from this same binary: decide before clap.
     let mut args = std::env::args();
     let argv0 = args.next();
-    if argv0.as_deref() == Some(exec::crossing::enter::ENTER_ARGV0) {
+    if argv0.as_deref() == exec::crossing::enter::ENTER_ARGV0.to_str().ok() {
         exec::crossing::enter::exec_main();
     }
-    if argv0.as_deref() == Some(exec::crossing::embryo::INIT_ARGV0) {
+    if argv0.as_deref() == exec::crossing::embryo::INIT_ARGV0.to_str().ok() {
         exec::pid1::init::main();
     }
     exec::trace::init();

@@ -12,21 +12,24 @@
 //! even after every vessel process ends), and it is static, so no host library is mapped.
 //! Nothing but our own code runs before the init has pivoted away from the host's root.
 
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::crossing::channel::{PodEnd, SupervisorEnd};
+use crate::error::{Context, Error, Result};
+
 /// The argv[0] under which the vessel binary runs as a pod init.
-pub const INIT_ARGV0: &str = "vessel-pod-init";
+pub const INIT_ARGV0: &CStr = c"vessel-pod-init";
 /// Where the init finds its socket to the supervisor.
-pub const INIT_SOCKET_FD: RawFd = 3;
+pub const INIT_SOCKET_FD: RawFd = crate::crossing::sealed::CARRY_FD;
 
 /// A cloned first process, not yet handed its pod. Dropped unused, it is killed and reaped.
 pub struct Embryo {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    /// The supervisor's end of the socket to the init.
-    pub sock: OwnedFd,
+    /// The supervisor's end of the channel to the init.
+    pub channel: SupervisorEnd,
     /// The clone flags it was made with.
     pub flags: libc::c_int,
     /// The CPUs the supervisor may use, when the first process was kept off the
@@ -72,7 +75,7 @@ pub fn set_cpus(pid: i32, cpus: &[u32]) -> io::Result<()> {
 impl Embryo {
     /// Clones the first process into new namespaces (`flags`: CLONE_NEW*). With a user
     /// namespace it waits for [`Embryo::user_namespace_ready`] before its exec.
-    pub fn spawn(flags: libc::c_int) -> io::Result<Embryo> {
+    pub fn spawn(flags: libc::c_int) -> Result<Embryo> {
         let exe = crate::mount::read_only_self()?;
         crate::trace::mark("read-only self");
         // Through this, the child checks that we are still alive once it has asked to die
@@ -80,13 +83,9 @@ impl Embryo {
         let supervisor = rustix::process::pidfd_open(
             rustix::process::getpid(),
             rustix::process::PidfdFlags::empty(),
-        )?;
-        let (ours, theirs) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )?;
+        )
+        .ctx("pidfd_open of the supervisor")?;
+        let (mut ours, theirs) = crate::crossing::channel::pair()?;
         crate::trace::mark("pidfd and socket");
         let placement = cpus_here();
         let mut pidfd: RawFd = -1;
@@ -103,19 +102,17 @@ impl Embryo {
             )
         };
         if pid < 0 {
-            return Err(io::Error::new(
-                io::Error::last_os_error().kind(),
-                format!("clone: {}", io::Error::last_os_error()),
-            ));
+            return Err(Error::last_os("clone"));
         }
         if pid == 0 {
             let e = become_init(
-                theirs.as_fd(),
+                &theirs,
                 exe.as_fd(),
                 supervisor.as_fd(),
                 flags & libc::CLONE_NEWUSER != 0,
             );
-            let _ = e;
+            // The supervisor reads this when the hand-over fails (`Embryo::failure`).
+            theirs.fail(&e);
             // SAFETY: leaving the child without the parent's destructors.
             unsafe { libc::_exit(127) };
         }
@@ -130,32 +127,38 @@ impl Embryo {
             (unsafe { libc::sched_setaffinity(pid as i32, size, &set) } == 0).then_some(cpus)
         });
         crate::trace::mark("cloned");
+        ours.expect_sender(pid as i32);
         Ok(Embryo {
             cpus,
             pid: pid as i32,
             // SAFETY: CLONE_PIDFD stored a new descriptor for the child.
             pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
-            sock: ours,
+            channel: ours,
             flags,
             armed: true,
         })
     }
 
     /// With a user namespace: its id maps are written; the child may become its root.
-    pub fn user_namespace_ready(&self) -> io::Result<()> {
-        rustix::net::send(&self.sock, b"u", rustix::net::SendFlags::empty())?;
-        Ok(())
+    pub fn user_namespace_ready(&self) -> Result<()> {
+        self.channel.user_namespace_ready()
+    }
+
+    /// Why the first process gave up, if it said so before exiting.
+    pub fn failure(&self) -> Option<Error> {
+        self.channel.failure()
     }
 
     /// The pod is launched: from here on the supervisor watches it.
-    pub fn disarm(mut self) -> (i32, OwnedFd, OwnedFd) {
+    pub fn disarm(mut self) -> (i32, OwnedFd, SupervisorEnd) {
         self.armed = false;
-        // SAFETY: moving the descriptors out of a value whose Drop then does nothing.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(self.pidfd.as_raw_fd()) };
-        let sock = unsafe { OwnedFd::from_raw_fd(self.sock.as_raw_fd()) };
         let pid = self.pid;
+        // SAFETY: moving the fields out of a value whose Drop then does nothing; each is
+        // read once and the value is forgotten.
+        let (pidfd, channel) =
+            unsafe { (std::ptr::read(&self.pidfd), std::ptr::read(&self.channel)) };
         std::mem::forget(self);
-        (pid, pidfd, sock)
+        (pid, pidfd, channel)
     }
 }
 
@@ -176,15 +179,15 @@ impl Drop for Embryo {
 /// there is one, and exec the init with only the socket (and stdio) open. Returns only
 /// on failure.
 fn become_init(
-    sock: BorrowedFd<'_>,
+    channel: &PodEnd,
     exe: BorrowedFd<'_>,
     supervisor: BorrowedFd<'_>,
     in_user_namespace: bool,
-) -> io::Error {
+) -> Error {
     if let Err(e) =
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
     {
-        return e.into();
+        return Error::os("PR_SET_PDEATHSIG", e.raw_os_error());
     }
     // Had the supervisor died between the clone and that request, nothing would kill us:
     // its pidfd says (getppid cannot, the parent is outside our pid namespace).
@@ -195,65 +198,14 @@ fn become_init(
     }];
     // SAFETY: poll on one valid pollfd, without waiting.
     if unsafe { libc::poll(watch.as_mut_ptr(), 1, 0) } != 0 {
-        return io::Error::other("the supervisor is gone");
+        return Error::msg("waiting for the pod", "the supervisor is gone");
     }
     if in_user_namespace {
-        // Our host ids mean nothing in the new namespace, and exec would take every
-        // capability from a process that is not its root: once the supervisor has
-        // written the maps, become that root.
-        let mut byte = [0u8; 1];
-        match rustix::io::read(sock, &mut byte) {
-            Ok(1) => {}
-            Ok(_) => return io::Error::other("the supervisor went away"),
-            Err(e) => return e.into(),
-        }
-        // SAFETY: raw id syscalls in this single-threaded process.
-        let ok = unsafe {
-            libc::setgroups(0, std::ptr::null()) == 0
-                && libc::setresgid(0, 0, 0) == 0
-                && libc::setresuid(0, 0, 0) == 0
-        };
-        if !ok {
-            return io::Error::last_os_error();
+        // Once the supervisor has written the maps, become the namespace's root (in
+        // exec_sealed).
+        if let Err(e) = channel.wait_user_namespace_ready() {
+            return e;
         }
     }
-    // The socket goes to a known number; the binary's descriptor must not sit there.
-    let mut exe_fd = exe.as_raw_fd();
-    // SAFETY: fcntl, dup2 and close_range on descriptors of this process.
-    unsafe {
-        if exe_fd == INIT_SOCKET_FD {
-            exe_fd = libc::fcntl(exe_fd, libc::F_DUPFD_CLOEXEC, INIT_SOCKET_FD + 1);
-            if exe_fd < 0 {
-                return io::Error::last_os_error();
-            }
-        }
-        if sock.as_raw_fd() != INIT_SOCKET_FD && libc::dup2(sock.as_raw_fd(), INIT_SOCKET_FD) < 0 {
-            return io::Error::last_os_error();
-        }
-        if libc::fcntl(INIT_SOCKET_FD, libc::F_SETFD, 0) < 0 {
-            return io::Error::last_os_error();
-        }
-        // Everything else closes at exec.
-        libc::syscall(
-            libc::SYS_close_range,
-            (INIT_SOCKET_FD + 1) as u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-    }
-    let argv0 = CString::new(INIT_ARGV0).expect("no NUL");
-    let argv = [argv0.as_ptr(), std::ptr::null()];
-    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    // SAFETY: NUL-terminated argv and envp arrays of valid C strings.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            exe_fd,
-            c"".as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    io::Error::last_os_error()
+    crate::crossing::sealed::exec_sealed(exe, channel.as_fd(), INIT_ARGV0, in_user_namespace)
 }

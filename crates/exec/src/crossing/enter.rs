@@ -13,19 +13,18 @@
 //! only a read-only file behind /proc/PID/exe, never the host's binary to overwrite
 //! (runc's CVE-2019-5736).
 
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
-use serde::{Deserialize, Serialize};
-
-use crate::caps::{CapSets, CapabilitySet, Credentials};
+use crate::app::{AppDescription, AppExec, OomScoreAdj};
+use crate::caps::{CapSets, CapabilitySet};
+use crate::crossing::sealed::{exec_sealed, CARRY_FD};
+use crate::error::{Context, Error};
 use crate::seccomp::SeccompProgram;
 
 /// argv[0] of the process that crosses into the pod (see `exec_main`).
-pub const ENTER_ARGV0: &str = "vessel-enter-exec";
-/// The descriptor that carries the [`Crossing`] over the exec.
-const CROSSING_FD: i32 = 3;
+pub const ENTER_ARGV0: &CStr = c"vessel-enter-exec";
 
 pub struct EnterRequest<'a> {
     /// The app's process, as the host sees it.
@@ -42,61 +41,13 @@ pub struct EnterRequest<'a> {
 }
 
 /// What /proc says of a process.
-#[derive(Serialize, Deserialize)]
 struct ProcessState {
     uid: u32,
     gid: u32,
     groups: Vec<u32>,
-    #[serde(with = "cap_sets")]
     caps: CapSets,
     no_new_privs: bool,
     oom_score_adj: Option<i32>,
-}
-
-/// The capability sets as five masks (bounding, effective, permitted, inheritable,
-/// ambient).
-mod cap_sets {
-    use super::{CapSets, CapabilitySet};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(c: &CapSets, s: S) -> Result<S::Ok, S::Error> {
-        [
-            c.bounding,
-            c.effective,
-            c.permitted,
-            c.inheritable,
-            c.ambient,
-        ]
-        .map(CapabilitySet::bits)
-        .serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CapSets, D::Error> {
-        let [bounding, effective, permitted, inheritable, ambient] =
-            <[u64; 5]>::deserialize(d)?.map(CapabilitySet::from_bits);
-        Ok(CapSets {
-            bounding,
-            effective,
-            permitted,
-            inheritable,
-            ambient,
-        })
-    }
-}
-
-/// Everything the crossing process needs, handed over the exec on [`CROSSING_FD`].
-#[derive(Serialize, Deserialize)]
-struct Crossing {
-    state: ProcessState,
-    /// (resource, soft, hard)
-    rlimits: Vec<(u32, u64, u64)>,
-    cwd: String,
-    /// The compiled filter (SeccompProgram::to_bytes).
-    seccomp: Option<Vec<u8>>,
-    /// Paths to try for the command, in order (its PATH search, done on the host side).
-    candidates: Vec<String>,
-    args: Vec<String>,
-    env: Vec<String>,
 }
 
 /// Translates a host id into the id namespace of `pid` (its uid_map or gid_map), for a
@@ -258,33 +209,9 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
         .process()
         .as_ref()
         .ok_or_else(|| io::Error::other("the app's spec has no process"))?;
-    let env: Vec<String> = process.env().clone().unwrap_or_default();
-    let program = req
-        .command
-        .first()
-        .cloned()
-        .ok_or_else(|| io::Error::other("no command"))?;
-    let path = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    let candidates: Vec<String> = if program.contains('/') {
-        vec![program.clone()]
-    } else {
-        path.split(':')
-            .filter(|d| !d.is_empty())
-            .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
-            .collect()
-    };
-    let rlimits = process
-        .rlimits()
-        .iter()
-        .flatten()
-        .filter_map(|rl| {
-            crate::pid1::app::rlimit_resource(&format!("{:?}", rl.typ()))
-                .map(|res| (res, rl.soft(), rl.hard()))
-        })
-        .collect();
+    if req.command.is_empty() {
+        return Err(io::Error::other("no command"));
+    }
 
     // A terminal only for an operator at one; decided before we leave the host's view.
     let terminal = crate::crossing::enter_io::wants_terminal();
@@ -322,19 +249,26 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
             flags &= !flag;
         }
     }
-    let crossing = Crossing {
-        state,
-        rlimits,
-        cwd: process.cwd().to_string_lossy().into_owned(),
+    // The app as the app is: its ids, capabilities and no_new_privs from /proc, never
+    // more; its limits, working directory and environment from its spec, as at its start.
+    let description = AppDescription {
+        uid: state.uid,
+        gid: state.gid,
+        groups: state.groups,
+        caps: state.caps,
+        no_new_privs: state.no_new_privs,
+        oom_score_adj: state.oom_score_adj.map(|value| OomScoreAdj {
+            value,
+            raise_only: true,
+        }),
         seccomp: req.seccomp.as_ref().map(SeccompProgram::to_bytes),
-        candidates,
         args: req.command.clone(),
-        env,
+        ..AppDescription::from_process(process)
     };
     let carrier = rustix::fs::memfd_create("vessel-enter", rustix::fs::MemfdFlags::CLOEXEC)?;
     {
         let mut f = std::fs::File::from(carrier.try_clone()?);
-        f.write_all(&serde_json::to_vec(&crossing).map_err(io::Error::other)?)?;
+        f.write_all(&serde_json::to_vec(&description).map_err(io::Error::other)?)?;
         f.rewind()?;
     }
     // SAFETY: setns with a pidfd we own and a set of namespace flags.
@@ -363,7 +297,7 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
             stdio_fds,
             is_terminal,
         );
-        eprintln!("vessel: enter: executing the crossing process: {e}");
+        eprintln!("vessel: enter: crossing into the app: {e}");
         // SAFETY: leave the child without the parent's destructors.
         unsafe { libc::_exit(126) };
     }
@@ -373,189 +307,54 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
 }
 
 /// In the forked child: a session of its own whose stdio is `stdio` (the pod's pty, made
-/// its controlling terminal, or pipes: never the operator's descriptors), the carrier on
-/// fd 3, every other descriptor closed at exec, then the read-only binary. Returns only
-/// on failure.
+/// its controlling terminal, or pipes: never the operator's descriptors), then the sealed
+/// binary with the carrier. Returns only on failure.
 fn cross_over(
     exe: std::os::fd::BorrowedFd<'_>,
     carrier: std::os::fd::BorrowedFd<'_>,
     in_user_namespace: bool,
     stdio: [i32; 3],
     is_terminal: bool,
-) -> io::Error {
+) -> Error {
     // SAFETY: setsid, ioctl and dup2 on descriptors we hold, in this single-threaded child.
     unsafe {
         // Out of the operator's session: its terminal can never be ours again.
         if libc::setsid() < 0 {
-            return io::Error::last_os_error();
+            return Error::last_os("setsid");
         }
         if is_terminal && libc::ioctl(stdio[0], libc::TIOCSCTTY, 0) < 0 {
-            return io::Error::last_os_error();
+            return Error::last_os("taking the terminal");
         }
         for (target, fd) in stdio.into_iter().enumerate() {
             if libc::dup2(fd, target as i32) < 0 {
-                return io::Error::last_os_error();
+                return Error::last_os("setting up stdio");
             }
         }
     }
-    // The binary's descriptor must survive the carrier taking fd 3.
-    let moved_exe;
-    let exe = if exe.as_raw_fd() == CROSSING_FD {
-        match rustix::io::fcntl_dupfd_cloexec(exe, CROSSING_FD + 1) {
-            Ok(fd) => {
-                moved_exe = fd;
-                moved_exe.as_fd()
-            }
-            Err(e) => return e.into(),
-        }
-    } else {
-        exe
-    };
-    // Our host ids mean nothing in the pod's user namespace, and exec would take every
-    // capability from a process that is not its root: become its root first.
-    // SAFETY: raw id syscalls in this single-threaded child.
-    if in_user_namespace
-        && unsafe {
-            libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setresgid(0, 0, 0) != 0
-                || libc::setresuid(0, 0, 0) != 0
-        }
-    {
-        return io::Error::last_os_error();
-    }
-    // SAFETY: dup2 and fcntl on descriptors we hold; close_range only marks descriptors.
-    unsafe {
-        if libc::dup2(carrier.as_raw_fd(), CROSSING_FD) < 0
-            || libc::fcntl(CROSSING_FD, libc::F_SETFD, 0) < 0
-        {
-            return io::Error::last_os_error();
-        }
-        libc::syscall(
-            libc::SYS_close_range,
-            (CROSSING_FD + 1) as u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-    }
-    let argv0 = CString::new(ENTER_ARGV0).expect("no NUL");
-    let argv = [argv0.as_ptr(), std::ptr::null()];
-    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    // SAFETY: NUL-terminated argv and envp arrays of valid C strings.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            exe.as_raw_fd(),
-            c"".as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    io::Error::last_os_error()
+    exec_sealed(exe, carrier, ENTER_ARGV0, in_user_namespace)
 }
 
 /// The crossing process (argv[0] [`ENTER_ARGV0`]), inside the app's namespaces and
-/// cgroups: takes the app's limits, ids, capabilities and filter, then runs the command.
+/// cgroups: becomes the app (`crate::app`: its limits, ids, capabilities and filter) and
+/// runs the command. Exits 127 or 126 when the command cannot be run, 125 on any other
+/// failure to start.
 pub fn exec_main() -> ! {
     // Not dumpable again (exec reset it): nothing in the pod may look into us.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let mut json = Vec::new();
-    // SAFETY: the descriptor was left open for us by `cross_over`; we own it from here.
-    let read = unsafe { std::fs::File::from_raw_fd(CROSSING_FD) }.read_to_end(&mut json);
-    let crossing: Crossing = match read
-        .map_err(|e| e.to_string())
-        .and_then(|_| serde_json::from_slice(&json).map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("vessel: enter: reading what to run: {e}");
-            // SAFETY: plain exit.
-            unsafe { libc::_exit(126) }
-        }
+    // SAFETY: the carrier was left open for us by `cross_over`; we own it from here.
+    let description = unsafe { std::fs::File::from_raw_fd(CARRY_FD) }
+        .read_to_end(&mut json)
+        .ctx("reading what to run")
+        .and_then(|_| {
+            serde_json::from_slice::<AppDescription>(&json)
+                .map_err(|e| Error::msg("reading what to run", e.to_string()))
+        });
+    let e = match description.and_then(|d| AppExec::prepare(&d)) {
+        Ok(app) => app.exec(None),
+        Err(e) => e,
     };
-    let msg = become_app_and_exec(&crossing);
-    eprintln!("vessel: enter: {msg}");
+    eprintln!("vessel: enter: {e}");
     // SAFETY: plain exit.
-    unsafe {
-        libc::_exit(if msg.contains("No such file") {
-            127
-        } else {
-            126
-        })
-    }
-}
-
-/// Inside the app's namespaces: its limits, ids, capabilities, filter, then the command.
-/// Returns only on failure, with the reason.
-fn become_app_and_exec(c: &Crossing) -> String {
-    let state = &c.state;
-    for &(res, soft, hard) in &c.rlimits {
-        let lim = libc::rlimit {
-            rlim_cur: soft,
-            rlim_max: hard,
-        };
-        // SAFETY: setrlimit with a valid struct.
-        unsafe { libc::setrlimit(res, &lim) };
-    }
-    if let Some(adj) = state.oom_score_adj {
-        // Raising it needs no privilege; lowering below ours would, and is not wanted.
-        let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
-    }
-    let seccomp = match c.seccomp.as_deref().map(SeccompProgram::from_bytes) {
-        Some(Ok(p)) => Some(p),
-        Some(Err(e)) => return format!("the seccomp filter: {e}"),
-        None => None,
-    };
-    let creds = Credentials {
-        uid: state.uid,
-        gid: state.gid,
-        supplementary_groups: state.groups.clone(),
-    };
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load before dropping it.
-    if let (Some(p), false) = (&seccomp, state.no_new_privs) {
-        if let Err(e) = p.load() {
-            return format!("loading the seccomp filter: {e}");
-        }
-    }
-    if let Err(e) = state.caps.apply(Some(&creds)) {
-        return format!("capabilities: {e}");
-    }
-    if state.no_new_privs {
-        if let Err(e) = crate::caps::set_no_new_privs() {
-            return format!("no_new_privs: {e}");
-        }
-    }
-    if let Err(e) = rustix::process::chdir(c.cwd.as_str()) {
-        return format!("working directory {}: {e}", c.cwd);
-    }
-    let cstrings = |v: &[String]| -> Vec<CString> {
-        v.iter()
-            .map(|s| CString::new(s.as_str()).unwrap_or_default())
-            .collect()
-    };
-    let (candidates, args, env) = (cstrings(&c.candidates), cstrings(&c.args), cstrings(&c.env));
-    // SAFETY: closing every descriptor but stdio.
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    if let (Some(p), true) = (&seccomp, state.no_new_privs) {
-        if let Err(e) = p.load() {
-            return format!("loading the seccomp filter: {e}");
-        }
-    }
-    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    let mut reason = io::Error::from_raw_os_error(libc::ENOENT);
-    for cand in &candidates {
-        // SAFETY: NUL-terminated arrays of valid C strings.
-        unsafe { libc::execve(cand.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-        let e = io::Error::last_os_error();
-        if reason.raw_os_error() == Some(libc::ENOENT) {
-            reason = e;
-        }
-    }
-    format!(
-        "exec {}: {reason}",
-        c.args.first().cloned().unwrap_or_default()
-    )
+    unsafe { libc::_exit(e.start_failure_code()) }
 }

@@ -5,11 +5,11 @@
 //! writes these contents into them, in place, before it starts any app. A supervisor
 //! whose ADD failed sends nothing: it kills the pod.
 //!
-//! On the wire: a memfd holding the JSON of [`NetworkReady`], passed with SCM_RIGHTS on
-//! the init's socket (a host's /etc/hosts may be larger than one socket message).
+//! On the wire: a memfd holding the JSON of [`NetworkReady`], passed on the channel
+//! (`crossing::channel`: a host's /etc/hosts may be larger than one socket message).
 
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::OwnedFd;
 
 use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
@@ -26,21 +26,17 @@ pub struct NetworkReady {
     pub resolv_conf: Option<String>,
 }
 
-/// The supervisor's side: the networks are up; the init may start the apps.
-pub fn send(sock: BorrowedFd<'_>, ready: &NetworkReady) -> io::Result<()> {
+/// The settings in a memfd, as the channel carries them (`SupervisorEnd::send_network`).
+pub fn to_memfd(ready: &NetworkReady) -> io::Result<OwnedFd> {
     let fd = rustix::fs::memfd_create("vessel-pod-network", rustix::fs::MemfdFlags::CLOEXEC)?;
     let mut f = std::fs::File::from(fd);
     f.write_all(&serde_json::to_vec(ready).expect("serialisable"))?;
     f.rewind()?;
-    crate::terminal::send_fd(sock, f.as_fd())
+    Ok(f.into())
 }
 
-/// The init's side: waits for the settings. An error (the supervisor closed the socket,
-/// having failed to set the networks up) means no app may start.
-pub fn receive(sock: BorrowedFd<'_>) -> io::Result<NetworkReady> {
-    let fd = crate::terminal::recv_fd(sock)?.ok_or_else(|| {
-        io::Error::other("the supervisor ended before the pod's networks were up")
-    })?;
+/// The settings a memfd from [`to_memfd`] holds (`PodEnd::receive_network`).
+pub fn from_memfd(fd: OwnedFd) -> io::Result<NetworkReady> {
     let mut json = Vec::new();
     std::fs::File::from(fd)
         .take(MAX_BYTES)
@@ -83,24 +79,19 @@ fn write_in_place(path: &str, content: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crossing::channel;
 
     #[test]
-    fn settings_cross_the_socket() {
-        let (a, b) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .unwrap();
+    fn settings_cross_the_channel() {
+        let (ours, theirs) = channel::pair().unwrap();
         let ready = NetworkReady {
             hosts: "127.0.0.1\tlocalhost\n".repeat(20_000),
             resolv_conf: Some("nameserver 10.0.0.2\n".into()),
         };
-        send(a.as_fd(), &ready).unwrap();
-        assert_eq!(receive(b.as_fd()).unwrap(), ready);
-        drop(a);
-        let e = receive(b.as_fd()).unwrap_err();
+        ours.send_network(&ready).unwrap();
+        assert_eq!(theirs.receive_network().unwrap(), ready);
+        drop(ours);
+        let e = theirs.receive_network().unwrap_err();
         assert!(
             e.to_string().contains("before the pod's networks were up"),
             "{e}"

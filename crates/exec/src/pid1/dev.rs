@@ -1,11 +1,12 @@
 //! A pod's /dev: a small tmpfs with only the standard devices, created with mknod (the
 //! devices cgroup limits them to the same list), plus the usual symlinks.
 
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::{FileType, Mode};
 use rustix::io::Errno;
+
+use crate::error::{Context, Result};
 
 /// (name, major, minor): what every container runtime provides.
 pub const STANDARD_DEVICES: &[(&str, u32, u32)] = &[
@@ -28,7 +29,7 @@ const LINKS: &[(&str, &str)] = &[
 
 /// Fills a freshly mounted /dev (an fd of the tmpfs root). In a user namespace device
 /// nodes cannot be made: the host's are bound instead.
-pub fn populate(dev: BorrowedFd<'_>, userns: bool) -> io::Result<()> {
+pub fn populate(dev: BorrowedFd<'_>, userns: bool) -> Result<()> {
     for (name, major, minor) in STANDARD_DEVICES {
         if userns {
             let host = crate::mount::open_host(&format!("/dev/{name}"))?;
@@ -49,12 +50,7 @@ pub fn populate(dev: BorrowedFd<'_>, userns: bool) -> io::Result<()> {
             rustix::fs::makedev(*major, *minor),
         ) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => {
-                return Err(io::Error::new(
-                    io::Error::from(e).kind(),
-                    format!("mknod /dev/{name}: {e}"),
-                ))
-            }
+            Err(e) => return Err(e).with_ctx(|| format!("mknod /dev/{name}")),
         }
         // mknod honours the umask; make the mode exact.
         rustix::fs::chmodat(
@@ -63,30 +59,18 @@ pub fn populate(dev: BorrowedFd<'_>, userns: bool) -> io::Result<()> {
             Mode::from_raw_mode(0o666),
             rustix::fs::AtFlags::empty(),
         )
-        .map_err(|e| {
-            io::Error::new(io::Error::from(e).kind(), format!("chmod /dev/{name}: {e}"))
-        })?;
+        .with_ctx(|| format!("chmod /dev/{name}"))?;
     }
     for (name, target) in LINKS {
         match rustix::fs::symlinkat(*target, dev, *name) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => {
-                return Err(io::Error::new(
-                    io::Error::from(e).kind(),
-                    format!("symlink /dev/{name}: {e}"),
-                ))
-            }
+            Err(e) => return Err(e).with_ctx(|| format!("symlink /dev/{name}")),
         }
     }
     for dir in ["pts", "shm", "mqueue"] {
         match rustix::fs::mkdirat(dev, dir, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => {
-                return Err(io::Error::new(
-                    io::Error::from(e).kind(),
-                    format!("mkdir /dev/{dir}: {e}"),
-                ))
-            }
+            Err(e) => return Err(e).with_ctx(|| format!("mkdir /dev/{dir}")),
         }
     }
     Ok(())

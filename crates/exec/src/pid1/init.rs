@@ -4,15 +4,17 @@
 //! the pod: the kernel kills whatever the apps left behind.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::plan::PodPlan;
+use crate::crossing::channel::PodEnd;
+use crate::error::{Context, Error, Result};
+use crate::plan::Handover;
 use crate::proto::Event;
 
 /// Signals the init takes from the supervisor (or `vessel stop`) and passes to the apps.
@@ -26,15 +28,6 @@ const FORWARDED: &[Signal] = &[
     Signal::SIGWINCH,
 ];
 
-struct Status(std::fs::File);
-
-impl Status {
-    fn send(&mut self, e: &Event) {
-        // The supervisor is our parent: if it is gone, so are we (PDEATHSIG).
-        let _ = self.0.write_all(e.to_string().as_bytes());
-    }
-}
-
 /// Entry point when the binary runs as `vessel-pod-init`, exec'd by the pod's first
 /// process (see `embryo`) with its socket to the supervisor on fd 3.
 pub fn main() -> ! {
@@ -42,36 +35,50 @@ pub fn main() -> ! {
     // Not dumpable: without CAP_SYS_PTRACE no app can open /proc/1/{exe,fd,root,mem}.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    // SAFETY: the embryo left this descriptor open for us alone.
-    let sock = unsafe { OwnedFd::from_raw_fd(crate::crossing::embryo::INIT_SOCKET_FD) };
-    let _ = rustix::io::fcntl_setfd(&sock, rustix::io::FdFlags::CLOEXEC);
-    let handed = match crate::crossing::handover::receive(sock.as_fd()) {
+    // SAFETY: the first process left the channel open on this number for us alone.
+    let channel = unsafe { PodEnd::from_carried(crate::crossing::sealed::CARRY_FD) };
+    let _ = rustix::io::fcntl_setfd(channel.as_fd(), rustix::io::FdFlags::CLOEXEC);
+    let mut handover = match channel.receive_handover() {
         Ok(h) => h,
-        // Nobody to tell: the supervisor sees us die before its hand-over ends.
-        Err(_) => std::process::exit(1),
+        Err(e) => {
+            channel.fail(&e);
+            std::process::exit(1)
+        }
     };
-    let mut plan = handed.plan;
-    let mut status = Status(std::fs::File::from(handed.status));
-    crate::trace::set_origin(plan.trace_origin);
-    if let Some(cpus) = &plan.cpus {
+    crate::trace::set_origin(handover.trace_origin);
+    if let Some(cpus) = &handover.cpus {
         let _ = crate::crossing::embryo::set_cpus(0, cpus);
     }
     crate::trace::mark_at("init: main entered", entered);
     crate::trace::mark("init: plan received");
-    let started = crate::pid1::stage1::setup(&mut plan, sock.as_fd(), status.0.as_raw_fd())
-        .map_err(|e| format!("starting the pod: {e}"))
+    let started = crate::pid1::stage1::setup(&handover.plan, &channel)
+        .ctx("starting the pod")
+        .map(|terminal| {
+            // An app with a terminal gets the pty slave as its stdio; open until the fork.
+            if let Some(slave) = terminal {
+                let fd = std::os::fd::IntoRawFd::into_raw_fd(slave);
+                let apps = handover.plan.apps.iter().zip(handover.apps.iter_mut());
+                for (_, ours) in apps.filter(|(a, _)| a.terminal) {
+                    ours.stdio = Some([fd; 3]);
+                }
+            }
+        })
         .and_then(|()| {
-            if plan.network_gate {
-                await_network(sock.as_fd(), &mut status)
+            if handover.plan.network_gate {
+                await_network(&channel)
             } else {
                 Ok(())
             }
         });
-    drop(sock);
-    let code = match started.and_then(|()| run(&plan, &mut status)) {
+    let code = match started.and_then(|()| run(&handover, &channel)) {
         Ok(()) => 0,
-        Err(message) => {
-            status.send(&Event::Error { message });
+        Err(e) => {
+            channel.report(
+                &Event::Error {
+                    message: e.to_string(),
+                },
+                None,
+            );
             1
         }
     };
@@ -80,49 +87,64 @@ pub fn main() -> ! {
 
 /// No app starts before the supervisor says the pod's networks are up, and with what
 /// /etc/hosts and /etc/resolv.conf (see `crossing::network`).
-fn await_network(sock: BorrowedFd<'_>, status: &mut Status) -> Result<(), String> {
-    let ready = crate::crossing::network::receive(sock)
-        .map_err(|e| format!("waiting for the pod's networks: {e}"))?;
+fn await_network(channel: &PodEnd) -> Result<()> {
+    let ready = channel
+        .receive_network()
+        .ctx("waiting for the pod's networks")?;
     crate::trace::mark("init: networks up");
-    match crate::crossing::network::apply(&ready) {
-        Ok(None) => Ok(()),
-        Ok(Some(message)) => {
-            status.send(&Event::Warning { message });
-            Ok(())
-        }
-        Err(e) => Err(format!("writing the pod's network settings: {e}")),
+    if let Some(message) =
+        crate::crossing::network::apply(&ready).ctx("writing the pod's network settings")?
+    {
+        channel.report(&Event::Warning { message }, None);
     }
+    Ok(())
 }
 
-fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
+/// A forked app: its pid, the read end of its error pipe, and a pidfd of it for the
+/// supervisor (see `supervisor::witness`).
+type Forked = (Pid, OwnedFd, Option<OwnedFd>);
+
+fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
+    let plan = &handover.plan;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     for s in FORWARDED {
         mask.add(*s);
     }
-    mask.thread_block()
-        .map_err(|e| format!("blocking signals: {e}"))?;
-    let sigfd = SignalFd::new(&mask).map_err(|e| format!("signalfd: {e}"))?;
+    mask.thread_block().ctx("blocking signals")?;
+    let sigfd = SignalFd::new(&mask).ctx("signalfd")?;
 
     let mut live: HashMap<Pid, usize> = HashMap::new();
     let mut failed = false;
     // The init's own v1 cgroups; it joins no v2 one (see cgroups::join).
-    crate::cgroups::join_with_fds(&plan.init_cgroup_fds)
-        .map_err(|e| format!("joining the pod's cgroup: {e}"))?;
+    crate::cgroups::join_with_fds(&handover.init_cgroup_fds).ctx("joining the pod's cgroup")?;
     // Every app is forked first (into its v2 cgroup), joins its v1 cgroups itself, and
     // waits on `go`: under --private-users the init still has to move it in v2.
-    let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| format!("pipe: {e}"))?;
-    let mut forked = Vec::new();
-    for app in plan.apps.iter() {
-        let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| format!("pipe: {e}"))?;
-        // SAFETY: single-threaded; the child only runs app::run, which ends in exec or _exit.
-        match unsafe { crate::cgroups::fork_into(app.cgroup_v2_dir) } {
+    let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")?;
+    // An app that cannot be described (an unknown user, say) is not forked; it is reported
+    // failed in its turn below, as one whose child failed.
+    let mut forked: Vec<std::result::Result<Forked, Error>> = Vec::new();
+    for (app, ours) in plan.apps.iter().zip(&handover.apps) {
+        let child = match crate::pid1::app_child::prepare(app, ours) {
+            Ok(c) => c,
             Err(e) => {
-                return Err(format!(
-                    "starting app {} in its cgroup (clone3): {e}",
-                    app.name
+                for fd in ours.stdio.iter().flatten() {
+                    // SAFETY: closing inherited descriptors this process no longer needs.
+                    unsafe { libc::close(*fd) };
+                }
+                forked.push(Err(e));
+                continue;
+            }
+        };
+        let (err_r, err_w) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")?;
+        // SAFETY: single-threaded; the child only runs app_child::run, which ends in exec
+        // or _exit.
+        match unsafe { crate::cgroups::fork_into(ours.cgroup_v2_dir) } {
+            Err(e) => {
+                return Err(Error::os(
+                    format!("starting app {} in its cgroup (clone3)", app.name),
+                    e as i32,
                 ))
             }
             Ok(0) => {
@@ -131,28 +153,39 @@ fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
                 let go = go_r
                     .try_clone()
                     .unwrap_or_else(|_| unsafe { libc::_exit(126) });
-                crate::pid1::app::run(app, err_w, go)
+                crate::pid1::app_child::run(&child, err_w, go)
             }
             Ok(child) => {
                 drop(err_w);
-                for fd in app.stdio.iter() {
+                for fd in ours.stdio.iter().flatten() {
                     // SAFETY: closing inherited descriptors this process no longer needs.
                     unsafe { libc::close(*fd) };
                 }
-                forked.push((Pid::from_raw(child), err_r));
+                // Held until the app's start is reported: the supervisor checks exits
+                // against it. Our child, not reaped yet: the pid cannot have been reused.
+                let pidfd = rustix::process::Pid::from_raw(child).and_then(|p| {
+                    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+                });
+                forked.push(Ok((Pid::from_raw(child), err_r, pidfd)));
             }
         }
     }
     drop(go_r);
     crate::trace::mark("init: apps forked");
-    for (app, (child, _)) in plan.apps.iter().zip(&forked) {
-        if let Some(procs) = app.cgroup_v2_procs {
+    for ((app, ours), (child, _, _)) in plan
+        .apps
+        .iter()
+        .zip(&handover.apps)
+        .zip(&forked)
+        .filter_map(|(a, f)| Some((a, f.as_ref().ok()?)))
+    {
+        if let Some(procs) = ours.cgroup_v2_procs {
             let pid = child.as_raw().to_string();
             crate::cgroups::move_with_fds(&[procs], pid.as_bytes())
-                .map_err(|e| format!("moving app {} into its cgroup: {e}", app.name))?;
+                .with_ctx(|| format!("moving app {} into its cgroup", app.name))?;
         }
     }
-    for fd in plan
+    for fd in handover
         .apps
         .iter()
         .flat_map(|a| {
@@ -161,7 +194,7 @@ fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
                 .chain(&a.cgroup_v2_dir)
                 .chain(&a.cgroup_v2_procs)
         })
-        .chain(plan.init_cgroup_fds.iter())
+        .chain(handover.init_cgroup_fds.iter())
     {
         // SAFETY: the cgroup descriptors are ours and no longer needed.
         unsafe { libc::close(*fd) };
@@ -172,21 +205,31 @@ fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
     // before moving it) never runs.
     let _ = rustix::io::write(&go_w, &vec![b'g'; plan.apps.len()]);
     drop(go_w);
-    for (idx, (child, err_r)) in forked.into_iter().enumerate() {
-        let mut msg = String::new();
-        let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
+    for (idx, forked) in forked.into_iter().enumerate() {
+        let (child, err_r, pidfd) = match forked {
+            Ok(f) => f,
+            Err(error) => {
+                status.report(&Event::Failed { app: idx, error }, None);
+                failed = true;
+                continue;
+            }
+        };
+        let mut msg = Vec::new();
+        let _ = std::fs::File::from(err_r).read_to_end(&mut msg);
         if msg.is_empty() {
             live.insert(child, idx);
-            status.send(&Event::Started {
-                app: idx,
-                pid: child.as_raw(),
-            });
+            status.report(
+                &Event::Started {
+                    app: idx,
+                    pid: child.as_raw(),
+                },
+                pidfd.as_ref().map(|p| p.as_fd()),
+            );
         } else {
             let _ = waitpid(child, None);
-            status.send(&Event::Failed {
-                app: idx,
-                message: msg,
-            });
+            let error = Error::decode(&msg)
+                .unwrap_or_else(|| Error::msg("starting the app", "it ended without a word"));
+            status.report(&Event::Failed { app: idx, error }, None);
             failed = true;
         }
     }
@@ -200,7 +243,7 @@ fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
             Ok(Some(info)) => info,
             Ok(None) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(format!("reading signals: {e}")),
+            Err(e) => return Err(Error::os("reading signals", e as i32)),
         };
         let sig = Signal::try_from(info.ssi_signo as i32).ok();
         if sig == Some(Signal::SIGCHLD) {
@@ -217,11 +260,11 @@ fn run(plan: &PodPlan, status: &mut Status) -> Result<(), String> {
             break;
         }
     }
-    status.send(&Event::Done);
+    status.report(&Event::Done, None);
     Ok(())
 }
 
-fn reap(live: &mut HashMap<Pid, usize>, status: &mut Status) {
+fn reap(live: &mut HashMap<Pid, usize>, status: &PodEnd) {
     loop {
         let mut raw = 0;
         // SAFETY: waitpid with a valid out pointer.
@@ -230,10 +273,13 @@ fn reap(live: &mut HashMap<Pid, usize>, status: &mut Status) {
             return;
         }
         if let Some(idx) = live.remove(&Pid::from_raw(pid)) {
-            status.send(&Event::Exited {
-                app: idx,
-                status: raw,
-            });
+            status.report(
+                &Event::Exited {
+                    app: idx,
+                    status: raw,
+                },
+                None,
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 //! masked and read-only paths, /etc/hostname, /etc/hosts and /etc/resolv.conf. Everything
 //! is mounted by file descriptor (see mount.rs).
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -12,12 +12,9 @@ use rustix::mount::{
     FsOpenFlags, MountAttrFlags,
 };
 
+use crate::error::{Context, Error, Result};
 use crate::mount::{self, Target};
-use crate::plan::{AppPlan, PodPlan, RootfsPlan};
-
-fn ctx(e: io::Error, what: impl std::fmt::Display) -> io::Error {
-    io::Error::new(e.kind(), format!("{what}: {e}"))
-}
+use crate::plan::{PodPlan, RootfsPlan};
 
 /// overlayfs escapes: ':' separates lower dirs in the legacy option, ',' separates options.
 fn escape_overlay_path(p: &str) -> String {
@@ -27,9 +24,8 @@ fn escape_overlay_path(p: &str) -> String {
 }
 
 /// Mounts the app's overlay and returns a detached mount fd.
-pub fn overlay(plan: &RootfsPlan) -> io::Result<OwnedFd> {
-    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
-        .map_err(|e| ctx(e.into(), "fsopen overlay"))?;
+pub fn overlay(plan: &RootfsPlan) -> Result<OwnedFd> {
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx("fsopen overlay")?;
     let lowers: Vec<String> = plan
         .lower
         .iter()
@@ -45,150 +41,236 @@ pub fn overlay(plan: &RootfsPlan) -> io::Result<OwnedFd> {
         }
     }
     if !appended {
-        let fs2 = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
-            .map_err(|e| ctx(e.into(), "fsopen overlay"))?;
+        let fs2 = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx("fsopen overlay")?;
         let joined: Vec<String> = lowers.iter().map(|l| escape_overlay_path(l)).collect();
-        fsconfig_set_string(&fs2, "lowerdir", joined.join(":").as_str())
-            .map_err(|e| ctx(e.into(), "overlay lowerdir"))?;
+        fsconfig_set_string(&fs2, "lowerdir", joined.join(":").as_str()).ctx("overlay lowerdir")?;
         return finish_overlay(fs2, plan);
     }
     finish_overlay(fs, plan)
 }
 
-fn finish_overlay(fs: OwnedFd, plan: &RootfsPlan) -> io::Result<OwnedFd> {
-    fsconfig_set_string(&fs, "upperdir", plan.upper.as_os_str()).map_err(|e| {
-        ctx(
-            e.into(),
-            format!("overlay upperdir {}", plan.upper.display()),
-        )
-    })?;
+fn finish_overlay(fs: OwnedFd, plan: &RootfsPlan) -> Result<OwnedFd> {
+    fsconfig_set_string(&fs, "upperdir", plan.upper.as_os_str())
+        .with_ctx(|| format!("overlay upperdir {}", plan.upper.display()))?;
     fsconfig_set_string(&fs, "workdir", plan.work.as_os_str())
-        .map_err(|e| ctx(e.into(), format!("overlay workdir {}", plan.work.display())))?;
+        .with_ctx(|| format!("overlay workdir {}", plan.work.display()))?;
     // A pod's writable layer is scratch: skipping its syncs makes writes and the final
     // unmount cheap. A crash leaves the upper dir unmountable, and nothing remounts it.
     let _ = fsconfig_set_flag(&fs, "volatile");
-    fsconfig_create(&fs).map_err(|e| {
-        ctx(
-            e.into(),
-            format!("mounting the overlay (lower {:?})", plan.lower),
-        )
-    })?;
-    fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
-        .map_err(|e| ctx(e.into(), "fsmount overlay"))
+    fsconfig_create(&fs).with_ctx(|| format!("mounting the overlay (lower {:?})", plan.lower))?;
+    fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).ctx("fsmount overlay")
 }
 
-/// Prepares one app's root at `root` (an fd of the mounted overlay).
-pub fn prepare(
-    root: BorrowedFd<'_>,
-    app: &AppPlan,
-    stage1: BorrowedFd<'_>,
-    dev_null: BorrowedFd<'_>,
-    warnings: &mut Vec<String>,
-    userns: bool,
-) -> io::Result<()> {
-    let spec = &app.spec;
+/// One step of preparing an app's root: computed from its spec before anything is
+/// mounted ([`mount_plan`], pure), then applied in order by [`apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountOp {
+    /// A bind mount of a host path (or of the pod's directory) onto `target` in the root.
+    Bind {
+        source: String,
+        target: String,
+        recursive: bool,
+        attrs: MountAttrFlags,
+        /// A volume's host source: opened refusing symlinks on the way, so one swapped in
+        /// since the pod was prepared is refused rather than followed.
+        no_symlinks: bool,
+    },
+    /// A new filesystem instance (proc, tmpfs, devpts, sysfs, mqueue...).
+    New {
+        fstype: String,
+        source: Option<String>,
+        target: String,
+        options: mount::Options,
+    },
+    /// The standard devices in the /dev just mounted.
+    PopulateDev,
+    /// The pod's /etc/hostname, /etc/hosts and /etc/resolv.conf over the image's.
+    BindPodEtc,
+    /// Hidden: /dev/null over a file, an empty read-only tmpfs over a directory.
+    Mask(String),
+    /// Made read-only in place.
+    ReadOnly(String),
+}
+
+/// The steps that prepare an app's root, in order: the spec's mounts (a /dev gets its
+/// devices), the pod's /etc files, then masked and read-only paths.
+pub fn mount_plan(spec: &oci_spec::runtime::Spec) -> Result<Vec<MountOp>> {
+    let mut ops = Vec::new();
     for m in spec.mounts().iter().flatten() {
-        let dest = m.destination().to_string_lossy().into_owned();
-        let options: Vec<String> = m.options().clone().unwrap_or_default();
-        let opts = mount::parse_options(&options);
+        let target = m.destination().to_string_lossy().into_owned();
+        let options = mount::parse_options(m.options().as_deref().unwrap_or_default());
         let fstype = m.typ().clone().unwrap_or_default();
         let source = m
             .source()
             .as_ref()
             .map(|s| s.to_string_lossy().into_owned());
-        if opts.bind || fstype == "bind" {
-            let src = source
-                .ok_or_else(|| io::Error::other(format!("bind mount {dest} has no source")))?;
-            let src_fd = if opts.markers.iter().any(|m| m == "x-vessel-nosymlinks") {
-                // A volume's host source: checked at prepare time, and again here, by fd,
-                // so a symlink swapped in meanwhile is refused rather than followed.
-                rustix::fs::openat2(
-                    rustix::fs::CWD,
-                    src.as_str(),
-                    OFlags::PATH | OFlags::CLOEXEC,
-                    Mode::empty(),
-                    ResolveFlags::NO_SYMLINKS,
-                )
-                .map_err(|e| match e {
-                    rustix::io::Errno::LOOP => io::Error::other(format!(
-                        "volume source {src} is or passes through a symlink"
-                    )),
-                    e => ctx(e.into(), format!("volume source {src}")),
-                })?
-            } else {
-                mount::open_host(&src)?
-            };
-            let is_dir = rustix::fs::fstat(&src_fd)
-                .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
-                .unwrap_or(true);
-            let target =
-                mount::open_target(root, &dest, if is_dir { Target::Dir } else { Target::File })?;
-            refuse_root_itself(root, target.as_fd(), &dest)?;
-            if is_dir && dir_has_entries(target.as_fd()) {
-                warnings.push(format!(
-                    "app {}: the volume mounted at {dest} hides files the image has there",
-                    app.name
-                ));
-            }
-            mount::bind(src_fd.as_fd(), target.as_fd(), opts.recursive, opts.attrs)
-                .map_err(|e| ctx(e, format!("bind {src} on {dest}")))?;
+        if options.bind || fstype == "bind" {
+            let source =
+                source.ok_or_else(|| Error::msg(format!("bind mount {target}"), "no source"))?;
+            ops.push(MountOp::Bind {
+                source,
+                no_symlinks: options.markers.iter().any(|m| m == mount::NO_SYMLINKS),
+                target,
+                recursive: options.recursive,
+                attrs: options.attrs,
+            });
             continue;
         }
-        let target = mount::open_target(root, &dest, Target::Dir)?;
-        refuse_root_itself(root, target.as_fd(), &dest)?;
-        match mount::mount_new(&fstype, source.as_deref(), &opts, target.as_fd()) {
-            Ok(()) => {}
-            // In a user namespace that does not own the host's network or IPC namespace
-            // (--net=host, --ipc=parent), sysfs and mqueue cannot be made anew: the host's
-            // are bound, read-only.
-            Err(e)
-                if userns
-                    && e.kind() == io::ErrorKind::PermissionDenied
-                    && (fstype == "sysfs" || fstype == "mqueue") =>
-            {
-                let host = match mount::open_host(&dest) {
-                    Ok(h) => h,
-                    // The host has none to lend (no mqueue mounted): the app goes without.
-                    Err(h) if h.kind() == io::ErrorKind::NotFound && fstype == "mqueue" => continue,
-                    Err(h) => return Err(h),
-                };
-                mount::bind(
-                    host.as_fd(),
-                    target.as_fd(),
-                    true,
-                    MountAttrFlags::MOUNT_ATTR_RDONLY
-                        | MountAttrFlags::MOUNT_ATTR_NOSUID
-                        | MountAttrFlags::MOUNT_ATTR_NODEV
-                        | MountAttrFlags::MOUNT_ATTR_NOEXEC,
-                )
-                .map_err(|e| ctx(e, format!("binding the host's {dest}")))?;
-            }
-            Err(e) => return Err(ctx(e, format!("mounting {fstype} on {dest}"))),
-        }
-        if dest == "/dev" {
-            let dev = rustix::fs::openat2(
-                root,
-                "dev",
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT,
-            )
-            .map_err(|e| ctx(e.into(), "/dev"))?;
-            crate::pid1::dev::populate(dev.as_fd(), userns)?;
+        let dev = target == "/dev";
+        ops.push(MountOp::New {
+            fstype,
+            source,
+            target,
+            options,
+        });
+        if dev {
+            ops.push(MountOp::PopulateDev);
         }
     }
-    crate::trace::mark("init: spec mounts");
-    bind_etc(root, stage1);
-    crate::trace::mark("init: etc bound");
+    ops.push(MountOp::BindPodEtc);
     if let Some(linux) = spec.linux() {
-        for p in linux.masked_paths().iter().flatten() {
-            mask(root, p, dev_null).map_err(|e| ctx(e, format!("masking {p}")))?;
-        }
-        for p in linux.readonly_paths().iter().flatten() {
-            match open_existing(root, p)? {
-                Some(fd) => mount::remount_readonly(fd.as_fd())
-                    .map_err(|e| ctx(e, format!("making {p} read-only")))?,
-                None => continue,
+        ops.extend(
+            linux
+                .masked_paths()
+                .iter()
+                .flatten()
+                .cloned()
+                .map(MountOp::Mask),
+        );
+        ops.extend(
+            linux
+                .readonly_paths()
+                .iter()
+                .flatten()
+                .cloned()
+                .map(MountOp::ReadOnly),
+        );
+    }
+    Ok(ops)
+}
+
+/// What [`apply`] works in and on.
+pub struct RootContext<'a> {
+    /// The app's name, for warnings.
+    pub app: &'a str,
+    /// The mounted overlay: the app's root.
+    pub root: BorrowedFd<'a>,
+    /// The stage1 root, holding the pod's /etc files.
+    pub stage1: BorrowedFd<'a>,
+    pub dev_null: BorrowedFd<'a>,
+    /// The pod has a user namespace (no mknod; sysfs and mqueue may have to be borrowed).
+    pub userns: bool,
+}
+
+/// Applies the steps of [`mount_plan`] to an app's root; what the user should know but
+/// that does not stop the pod goes to `warnings`.
+pub fn apply(cx: &RootContext<'_>, ops: &[MountOp], warnings: &mut Vec<String>) -> Result<()> {
+    let root = cx.root;
+    for op in ops {
+        match op {
+            MountOp::Bind {
+                source,
+                target,
+                recursive,
+                attrs,
+                no_symlinks,
+            } => {
+                let src_fd = if *no_symlinks {
+                    rustix::fs::openat2(
+                        rustix::fs::CWD,
+                        source.as_str(),
+                        OFlags::PATH | OFlags::CLOEXEC,
+                        Mode::empty(),
+                        ResolveFlags::NO_SYMLINKS,
+                    )
+                    .map_err(|e| match e {
+                        rustix::io::Errno::LOOP => Error::new(format!(
+                            "volume source {source} is or passes through a symlink"
+                        )),
+                        e => Error::os(format!("volume source {source}"), e.raw_os_error()),
+                    })?
+                } else {
+                    mount::open_host(source)?
+                };
+                let is_dir = rustix::fs::fstat(&src_fd)
+                    .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+                    .unwrap_or(true);
+                let kind = if is_dir { Target::Dir } else { Target::File };
+                let t = mount::open_target(root, target, kind)?;
+                refuse_root_itself(root, t.as_fd(), target)?;
+                if is_dir && dir_has_entries(t.as_fd()) {
+                    warnings.push(format!(
+                        "app {}: the volume mounted at {target} hides files the image has there",
+                        cx.app
+                    ));
+                }
+                mount::bind(src_fd.as_fd(), t.as_fd(), *recursive, *attrs)
+                    .with_ctx(|| format!("bind {source} on {target}"))?;
+            }
+            MountOp::New {
+                fstype,
+                source,
+                target,
+                options,
+            } => {
+                let t = mount::open_target(root, target, Target::Dir)?;
+                refuse_root_itself(root, t.as_fd(), target)?;
+                match mount::mount_new(fstype, source.as_deref(), options, t.as_fd()) {
+                    Ok(()) => {}
+                    // In a user namespace that does not own the host's network or IPC
+                    // namespace (--net=host, --ipc=parent), sysfs and mqueue cannot be made
+                    // anew: the host's are bound, read-only.
+                    Err(e)
+                        if cx.userns
+                            && e.errno() == Some(libc::EPERM)
+                            && (fstype == "sysfs" || fstype == "mqueue") =>
+                    {
+                        let host = match mount::open_host(target) {
+                            Ok(h) => h,
+                            // The host has none to lend (no mqueue mounted): none for the app.
+                            Err(h) if h.errno() == Some(libc::ENOENT) && fstype == "mqueue" => {
+                                continue
+                            }
+                            Err(h) => return Err(h),
+                        };
+                        mount::bind(
+                            host.as_fd(),
+                            t.as_fd(),
+                            true,
+                            MountAttrFlags::MOUNT_ATTR_RDONLY
+                                | MountAttrFlags::MOUNT_ATTR_NOSUID
+                                | MountAttrFlags::MOUNT_ATTR_NODEV
+                                | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+                        )
+                        .with_ctx(|| format!("binding the host's {target}"))?;
+                    }
+                    Err(e) => return Err(e.wrap(format!("mounting {fstype} on {target}"))),
+                }
+            }
+            MountOp::PopulateDev => {
+                let dev = rustix::fs::openat2(
+                    root,
+                    "dev",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    ResolveFlags::IN_ROOT,
+                )
+                .ctx("/dev")?;
+                crate::pid1::dev::populate(dev.as_fd(), cx.userns)?;
+                crate::trace::mark("init: spec mounts");
+            }
+            MountOp::BindPodEtc => {
+                bind_etc(root, cx.stage1);
+                crate::trace::mark("init: etc bound");
+            }
+            MountOp::Mask(p) => {
+                mask(root, p, cx.dev_null).with_ctx(|| format!("masking {p}"))?;
+            }
+            MountOp::ReadOnly(p) => {
+                if let Some(fd) = open_existing(root, p)? {
+                    mount::remount_readonly(fd.as_fd())
+                        .with_ctx(|| format!("making {p} read-only"))?;
+                }
             }
         }
     }
@@ -216,17 +298,18 @@ fn dir_has_entries(dir: BorrowedFd<'_>) -> bool {
 
 /// A mount target that resolves to the root itself (an image whose /proc is a symlink to
 /// "/", say) would bury the whole root: refuse it.
-fn refuse_root_itself(root: BorrowedFd<'_>, target: BorrowedFd<'_>, dest: &str) -> io::Result<()> {
-    let (a, b) = (rustix::fs::fstat(root)?, rustix::fs::fstat(target)?);
+fn refuse_root_itself(root: BorrowedFd<'_>, target: BorrowedFd<'_>, dest: &str) -> Result<()> {
+    let a = rustix::fs::fstat(root).ctx("the app's root")?;
+    let b = rustix::fs::fstat(target).with_ctx(|| format!("mount target {dest}"))?;
     if a.st_dev == b.st_dev && a.st_ino == b.st_ino {
-        return Err(io::Error::other(format!(
+        return Err(Error::new(format!(
             "mount target {dest} resolves to the root of the image (a symlink?)"
         )));
     }
     Ok(())
 }
 
-fn open_existing(root: BorrowedFd<'_>, path: &str) -> io::Result<Option<OwnedFd>> {
+fn open_existing(root: BorrowedFd<'_>, path: &str) -> Result<Option<OwnedFd>> {
     match rustix::fs::openat2(
         root,
         path.trim_start_matches('/'),
@@ -236,17 +319,18 @@ fn open_existing(root: BorrowedFd<'_>, path: &str) -> io::Result<Option<OwnedFd>
     ) {
         Ok(fd) => Ok(Some(fd)),
         Err(rustix::io::Errno::NOENT) => Ok(None),
-        Err(e) => Err(ctx(e.into(), path)),
+        Err(e) => Err(e).ctx(path),
     }
 }
 
 /// Hides a path: /dev/null over a file, an empty read-only tmpfs over a directory.
-fn mask(root: BorrowedFd<'_>, path: &str, dev_null: BorrowedFd<'_>) -> io::Result<()> {
+fn mask(root: BorrowedFd<'_>, path: &str, dev_null: BorrowedFd<'_>) -> Result<()> {
     let Some(fd) = open_existing(root, path)? else {
         return Ok(());
     };
     let is_dir = rustix::fs::fstat(&fd)
-        .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())?;
+        .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+        .ctx(path)?;
     if is_dir {
         let opts = mount::Options {
             markers: Vec::new(),
@@ -262,7 +346,7 @@ fn mask(root: BorrowedFd<'_>, path: &str, dev_null: BorrowedFd<'_>) -> io::Resul
 }
 
 /// Writes a file inside the root, following symlinks only within it.
-fn write_in_root(root: BorrowedFd<'_>, path: &str, content: &[u8]) -> io::Result<()> {
+fn write_in_root(root: BorrowedFd<'_>, path: &str, content: &[u8]) -> Result<()> {
     let rel = path.trim_start_matches('/');
     if let Some(i) = rel.rfind('/') {
         mount::open_target(root, &rel[..i], Target::Dir)?;
@@ -274,15 +358,15 @@ fn write_in_root(root: BorrowedFd<'_>, path: &str, content: &[u8]) -> io::Result
         Mode::from_raw_mode(0o644),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
     )
-    .map_err(|e| ctx(e.into(), path))?;
+    .ctx(path)?;
     let mut f = std::fs::File::from(fd);
-    f.write_all(content).map_err(|e| ctx(e, path))
+    f.write_all(content).ctx(path)
 }
 
 /// Writes the pod's /etc/hostname, /etc/hosts (and /etc/resolv.conf when the pod has
 /// one) into the stage1 tmpfs, once for all apps. With CNI networks, hosts and
 /// resolv.conf get their final content later, in place (`crossing::network`).
-pub fn write_pod_etc(stage1: BorrowedFd<'_>, pod: &PodPlan) -> io::Result<()> {
+pub fn write_pod_etc(stage1: BorrowedFd<'_>, pod: &PodPlan) -> Result<()> {
     let host = pod.hostname.as_str();
     write_in_root(stage1, "/etc/hostname", format!("{host}\n").as_bytes())?;
     let hosts = match &pod.hosts {
@@ -314,5 +398,109 @@ fn bind_etc(root: BorrowedFd<'_>, stage1: BorrowedFd<'_>) {
         if let Ok(target) = mount::open_target(root, &format!("/etc/{name}"), Target::File) {
             let _ = mount::bind(src.as_fd(), target.as_fd(), false, MountAttrFlags::empty());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxBuilder, MountBuilder, SpecBuilder};
+
+    fn mount(
+        dest: &str,
+        typ: &str,
+        source: Option<&str>,
+        options: &[&str],
+    ) -> oci_spec::runtime::Mount {
+        let mut m = MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>());
+        if let Some(s) = source {
+            m = m.source(s);
+        }
+        m.build().unwrap()
+    }
+
+    fn spec(mounts: Vec<oci_spec::runtime::Mount>) -> oci_spec::runtime::Spec {
+        SpecBuilder::default()
+            .mounts(mounts)
+            .linux(
+                LinuxBuilder::default()
+                    .masked_paths(vec!["/proc/kcore".to_string()])
+                    .readonly_paths(vec!["/proc/sys".to_string()])
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_plan_mounts_then_binds_etc_then_masks() {
+        let s = spec(vec![
+            mount("/proc", "proc", Some("proc"), &["nosuid"]),
+            mount("/dev", "tmpfs", Some("tmpfs"), &["mode=755"]),
+            mount(
+                "/data",
+                "bind",
+                Some("/srv/data"),
+                &["rbind", "ro", mount::NO_SYMLINKS],
+            ),
+            mount("/cache", "none", Some("volumes/cache"), &["bind"]),
+        ]);
+        let ops = mount_plan(&s).unwrap();
+        let kinds: Vec<String> = ops
+            .iter()
+            .map(|op| match op {
+                MountOp::Bind { target, .. } => format!("bind {target}"),
+                MountOp::New { fstype, target, .. } => format!("{fstype} {target}"),
+                MountOp::PopulateDev => "devices".into(),
+                MountOp::BindPodEtc => "etc".into(),
+                MountOp::Mask(p) => format!("mask {p}"),
+                MountOp::ReadOnly(p) => format!("ro {p}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "proc /proc",
+                "tmpfs /dev",
+                "devices",
+                "bind /data",
+                "bind /cache",
+                "etc",
+                "mask /proc/kcore",
+                "ro /proc/sys"
+            ]
+        );
+        // A volume's host source is opened refusing symlinks; a pod's own is not marked.
+        let binds: Vec<(bool, bool, bool)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                MountOp::Bind {
+                    recursive,
+                    attrs,
+                    no_symlinks,
+                    ..
+                } => Some((
+                    *recursive,
+                    attrs.contains(MountAttrFlags::MOUNT_ATTR_RDONLY),
+                    *no_symlinks,
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(binds, [(true, true, true), (false, false, false)]);
+        let MountOp::New { options, .. } = &ops[0] else {
+            panic!("proc first")
+        };
+        assert!(options.attrs.contains(MountAttrFlags::MOUNT_ATTR_NOSUID));
+    }
+
+    #[test]
+    fn a_bind_mount_without_a_source_is_refused_naming_it() {
+        let e = mount_plan(&spec(vec![mount("/x", "bind", None, &["bind"])])).unwrap_err();
+        assert_eq!(e.to_string(), "bind mount /x: no source");
     }
 }

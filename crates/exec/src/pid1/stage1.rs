@@ -3,52 +3,48 @@
 //! into that tmpfs, and leaves the host's root behind. After this, pid 1's root, cwd and
 //! mount namespace hold nothing of the host.
 
-use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::MountAttrFlags;
 
 use crate::mount::{self, Target};
+use crate::pid1::rootfs;
 use crate::plan::{NetMode, PodPlan};
 
-fn ctx(e: impl Into<io::Error>, what: impl std::fmt::Display) -> io::Error {
-    let e: io::Error = e.into();
-    io::Error::new(e.kind(), format!("{what}: {e}"))
+use crate::crossing::channel::PodEnd;
+use crate::error::{Context, Error, Result};
+
+/// An app's root inside the stage1 root: `apps/<app>/rootfs` (the app pivots into
+/// `/apps/<app>/rootfs` once the init has pivoted into stage1).
+pub fn app_root(app: &str) -> String {
+    format!("apps/{app}/rootfs")
 }
 
-fn report(status_fd: RawFd, event: &crate::proto::Event) {
-    let line = event.to_string();
-    // SAFETY: status_fd is the pipe's write end, open in this process.
-    let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(status_fd) });
-    let _ = f.write_all(line.as_bytes());
-}
-
-/// Mounts the pod and pivots into its stage1 root. `sock` is the socket to the supervisor
-/// (idmapped layers come in on it, a terminal's master goes out); `status` the pipe for
-/// warnings. An app with a terminal gets its pty slave as stdio, in `plan`.
-pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Result<()> {
+/// Mounts the pod and pivots into its stage1 root. `channel` is the socket to the
+/// supervisor (idmapped layers come in on it, a terminal's master and warnings go out).
+/// Returns the pty slave of the app with a terminal, if one has (its stdio).
+pub fn setup(plan: &PodPlan, channel: &PodEnd) -> Result<Option<OwnedFd>> {
     // In a user namespace the supervisor sends the layers we could not open ourselves.
     let layers = match plan.userns {
-        Some(_) => crate::supervisor::userns::receive_layers(sock)
-            .map_err(|e| ctx(e, "receiving the layers"))?,
+        Some(_) => channel.receive_layers()?,
         None => Vec::new(),
     };
     // No cgroup work here: the init moves itself and the apps in one go (see init.rs).
     let _ = rustix::process::setsid();
-    rustix::system::sethostname(plan.hostname.as_bytes()).map_err(|e| ctx(e, "sethostname"))?;
+    rustix::system::sethostname(plan.hostname.as_bytes()).ctx("sethostname")?;
     if plan.net == NetMode::None {
-        loopback_up().map_err(|e| ctx(e, "bringing up lo"))?;
+        loopback_up().ctx("bringing up lo")?;
     }
     // Nothing mounted in the pod propagates to the host, nor back.
     rustix::mount::mount_change(
         "/",
         rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
     )
-    .map_err(|e| ctx(e, "making / private"))?;
+    .ctx("making / private")?;
     crate::trace::mark("init: private");
     let dev_null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| ctx(e, "/dev/null"))?;
+        .ctx("/dev/null")?;
 
     // The stage1 root: a small tmpfs holding one mount point per app.
     let stage1_path = plan.stage1_dir.to_string_lossy().into_owned();
@@ -70,26 +66,21 @@ pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Res
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| ctx(e, &stage1_path))?;
+    .ctx(&stage1_path)?;
     crate::trace::mark("init: stage1 tmpfs");
     let mut warnings = Vec::new();
     let mut terminal_slave: Option<OwnedFd> = None;
-    crate::pid1::rootfs::write_pod_etc(stage1.as_fd(), plan)
-        .map_err(|e| ctx(e, "the pod's /etc files"))?;
+    rootfs::write_pod_etc(stage1.as_fd(), plan).ctx("the pod's /etc files")?;
     let mut layers = layers.into_iter();
     for (i, app) in plan.apps.iter().enumerate() {
-        let target = mount::open_target(
-            stage1.as_fd(),
-            &format!("apps/{}/rootfs", app.name),
-            Target::Dir,
-        )?;
+        let target = mount::open_target(stage1.as_fd(), &app_root(&app.name), Target::Dir)?;
         // With a user namespace, the overlay is made of the idmapped clones we were sent,
         // attached in the stage1 tmpfs (the pod's own mount namespace), in plan order.
         let rootfs = if plan.userns.is_some() {
-            let mut attach_next = |k: String| -> io::Result<std::path::PathBuf> {
-                let fd = layers
-                    .next()
-                    .ok_or_else(|| io::Error::other("the supervisor sent too few layers"))?;
+            let mut attach_next = |k: String| -> Result<std::path::PathBuf> {
+                let fd = layers.next().ok_or_else(|| {
+                    Error::msg("the idmapped layers", "the supervisor sent too few")
+                })?;
                 let rel = format!(".layers/{i}/{k}");
                 let t = mount::open_target(stage1.as_fd(), &rel, Target::Dir)?;
                 mount::attach(&fd, t.as_fd())?;
@@ -97,7 +88,7 @@ pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Res
             };
             let lower = (0..app.rootfs.lower.len())
                 .map(|k| attach_next(k.to_string()))
-                .collect::<io::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             let appdir = attach_next("app".into())?;
             crate::plan::RootfsPlan {
                 lower,
@@ -107,30 +98,29 @@ pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Res
         } else {
             app.rootfs.clone()
         };
-        let overlay = crate::pid1::rootfs::overlay(&rootfs)
-            .map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        let overlay = rootfs::overlay(&rootfs).with_ctx(|| format!("app {}", app.name))?;
         mount::attach(&overlay, target.as_fd())
-            .map_err(|e| ctx(e, format!("app {}: attaching its root", app.name)))?;
+            .with_ctx(|| format!("app {}: attaching its root", app.name))?;
         let root = rustix::fs::openat(
             &stage1,
-            format!("apps/{}/rootfs", app.name),
+            app_root(&app.name),
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| ctx(e, format!("app {}: opening its root", app.name)))?;
-        crate::pid1::rootfs::prepare(
-            root.as_fd(),
-            app,
-            stage1.as_fd(),
-            dev_null.as_fd(),
-            &mut warnings,
-            plan.userns.is_some(),
-        )
-        .map_err(|e| ctx(e, format!("app {}", app.name)))?;
+        .with_ctx(|| format!("app {}: opening its root", app.name))?;
+        let ops = rootfs::mount_plan(&app.spec).with_ctx(|| format!("app {}", app.name))?;
+        let cx = rootfs::RootContext {
+            app: &app.name,
+            root: root.as_fd(),
+            stage1: stage1.as_fd(),
+            dev_null: dev_null.as_fd(),
+            userns: plan.userns.is_some(),
+        };
+        rootfs::apply(&cx, &ops, &mut warnings).with_ctx(|| format!("app {}", app.name))?;
         if app.terminal {
             terminal_slave = Some(
-                open_terminal(root.as_fd(), sock)
-                    .map_err(|e| ctx(e, format!("app {}: its terminal", app.name)))?,
+                open_terminal(root.as_fd(), channel)
+                    .with_ctx(|| format!("app {}: its terminal", app.name))?,
             );
         }
         if app
@@ -139,31 +129,27 @@ pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Res
             .as_ref()
             .is_some_and(|r| r.readonly() == Some(true))
         {
-            let root_mnt = mount::open_target(
-                stage1.as_fd(),
-                &format!("apps/{}/rootfs", app.name),
-                Target::Dir,
-            )?;
+            let root_mnt = mount::open_target(stage1.as_fd(), &app_root(&app.name), Target::Dir)?;
             mount::set_attrs(
                 root_mnt.as_fd(),
                 MountAttrFlags::MOUNT_ATTR_RDONLY,
                 MountAttrFlags::empty(),
                 false,
             )
-            .map_err(|e| ctx(e, format!("app {}: read-only root", app.name)))?;
+            .with_ctx(|| format!("app {}: read-only root", app.name))?;
         }
     }
 
     crate::trace::mark("init: apps prepared");
     for w in warnings {
-        report(status, &crate::proto::Event::Warning { message: w });
+        channel.report(&crate::proto::Event::Warning { message: w }, None);
     }
     // Into the stage1 root; the host's root is detached and gone from this namespace.
-    rustix::process::fchdir(&stage1).map_err(|e| ctx(e, "chdir to stage1"))?;
-    rustix::process::pivot_root(".", ".").map_err(|e| ctx(e, "pivot_root"))?;
+    rustix::process::fchdir(&stage1).ctx("chdir to stage1")?;
+    rustix::process::pivot_root(".", ".").ctx("pivot_root")?;
     rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
-        .map_err(|e| ctx(e, "detaching the host's root"))?;
-    rustix::process::chdir("/").map_err(|e| ctx(e, "chdir /"))?;
+        .ctx("detaching the host's root")?;
+    rustix::process::chdir("/").ctx("chdir /")?;
     crate::trace::mark("init: pivoted");
 
     // Standard streams: nothing of the supervisor's terminal stays with pid 1.
@@ -173,37 +159,31 @@ pub fn setup(plan: &mut PodPlan, sock: BorrowedFd<'_>, status: RawFd) -> io::Res
         // SAFETY: dup2 onto the standard descriptors.
         unsafe { libc::dup2(dev_null.as_raw_fd(), std_fd) };
     }
-    // An app with a terminal gets the pty slave as its stdio; it stays open for the fork.
-    if let Some(slave) = terminal_slave {
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(slave);
-        for a in plan.apps.iter_mut().filter(|a| a.terminal) {
-            a.stdio = [fd; 3];
-        }
-    }
-    Ok(())
+    Ok(terminal_slave)
 }
 
 /// Opens the app's pty in its own devpts and hands the master to the supervisor.
-fn open_terminal(root: BorrowedFd<'_>, sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+fn open_terminal(root: BorrowedFd<'_>, channel: &PodEnd) -> Result<OwnedFd> {
     let pts = rustix::fs::openat2(
         root,
         "dev/pts",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
         rustix::fs::ResolveFlags::IN_ROOT,
-    )?;
-    let (master, slave) = crate::terminal::open_pair(pts.as_fd())?;
-    crate::terminal::send_fd(sock, master.as_fd())?;
+    )
+    .ctx("/dev/pts")?;
+    let (master, slave) = crate::terminal::open_pair(pts.as_fd()).ctx("a pty")?;
+    channel.send_terminal(master.as_fd())?;
     Ok(slave)
 }
 
 /// `ip link set lo up`, by ioctl: the only interface of a pod without a network.
-fn loopback_up() -> io::Result<()> {
+fn loopback_up() -> Result<()> {
     // SAFETY: plain socket and ioctl calls on a zeroed ifreq.
     unsafe {
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if sock < 0 {
-            return Err(io::Error::last_os_error());
+            return Err(Error::last_os("socket"));
         }
         let sock = OwnedFd::from_raw_fd(sock);
         let mut req: libc::ifreq = std::mem::zeroed();
@@ -211,11 +191,11 @@ fn loopback_up() -> io::Result<()> {
             req.ifr_name[i] = *b as libc::c_char;
         }
         if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
-            return Err(io::Error::last_os_error());
+            return Err(Error::last_os("SIOCGIFFLAGS"));
         }
         req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
         if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
-            return Err(io::Error::last_os_error());
+            return Err(Error::last_os("SIOCSIFFLAGS"));
         }
     }
     Ok(())

@@ -323,11 +323,36 @@ mod tests {
                 .unwrap()
         };
         personality.set_args(Some(vec![eq(0), eq(8)]));
+        // Everything else the child below calls after loading the filter.
+        let rest = rule(&["exit_group", "exit"], LinuxSeccompAction::ScmpActAllow);
         let profile = LinuxSeccompBuilder::default()
             .default_action(LinuxSeccompAction::ScmpActErrno)
-            .syscalls(vec![personality])
+            .syscalls(vec![personality, rest])
             .build()
             .unwrap();
-        compile(&profile).unwrap();
+        let program = compile(&profile).unwrap();
+        // Two conditions on one argument can only mean "either": each must let its own
+        // value through (one rule ANDing them would let none), and no other value passes.
+        // Loaded in a child, which reports in its exit code which calls passed.
+        // SAFETY: the child makes raw syscalls only, then _exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            if program.load().is_err() {
+                unsafe { libc::_exit(100) };
+            }
+            let passes = |persona: libc::c_ulong| unsafe { libc::personality(persona) } >= 0;
+            let code = i32::from(passes(0)) | i32::from(passes(8)) << 1 | i32::from(passes(3)) << 2;
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: our own child, a valid out pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0b011,
+            "personality(0), personality(8) pass and personality(3) does not"
+        );
     }
 }

@@ -8,28 +8,29 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{Cgroups, Limits};
+use crate::crossing::channel::SupervisorEnd;
 use crate::crossing::embryo::Embryo;
-use crate::plan::{NetMode, PodPlan};
+use crate::error::{Context, Error};
+use crate::plan::{AppHandover, Handover, NetMode, PodPlan};
 use crate::seccomp::{compile, SeccompProgram};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error("cgroups: {0}")]
     Cgroups(#[from] crate::cgroups::CgroupError),
-    #[error("app {app}: {reason}")]
-    App { app: String, reason: String },
-    #[error("{what}: {err}")]
-    Io { what: String, err: std::io::Error },
-}
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LaunchError {
-    let what = what.into();
-    move |err| LaunchError::Io { what, err }
+    #[error("app {app}: its seccomp filter: {source}")]
+    Seccomp {
+        app: String,
+        source: crate::seccomp::SeccompError,
+    },
+    /// The pod's first process failed before it was handed the pod: its own report.
+    #[error("the pod's first process: {0}")]
+    FirstProcess(Error),
+    #[error(transparent)]
+    Step(#[from] Error),
 }
 
 pub struct LaunchOptions {
-    /// Parent of pod cgroups in every hierarchy (default "vessel").
-    pub cgroup_parent: String,
     /// Where compiled seccomp filters are cached (compiling the default profile costs
     /// milliseconds; loading a cached one, microseconds).
     pub seccomp_cache: Option<PathBuf>,
@@ -60,16 +61,15 @@ pub fn namespace_flags_for(net: NetMode, ipc_private: bool, userns: bool) -> lib
 pub struct Launched {
     pub init_pid: i32,
     pub pidfd: OwnedFd,
-    /// The init's reports (proto::Event lines).
-    pub status: std::fs::File,
+    /// The channel: the init's reports (and a terminal's master) come on it.
+    pub channel: SupervisorEnd,
+    /// How many apps the pod has.
+    pub apps: usize,
     /// Each app's stdout and stderr, in app order.
     pub outputs: Vec<(usize, [OwnedFd; 2])>,
-    /// The pty master of the app with a terminal, and that app's index.
-    pub terminal: Option<(usize, OwnedFd)>,
+    /// The app with a terminal, whose pty master comes on the channel.
+    pub terminal_app: Option<usize>,
     pub cgroups: Cgroups,
-    /// The socket to the init, kept while it waits for the pod's network settings
-    /// (`PodPlan::network_gate`, `crossing::network::send`).
-    pub sock: Option<OwnedFd>,
 }
 
 /// Starts the pod described by `plan`. Returns once the init process exists; its first
@@ -89,10 +89,9 @@ pub fn launch_with(
     // The first process starts its exec now, while we prepare the rest.
     let embryo = match embryo {
         Some(e) if e.flags == namespace_flags(&plan) => e,
-        _ => Embryo::spawn(namespace_flags(&plan))
-            .map_err(io_err("starting the pod's first process"))?,
+        _ => Embryo::spawn(namespace_flags(&plan)).ctx("starting the pod's first process")?,
     };
-    let cgroups = Cgroups::detect()?.with_parent(opts.cgroup_parent.as_str())?;
+    let cgroups = Cgroups::detect()?;
     // Any failure from here on takes the pod's cgroups away again.
     let mut cgroup_guard = RemoveOnFailure {
         cgroups: cgroups.clone(),
@@ -109,7 +108,6 @@ pub fn launch_with(
     // Apps are cloned into their v2 cgroups, unless the init is not root on the host.
     let clone_into = plan.userns.is_none();
     let init_join = pod_cg.init.open_join_fds(clone_into)?;
-    plan.init_cgroup_fds = init_join.tasks.iter().map(|f| f.as_raw_fd()).collect();
     crate::trace::mark("pod cgroup created");
 
     let stdin = match opts.stdin {
@@ -119,15 +117,14 @@ pub fn launch_with(
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
-        .map_err(|e| LaunchError::Io {
-            what: "/dev/null".into(),
-            err: e.into(),
-        })?,
+        .ctx("/dev/null")?,
     };
     // Descriptors that must reach the init (kept alive here until the clone).
     let mut held: Vec<OwnedFd> = Vec::new();
     let mut outputs = Vec::new();
+    let mut apps = Vec::new();
     for (index, app) in plan.apps.iter_mut().enumerate() {
+        let mut ours = AppHandover::default();
         let limits = match app
             .spec
             .linux()
@@ -151,76 +148,69 @@ pub fn launch_with(
                     .iter()
                     .map(dup)
                     .collect::<std::io::Result<Vec<_>>>()
-                    .map_err(io_err("dup"))?,
-                v2_dir: init_join
-                    .v2_dir
-                    .as_ref()
-                    .map(dup)
-                    .transpose()
-                    .map_err(io_err("dup"))?,
+                    .ctx("dup")?,
+                v2_dir: init_join.v2_dir.as_ref().map(dup).transpose().ctx("dup")?,
                 v2_procs: init_join
                     .v2_procs
                     .as_ref()
                     .map(dup)
                     .transpose()
-                    .map_err(io_err("dup"))?,
+                    .ctx("dup")?,
             }
         } else {
             cgroups
                 .create_app(&plan.uuid, &app.name, &limits)?
                 .open_join_fds(clone_into)?
         };
-        app.cgroup_fds = join.tasks.iter().map(|f| f.as_raw_fd()).collect();
-        app.cgroup_v2_dir = join.v2_dir.as_ref().map(|f| f.as_raw_fd());
-        app.cgroup_v2_procs = join.v2_procs.as_ref().map(|f| f.as_raw_fd());
+        ours.cgroup_fds = join.tasks.iter().map(|f| f.as_raw_fd()).collect();
+        ours.cgroup_v2_dir = join.v2_dir.as_ref().map(|f| f.as_raw_fd());
+        ours.cgroup_v2_procs = join.v2_procs.as_ref().map(|f| f.as_raw_fd());
         held.extend(join.tasks);
         held.extend(join.v2_dir);
         held.extend(join.v2_procs);
 
         if let Some(profile) = app.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            let program = compiled(profile, opts.seccomp_cache.as_deref()).map_err(|reason| {
-                LaunchError::App {
+            let program = compiled(profile, opts.seccomp_cache.as_deref()).map_err(|source| {
+                LaunchError::Seccomp {
                     app: app.name.clone(),
-                    reason,
+                    source,
                 }
             })?;
-            app.seccomp_bpf = Some(program.to_bytes());
+            ours.seccomp_bpf = Some(program.to_bytes());
         }
         // The init needs only the compiled filter, not the (large) profile.
         if let Some(linux) = app.spec.linux_mut() {
             linux.set_seccomp(None);
         }
-        if app.terminal {
-            // Its stdio is a pty the pod's first process opens (see stage1).
-            continue;
+        // Its stdio is a pty the pod's first process opens (see stage1), or pipes.
+        if !app.terminal {
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let stdin_dup = rustix::io::fcntl_dupfd_cloexec(&stdin, 3).ctx("dup")?;
+            ours.stdio = Some([stdin_dup.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]);
+            held.extend([stdin_dup, out_w, err_w]);
+            outputs.push((index, [out_r, err_r]));
         }
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let stdin_dup =
-            rustix::io::fcntl_dupfd_cloexec(&stdin, 3).map_err(|e| LaunchError::Io {
-                what: "dup".into(),
-                err: e.into(),
-            })?;
-        app.stdio = [stdin_dup.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
-        held.extend([stdin_dup, out_w, err_w]);
-        outputs.push((index, [out_r, err_r]));
+        apps.push(ours);
     }
     let terminal_app = plan.apps.iter().position(|a| a.terminal);
     crate::trace::mark("apps' cgroups, seccomp and pipes ready");
-    plan.trace_origin = crate::trace::origin();
-    plan.cpus = embryo.cpus.clone();
+    let handover = Handover {
+        plan,
+        apps,
+        init_cgroup_fds: init_join.tasks.iter().map(|f| f.as_raw_fd()).collect(),
+        trace_origin: crate::trace::origin(),
+        cpus: embryo.cpus.clone(),
+    };
+    let plan = &handover.plan;
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| LaunchError::Io {
-            what: "memfd".into(),
-            err: e.into(),
-        })?;
+        .ctx("memfd")?;
     {
-        let mut f = std::fs::File::from(plan_fd.try_clone().map_err(io_err("memfd"))?);
-        f.write_all(&serde_json::to_vec(&plan).expect("serialisable"))
-            .map_err(io_err("writing the plan"))?;
-        f.rewind().map_err(io_err("writing the plan"))?;
+        let mut f = std::fs::File::from(plan_fd.try_clone().ctx("memfd")?);
+        f.write_all(&serde_json::to_vec(&handover).expect("serialisable"))
+            .ctx("writing the hand-over")?;
+        f.rewind().ctx("writing the hand-over")?;
     }
-    let (status_r, status_w) = pipe()?;
     let named: Vec<BorrowedFd<'_>> = held
         .iter()
         .chain(init_join.tasks.iter())
@@ -229,11 +219,11 @@ pub fn launch_with(
     if let Some(u) = plan.userns {
         // The pod's root may move its processes between its cgroups (only those files:
         // nothing else the init gets changes owner).
-        let cgroup_fds: Vec<RawFd> = plan
+        let cgroup_fds: Vec<RawFd> = handover
             .apps
             .iter()
             .flat_map(|a| a.cgroup_fds.iter().chain(&a.cgroup_v2_procs).copied())
-            .chain(init_join.tasks.iter().map(|f| f.as_raw_fd()))
+            .chain(handover.init_cgroup_fds.iter().copied())
             .collect();
         for fd in named.iter().filter(|f| cgroup_fds.contains(&f.as_raw_fd())) {
             if rustix::fs::fstat(fd)
@@ -253,47 +243,40 @@ pub fn launch_with(
         }
         crate::supervisor::userns::write_maps(embryo.pid, u)
             .and_then(|()| embryo.user_namespace_ready())
-            .map_err(io_err("setting up the user namespace"))?;
+            .map_err(|e| match embryo.failure() {
+                Some(reason) => LaunchError::FirstProcess(reason),
+                None => LaunchError::Step(e.wrap("setting up the user namespace")),
+            })?;
     }
-    // A first process that died on the way (it reports nothing yet) shows here.
-    let gone = |e: std::io::Error| LaunchError::Io {
-        what: "handing the pod to its first process".into(),
-        err: e,
+    // A first process that died on the way left its reason on the socket.
+    let gone = |e: Error| match embryo.failure() {
+        Some(reason) => LaunchError::FirstProcess(reason),
+        None => LaunchError::Step(e),
     };
-    crate::crossing::handover::send(
-        embryo.sock.as_fd(),
-        plan_fd.as_fd(),
-        status_w.as_fd(),
-        &named,
-    )
-    .map_err(gone)?;
+    embryo
+        .channel
+        .send_handover(plan_fd.as_fd(), &named)
+        .ctx("handing the pod to its first process")
+        .map_err(gone)?;
     drop(named);
     if plan.userns.is_some() {
-        crate::supervisor::userns::send_idmapped_layers(embryo.pid, &plan, embryo.sock.as_fd())
-            .map_err(io_err("setting up the user namespace"))?;
+        crate::supervisor::userns::send_idmapped_layers(embryo.pid, plan, &embryo.channel)
+            .ctx("setting up the user namespace")?;
     }
-    let terminal = match terminal_app {
-        Some(i) => crate::terminal::recv_fd(embryo.sock.as_fd())
-            .ok()
-            .flatten()
-            .map(|m| (i, m)),
-        None => None,
-    };
+    let apps = plan.apps.len();
     drop(held);
-    drop(status_w);
     drop(init_join);
     drop(plan_fd);
-    let network_gate = plan.network_gate;
-    let (init_pid, pidfd, sock) = embryo.disarm();
+    let (init_pid, pidfd, channel) = embryo.disarm();
     cgroup_guard.armed = false;
     Ok(Launched {
         init_pid,
         pidfd,
-        status: std::fs::File::from(status_r),
+        channel,
+        apps,
         outputs,
-        terminal,
+        terminal_app,
         cgroups,
-        sock: network_gate.then_some(sock),
     })
 }
 
@@ -312,28 +295,27 @@ impl Drop for RemoveOnFailure {
     }
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| LaunchError::Io {
-        what: "pipe".into(),
-        err: e.into(),
-    })
+fn pipe() -> crate::error::Result<(OwnedFd, OwnedFd)> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")
 }
 
-/// Compiles a seccomp profile, through an on-disk cache keyed by the profile's content.
+/// Compiles app `app`'s seccomp profile, through an on-disk cache keyed by the profile's
+/// content.
 pub fn compiled_filter(
+    app: &str,
     profile: &oci_spec::runtime::LinuxSeccomp,
     cache: Option<&Path>,
 ) -> Result<SeccompProgram, LaunchError> {
-    compiled(profile, cache).map_err(|reason| LaunchError::App {
-        app: "?".into(),
-        reason,
+    compiled(profile, cache).map_err(|source| LaunchError::Seccomp {
+        app: app.to_string(),
+        source,
     })
 }
 
 fn compiled(
     profile: &oci_spec::runtime::LinuxSeccomp,
     cache: Option<&Path>,
-) -> Result<SeccompProgram, String> {
+) -> Result<SeccompProgram, crate::seccomp::SeccompError> {
     let json = serde_json::to_vec(profile).expect("serialisable");
     let key = {
         use sha2::Digest;
@@ -349,7 +331,7 @@ fn compiled(
             }
         }
     }
-    let program = compile(profile).map_err(|e| e.to_string())?;
+    let program = compile(profile)?;
     if let Some(dir) = cache {
         let _ = std::fs::create_dir_all(dir);
         let tmp = dir.join(format!(".{key}.{}", std::process::id()));

@@ -6,3 +6,4 @@ pub mod launch;
 pub mod memory;
 pub mod supervise;
 pub mod userns;
+pub mod witness;

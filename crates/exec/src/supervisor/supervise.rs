@@ -1,16 +1,18 @@
-//! The supervisor's loop: it relays the init's reports and the apps' output to an
-//! observer, forwards SIGINT/SIGTERM/SIGHUP to the pod, relays an interactive app's
-//! terminal, and returns when the init says it is done (or exits without saying so).
+//! The supervisor's loop: it relays the init's reports (checked by a [`Witness`]) and the
+//! apps' output to an observer, forwards SIGINT/SIGTERM/SIGHUP to the pod, relays an
+//! interactive app's terminal, and returns when the init says it is done and the kernel
+//! agrees (or the init exits without saying so).
 
-use std::io::BufRead;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use crate::crossing::channel::FromPod;
 use crate::proto::Event;
 use crate::supervisor::launch::Launched;
+use crate::supervisor::witness::{Verdict, Witness};
 use crate::terminal::Relay;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +47,7 @@ pub fn block_signals() -> nix::Result<SigSet> {
 /// What the loop polls, by kind.
 #[derive(Clone, Copy)]
 enum Source {
-    Status,
+    Channel,
     Output(usize),
     Signals,
     Init,
@@ -77,7 +79,7 @@ pub fn supervise(
     mask: &SigSet,
 ) -> std::io::Result<Finish> {
     let sigfd = SignalFd::with_flags(mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-    let mut status = std::io::BufReader::new(pod.status.try_clone()?);
+    let mut witness = Witness::new(pod.init_pid, pod.apps);
     let mut outputs: Vec<Output> = Vec::new();
     for (app, [out, err]) in pod.outputs.drain(..) {
         outputs.push(Output {
@@ -91,18 +93,20 @@ pub fn supervise(
             fd: Some(err),
         });
     }
-    let terminal_app = pod.terminal.as_ref().map(|(i, _)| *i);
-    let mut relay = pod.terminal.take().map(|(_, master)| Relay::new(master));
-    let mut master_open = relay.is_some();
+    let terminal_app = pod.terminal_app;
+    // The app's pty master comes over the channel once the init has opened it.
+    let mut relay: Option<Relay> = None;
+    let mut master_open = false;
     let stdin = std::io::stdin();
-    let mut status_open = true;
+    let mut channel_open = true;
     let mut init_done = false;
     let mut reported_done = false;
     let mut signals_seen = 0;
     let mut buf = vec![0u8; 64 * 1024];
     let mut released = false;
+    let (mut warned_refused, mut warned_forged) = (false, false);
     loop {
-        let all_closed = !status_open && !master_open && outputs.iter().all(|o| o.fd.is_none());
+        let all_closed = !channel_open && !master_open && outputs.iter().all(|o| o.fd.is_none());
         if init_done && all_closed {
             break;
         }
@@ -117,11 +121,11 @@ pub fn supervise(
                 ));
                 which.push(s);
             };
-        if status_open {
+        if channel_open {
             watch(
-                pod.status.as_fd(),
+                pod.channel.as_fd(),
                 PollFlags::POLLIN,
-                Source::Status,
+                Source::Channel,
                 &mut fds,
             );
         }
@@ -177,25 +181,60 @@ pub fn supervise(
         drop(fds);
         for (source, revents) in ready {
             match source {
-                Source::Status => {
-                    let mut line = String::new();
-                    match status.read_line(&mut line) {
-                        Ok(0) | Err(_) => status_open = false,
-                        Ok(_) => {
-                            match Event::parse(line.trim_end()) {
-                                // Its last word: the status pipe only closes once it
-                                // has exited, which is not worth waiting for.
-                                Some(Event::Done) => {
-                                    reported_done = true;
-                                    init_done = true;
-                                    status_open = false;
-                                }
-                                Some(e) => observer.event(&e),
-                                None => {}
+                Source::Channel => loop {
+                    let message = match pod.channel.recv() {
+                        Ok(Some(m)) => m,
+                        Ok(None) => break,
+                        Err(_) => FromPod::Closed,
+                    };
+                    match message {
+                        FromPod::Event(e, pidfd) => match witness.check(e, pidfd) {
+                            // Its last word: the channel only closes once it has
+                            // exited, which is not worth waiting for.
+                            Verdict::Believe(Event::Done) => {
+                                reported_done = true;
+                                init_done = true;
+                                channel_open = false;
+                                break;
+                            }
+                            Verdict::Believe(e) => observer.event(&e),
+                            // Said once: a hostile app must not fill the pod's log.
+                            Verdict::Refuse(why) if !warned_refused => {
+                                warned_refused = true;
+                                observer.event(&Event::Warning {
+                                    message: format!("ignored a report of the pod's init: {why}"),
+                                })
+                            }
+                            Verdict::Refuse(_) => {}
+                        },
+                        FromPod::Terminal(master) => {
+                            if relay.is_none() && terminal_app.is_some() {
+                                relay = Some(Relay::new(master));
+                                master_open = true;
                             }
                         }
+                        FromPod::Failure(e) => observer.event(&Event::Error {
+                            message: e.to_string(),
+                        }),
+                        FromPod::Forged { sender } if !warned_forged => {
+                            warned_forged = true;
+                            observer.event(&Event::Warning {
+                                message: format!(
+                                    "ignored a message on the pod's channel from {}, not its init",
+                                    sender.map_or("an unknown process".into(), |p| format!(
+                                        "process {p}"
+                                    ))
+                                ),
+                            })
+                        }
+                        FromPod::Forged { .. } => {}
+                        FromPod::Garbled => {}
+                        FromPod::Closed => {
+                            channel_open = false;
+                            break;
+                        }
                     }
-                }
+                },
                 Source::Signals => {
                     while let Ok(Some(info)) = sigfd.read_signal() {
                         let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {

@@ -5,17 +5,14 @@
 //! cgroup.procs files it may write.
 
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
+use crate::error::{Context, Result};
 use crate::mount;
 use crate::plan::{PodPlan, UserNamespace};
 
-fn ctx(e: std::io::Error, what: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{what}: {e}"))
-}
-
 /// uid_map and gid_map of the child: ids 0..size inside are base..base+size outside.
-pub fn write_maps(pid: i32, u: UserNamespace) -> std::io::Result<()> {
+pub fn write_maps(pid: i32, u: UserNamespace) -> Result<()> {
     let line = format!("0 {} {}\n", u.base, u.size);
     for map in ["uid_map", "gid_map"] {
         let p = format!("/proc/{pid}/{map}");
@@ -23,7 +20,7 @@ pub fn write_maps(pid: i32, u: UserNamespace) -> std::io::Result<()> {
             .write(true)
             .open(&p)
             .and_then(|mut f| f.write_all(line.as_bytes()))
-            .map_err(|e| ctx(e, &p))?;
+            .ctx(&p)?;
     }
     Ok(())
 }
@@ -48,29 +45,20 @@ pub fn layer_dirs(plan: &PodPlan) -> Vec<Vec<std::path::PathBuf>> {
 }
 
 /// Clones each directory as a detached mount idmapped into the child's user namespace and
-/// sends them, in order, over `sock`; then an empty message: done.
-pub fn send_idmapped_layers(pid: i32, plan: &PodPlan, sock: BorrowedFd<'_>) -> std::io::Result<()> {
+/// sends them, in order, over the channel.
+pub fn send_idmapped_layers(
+    pid: i32,
+    plan: &PodPlan,
+    channel: &crate::crossing::channel::SupervisorEnd,
+) -> Result<()> {
     let userns: OwnedFd = std::fs::File::open(format!("/proc/{pid}/ns/user"))
-        .map_err(|e| ctx(e, "the pod's user namespace"))?
+        .ctx("the pod's user namespace")?
         .into();
-    for dirs in layer_dirs(plan) {
-        for dir in dirs {
-            let shown = dir.display().to_string();
-            let tree = mount::clone_tree(rustix::fs::CWD, &shown, true)?;
-            mount::set_idmap(tree.as_fd(), userns.as_fd()).map_err(|e| ctx(e, &shown))?;
-            crate::terminal::send_fd(sock, tree.as_fd())
-                .map_err(|e| ctx(e, "passing a layer to the pod"))?;
-        }
-    }
-    rustix::net::send(sock, b"d", rustix::net::SendFlags::empty())?;
-    Ok(())
-}
-
-/// The pod's first process: receives the mounts `send_idmapped_layers` sent.
-pub fn receive_layers(sock: BorrowedFd<'_>) -> std::io::Result<Vec<OwnedFd>> {
-    let mut out = Vec::new();
-    while let Some(fd) = crate::terminal::recv_fd(sock)? {
-        out.push(fd);
-    }
-    Ok(out)
+    let layers = layer_dirs(plan).into_iter().flatten().map(|dir| {
+        let shown = dir.display().to_string();
+        let tree = mount::clone_tree(rustix::fs::CWD, &shown, true)?;
+        mount::set_idmap(tree.as_fd(), userns.as_fd()).ctx(&shown)?;
+        Ok(tree)
+    });
+    channel.send_layers(layers)
 }

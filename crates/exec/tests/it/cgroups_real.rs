@@ -101,11 +101,21 @@ fn proc_cgroups(pid: u32) -> String {
 #[test]
 fn detects_this_hybrid_host() {
     let cgroups = Cgroups::detect().unwrap();
-    let mounts = CgroupMounts::read().unwrap();
-    let expected = match (mounts.v1.is_empty(), mounts.unified.is_some()) {
-        (false, true) => Layout::Hybrid,
-        (false, false) => Layout::V1,
-        _ => Layout::V2,
+    // The expectation from the filesystems themselves (statfs), not from the mount table
+    // the code reads: cgroup2 at the top is v2; a tmpfs of v1 controllers, with or without
+    // a cgroup2 tree at `unified`, is hybrid or v1.
+    let magic = |path: &str| {
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        let c = std::ffi::CString::new(path).unwrap();
+        // SAFETY: a valid path and out pointer.
+        (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_type)
+    };
+    let expected = if magic("/sys/fs/cgroup") == Some(libc::CGROUP2_SUPER_MAGIC) {
+        Layout::V2
+    } else if magic("/sys/fs/cgroup/unified") == Some(libc::CGROUP2_SUPER_MAGIC) {
+        Layout::Hybrid
+    } else {
+        Layout::V1
     };
     assert_eq!(cgroups.layout(), expected);
     assert!(!cgroups.hierarchies().is_empty());

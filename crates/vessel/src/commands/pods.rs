@@ -347,7 +347,7 @@ pub fn rm(ctx: &Context, args: &UuidsArgs) -> Result<i32> {
     for q in uuids_of(args)? {
         match pods.find(&q).map_err(anyhow::Error::from).and_then(|p| {
             let uuid = p.uuid.clone();
-            pod::ops::remove(p, exec::cgroups::DEFAULT_PARENT)?;
+            pod::ops::remove(p)?;
             Ok(uuid)
         }) {
             Ok(uuid) => println!("{uuid}"),
@@ -366,7 +366,6 @@ pub fn gc(ctx: &Context, args: &GcArgs) -> Result<i32> {
         grace: args.grace_period,
         expire_prepared: args.expire_prepared,
         mark_only: args.mark_only,
-        cgroup_parent: exec::cgroups::DEFAULT_PARENT.to_string(),
     };
     let report = pod::ops::gc(&pods, &opts)?;
     for u in &report.marked {

@@ -178,7 +178,6 @@ fn run_options(attach: Attach, discard: bool) -> Result<RunOptions> {
     Ok(RunOptions {
         attach,
         discard,
-        cgroup_parent: exec::cgroups::DEFAULT_PARENT.to_string(),
         net_timeout: pod::network::timeout_from_env()?,
     })
 }
@@ -319,7 +318,7 @@ fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
             let _ = runner::run_prepared(pod, &opts, Some(on_started), None);
             if rm {
                 if let Ok(p) = ctx.pods().and_then(|pods| Ok(pods.find(&uuid)?)) {
-                    let _ = pod::ops::remove(p, exec::cgroups::DEFAULT_PARENT);
+                    let _ = pod::ops::remove(p);
                 }
             }
             std::process::exit(0);

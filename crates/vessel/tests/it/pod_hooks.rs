@@ -105,3 +105,29 @@ fn a_failing_pre_start_handler_keeps_the_app_from_starting() {
     );
     v.run(&["rm", &uuid]).success();
 }
+
+/// Handlers start as the app does: no signal ignored or blocked (the handlers' shim
+/// blocks the ones it forwards, and vessel's runtime ignores SIGPIPE).
+#[test]
+fn handlers_start_with_default_signals() {
+    let v = Vessel::new();
+    let sigs = "grep -E '^Sig(Ign|Blk)' /proc/self/status";
+    let hooked = hooked_image(
+        &v,
+        "signals",
+        &format!("{sigs} | sed 's/^/pre /' > /shared/log"),
+        &format!("{sigs} | sed 's/^/post /' >> /shared/log; cat /shared/log"),
+        &format!("{sigs} | sed 's/^/main /' >> /shared/log"),
+    );
+    let r = v.run(&["run", "--rm", &hooked]);
+    assert_eq!(r.code(), Some(0), "{r}");
+    for who in ["pre", "main", "post"] {
+        for line in ["SigIgn", "SigBlk"] {
+            assert!(
+                r.stdout
+                    .contains(&format!("{who} {line}:\t0000000000000000")),
+                "{who} {line}:\n{r}"
+            );
+        }
+    }
+}

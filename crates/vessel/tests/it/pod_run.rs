@@ -165,6 +165,22 @@ fn a_missing_exec_path_exits_127_and_says_so() {
     assert!(r.stderr.contains("/no/such/program"), "{r}");
 }
 
+/// docker's codes come from the failing step and its errno, not from the message: a
+/// missing working directory is "not found" too, but the command was never tried.
+#[test]
+fn a_missing_working_directory_exits_125_and_a_file_that_cannot_run_126() {
+    let p = PodEnv::new();
+    let r = p.sh_app(&[], &["--working-dir=/nonexistent"], "true");
+    assert_eq!(r.code(), Some(125), "{r}");
+    assert!(
+        r.stderr.contains("working directory /nonexistent") && r.stderr.contains("No such file"),
+        "{r}"
+    );
+    let r = p.run(&["run", "--rm", &p.image, "--exec", "/etc/passwd"]);
+    assert_eq!(r.code(), Some(126), "{r}");
+    assert!(r.stderr.contains("/etc/passwd"), "{r}");
+}
+
 #[test]
 fn hostname_and_read_only_root() {
     let p = PodEnv::new();

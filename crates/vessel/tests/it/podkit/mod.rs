@@ -51,6 +51,16 @@ impl PodEnv {
         self.v.run(&args)
     }
 
+    /// `run --detach [pod flags] IMAGE --exec ARGV[0] -- ARGV[1..]`: the pod's UUID, once
+    /// its app runs.
+    pub fn detached(&self, pod_flags: &[&str], argv: &[&str]) -> String {
+        let mut args = vec!["run", "--detach"];
+        args.extend_from_slice(pod_flags);
+        args.extend_from_slice(&[&self.image, "--exec", argv[0], "--"]);
+        args.extend_from_slice(&argv[1..]);
+        self.v.run(&args).success().stdout.trim().to_string()
+    }
+
     /// Starts `run` and returns the process, with the UUID saved to a file.
     pub fn spawn(&self, pod_flags: &[&str], script: &str) -> (Child, PathBuf) {
         let uuid_file = self
