@@ -100,6 +100,11 @@ pub enum Command {
     Gc(GcArgs),
     /// Trust OpenPGP keys to sign images (all images, or those under a name prefix)
     Trust(TrustArgs),
+    /// Run the appc metadata service: pods learn their manifests and sign with their identity
+    MetadataService(MetadataServiceArgs),
+    /// Run rkt's API service (gRPC v1alpha): platforms list and inspect pods and images,
+    /// follow events and read logs
+    ApiService(ApiServiceArgs),
     /// Print the version
     Version(FormatArgs),
     /// Print a shell completion script
@@ -459,4 +464,19 @@ pub struct GcArgs {
     /// Only mark exited pods as garbage, remove nothing
     #[arg(long)]
     pub mark_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MetadataServiceArgs {
+    /// TCP port pods reach the service on (ignored when systemd passes the listener)
+    #[arg(long, default_value_t = 18112)]
+    pub listen_port: u16,
+}
+
+#[derive(Args, Debug)]
+pub struct ApiServiceArgs {
+    /// Address to listen on, HOST:PORT (default localhost:15441; not with sockets passed
+    /// by systemd)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
 }

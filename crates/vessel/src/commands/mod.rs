@@ -3,6 +3,7 @@ pub mod fetch;
 pub mod image;
 pub mod pods;
 pub mod run;
+pub mod services;
 pub mod trust;
 
 use anyhow::Result;
@@ -38,6 +39,8 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
         Command::Rm(args) => pods::rm(&ctx, &args),
         Command::Gc(args) => pods::gc(&ctx, &args),
         Command::Trust(args) => trust::run(&ctx, args),
+        Command::MetadataService(args) => services::metadata_service(&args),
+        Command::ApiService(args) => services::api_service(&ctx, &args),
         Command::Version(f) => version(f),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vessel", &mut std::io::stdout());

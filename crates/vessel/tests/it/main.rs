@@ -4,6 +4,7 @@
 mod common;
 mod podkit;
 
+mod api_service;
 mod config_files;
 mod enter_terminal;
 mod fetch_bearer_token;
@@ -15,6 +16,7 @@ mod image_aci;
 mod image_commands;
 mod image_concurrency;
 mod image_import;
+mod mds_service;
 mod pod_cli_lifecycle;
 mod pod_enter;
 mod pod_forged_reports;

@@ -16,6 +16,7 @@ pub mod jwt;
 pub mod oci;
 pub mod registry;
 pub mod rootfs;
+pub mod services;
 pub mod strict_json;
 pub mod tar;
 pub mod token;
