@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Importing a large image, side by side in one hyperfine run:
+# Two cases (--case large|many-files|all, default all).
+#
+# large: importing a large image, side by side in one hyperfine run:
 #   - vessel fetch --insecure-options=image oci:LAYOUT:bench into a cold (empty) store,
 #   - umoci unpack of the same layout,
 #   - gzip -dc of the layer blob to /dev/null: the floor, decompression alone.
@@ -7,33 +9,128 @@
 # mirror apt is configured with, and packed as an OCI layout by umoci. If debootstrap
 # cannot reach the mirror, a synthetic root filesystem of similar size is used instead
 # (busybox-static plus files copied from this machine's /usr), and the result says so.
+# Writes bench/results/import.md.
 #
-# Usage: bench/import.sh [--runs N] [--reuse-rootfs]
-#   --runs N          timed runs per command (default 5, after one warm-up)
+# many-files: the per-entry cost. An uncompressed ACI of 200,000 empty files (200
+# directories of 1,000), made by python's tarfile, imported by vessel fetch into a cold
+# store and extracted by GNU tar into an empty directory, in one hyperfine run (target:
+# vessel within 1.5x of tar). Writes bench/results/import-many-files.md.
+#
+# Usage: bench/import.sh [--case large|many-files|all] [--runs N] [--reuse-rootfs]
+#   --case C          which case to run (default all)
+#   --runs N          timed runs per command (default 5 for large, 3 for many-files,
+#                     after one warm-up)
 #   --reuse-rootfs    keep the root filesystem of the previous run instead of rebuilding it
 # Environment: VESSEL=path/to/vessel (default: a release build of this checkout),
 #              BENCH_WORK=scratch directory (default /var/tmp/vessel-bench).
-# Writes bench/results/import.md.
 
 source "$(dirname "$0")/lib.sh"
 
-runs=5
+runs=
 reuse_rootfs=0
+case_=all
 while (($#)); do
   case $1 in
+    --case) case_=$2; shift 2 ;;
+    --case=*) case_=${1#--case=}; shift ;;
     --runs) runs=$2; shift 2 ;;
     --reuse-rootfs) reuse_rootfs=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
+[[ $case_ =~ ^(large|many-files|all)$ ]] || die "--case must be large, many-files or all"
 
 require_root
-require_tools hyperfine umoci debootstrap gzip python3 busybox
+require_tools hyperfine umoci debootstrap gzip python3 busybox tar
 vessel=$(vessel_binary)
 work=$BENCH_WORK/import
 mkdir -p "$work"
 rootfs=$work/rootfs
+
+# The many-files case: 200,000 empty files, vessel fetch of the ACI vs GNU tar -xf of it.
+many_files() {
+  local runs=${runs:-3} aci=$work/many-files.aci store=$work/mf-store out=$work/mf-tar
+  if [[ ! -f $aci ]]; then
+    say "writing an ACI of 200,000 empty files"
+    python3 - "$aci" <<'PY'
+import io, json, sys, tarfile
+manifest = json.dumps({"acKind": "ImageManifest", "acVersion": "0.8.11",
+    "name": "example.com/many-files",
+    "labels": [{"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}]}).encode()
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    def add(name, kind=tarfile.REGTYPE, data=b"", mode=0o644):
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.mtime, info.size = kind, mode, 1700000000, len(data)
+        t.addfile(info, io.BytesIO(data) if data else None)
+    add("manifest", data=manifest)
+    add("rootfs", tarfile.DIRTYPE, mode=0o755)
+    for d in range(200):
+        add(f"rootfs/d{d:03}", tarfile.DIRTYPE, mode=0o755)
+        for f in range(1000):
+            add(f"rootfs/d{d:03}/f{f:04}")
+PY
+  fi
+  local aside
+  aside=$(aside_script "$work")
+  say "timing: vessel fetch of the ACI, GNU tar -xf of it ($runs runs each)"
+  LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+  hyperfine --runs "$runs" --warmup 1 --style basic \
+    --export-json "$work/many-files.json" --export-markdown "$work/many-files.table.md" \
+    -n "vessel fetch (cold store)" --prepare "$aside $store" \
+    "$vessel --dir $store fetch --insecure-options=image $aci" \
+    -n "GNU tar -xf" --prepare "$aside $out; mkdir -p $out" \
+    "tar -xf $aci -C $out"
+  "$vessel" --dir "$store" image verify
+  local rss
+  rss=$(/usr/bin/time -f %M "$vessel" --dir "$store.rss" fetch --insecure-options=image "$aci" 2>&1 >/dev/null | tail -n1)
+  rm -rf "${store:?}" "${store:?}.rss" "${out:?}" "${work:?}/trash"
+  local vessel_s tar_s
+  vessel_s=$(hyperfine_mean "$work/many-files.json" 0)
+  tar_s=$(hyperfine_mean "$work/many-files.json" 1)
+  mkdir -p "$RESULTS_DIR"
+  local result=$RESULTS_DIR/import-many-files.md
+  {
+    echo "# Import of 200,000 empty files: vessel fetch vs GNU tar"
+    echo
+    echo "Recorded $(date -u '+%Y-%m-%d %H:%M UTC') by \`bench/import.sh --case many-files --runs $runs\`, vessel at commit \`$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)\`."
+    echo
+    echo "## Machine"
+    echo
+    machine_markdown
+    echo "- GNU tar: $(tar --version | head -n1)"
+    echo
+    echo "## Image"
+    echo
+    echo "- An uncompressed ACI ($(($(stat -c %s "$aci") / 1048576)) MiB) of 200 directories of 1,000 empty files each, written by python's tarfile (PAX)"
+    echo
+    echo "## Commands (one hyperfine run, $runs timed runs each after a warm-up)"
+    echo
+    echo '```'
+    echo "vessel --dir STORE fetch --insecure-options=image many-files.aci   # prepare: move STORE aside; sync"
+    echo "tar -xf many-files.aci -C DIR                                      # prepare: move DIR aside, mkdir; sync"
+    echo '```'
+    echo
+    echo "## Results"
+    echo
+    cat "$work/many-files.table.md"
+    echo
+    echo "- vessel fetch takes **$(ratio "$vessel_s" "$tar_s")x** the time of GNU tar (target: at most 1.5x; $(ratio "$(hyperfine_stat "$work/many-files.json" 0 min)" "$(hyperfine_stat "$work/many-files.json" 1 min)")x comparing the fastest runs)."
+    echo "- vessel's maximum resident set size for the import: $((rss / 1024)) MiB."
+    echo
+    echo "vessel also keeps the uncompressed ACI as a blob (for \`image export\`), hashes it (sha512,"
+    echo "the image ID), writes the layer's tree record for \`image verify\` and syncs the layer before"
+    echo "publishing it; tar does none of these."
+  } >"$result"
+  say "wrote $result"
+  cat "$result"
+}
+
+if [[ $case_ == many-files ]]; then
+  many_files
+  exit 0
+fi
+runs=${runs:-5}
 
 # A synthetic root filesystem: busybox and its applets, and about 300 MiB of real files
 # (libraries, docs, locales) copied from this machine's /usr.
@@ -159,3 +256,8 @@ result=$RESULTS_DIR/import.md
 } >"$result"
 say "wrote $result"
 cat "$result"
+
+if [[ $case_ == all ]]; then
+  runs=
+  many_files
+fi

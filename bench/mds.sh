@@ -5,12 +5,17 @@
 # Every request is timed from inside its namespace; the target is p99 under 10 ms.
 # No peer runs the appc metadata service any more (rkt's is gone): the floor is the same
 # client against a TCP echo of a fixed response (python's asyncio, same loop and port).
+# Two loads: flat out (each pod's next request as soon as the last is answered: 20 busy
+# clients on the machine's cores, so the spread is mostly their wait for a CPU), and
+# paced (each pod asks every PACE_MS ms, 20 pods at once: what apps asking now and then
+# see). The service's own CPU time per request is read from /proc around the flat run.
 source "$(dirname "$0")/lib.sh"
 require_root
 require_tools python3 ip
 
 PODS=${PODS:-20}
 REQUESTS=${REQUESTS:-500}
+PACE_MS=${PACE_MS:-20}
 VESSEL=$(vessel_binary)
 WORK=$BENCH_WORK/mds
 mkdir -p "$WORK"
@@ -39,7 +44,8 @@ done
 
 say "service"
 VESSEL_RUN_DIR=$RUN "$VESSEL" metadata-service --listen-port "$PORT" 2>"$RUN/service.log" &
-pids+=($!)
+SERVICE=$!
+pids+=($SERVICE)
 for _ in $(seq 100); do [[ -S $RUN/metadata-svc.sock ]] && break; sleep 0.05; done
 # The registrant stays alive while the pods "run": the service drops a registration when
 # the process that made it ends.
@@ -71,6 +77,8 @@ for _ in $(seq 200); do [[ -e $RUN/registered ]] && break; sleep 0.05; done
 cat >"$RUN/client.py" <<'PY'
 import socket, sys, time
 host, port, n, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+pace = float(sys.argv[5]) / 1000 if len(sys.argv) > 5 else 0.0
+start = time.perf_counter()
 paths = ["/acMetadata/v1/pod/uuid", "/acMetadata/v1/pod/manifest",
          "/acMetadata/v1/apps/app/image/manifest", "/acMetadata/v1/pod/annotations"]
 sign = b"content=hello"
@@ -81,6 +89,10 @@ for i in range(n):
                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(sign) + sign)
     else:
         req = b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % paths[i % 4].encode()
+    if pace:
+        # Open loop: each request at its time, however late the last answer was.
+        due = start + i * pace
+        time.sleep(max(0.0, due - time.perf_counter()))
     t = time.perf_counter()
     s = socket.create_connection((host, port))
     s.sendall(req)
@@ -117,10 +129,10 @@ asyncio.run(main())
 PY
 
 load() {
-  local port=$1 tag=$2
+  local port=$1 tag=$2 pace=${3:-0}
   local cpids=()
   for i in $(seq 0 $((PODS - 1))); do
-    ip netns exec "vbench-mds-$i" python3 "$RUN/client.py" "10.251.$i.1" "$port" "$REQUESTS" "$RUN/lat-$tag.$i" &
+    ip netns exec "vbench-mds-$i" python3 "$RUN/client.py" "10.251.$i.1" "$port" "$REQUESTS" "$RUN/lat-$tag.$i" "$pace" &
     cpids+=($!)
   done
   for p in "${cpids[@]}"; do wait "$p"; done
@@ -134,12 +146,19 @@ print("| %d | %.2f | %.2f | %.2f | %.2f |" % (len(v), q(0.5), q(0.9), q(0.99), v
 export LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 say "timing: $PODS pods x $REQUESTS requests, at once"
 load "$PORT" warm >/dev/null
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVICE/stat"; }
+T0=$(cpu_ticks)
 MDS_ROW=$(load "$PORT" mds)
+T1=$(cpu_ticks)
+CPU_US=$(python3 -c "print('%.0f' % (($T1 - $T0) / $(getconf CLK_TCK) * 1e6 / ($PODS * $REQUESTS)))")
+say "paced: every $PACE_MS ms per pod"
+PACED_ROW=$(load "$PORT" paced "$PACE_MS")
 python3 "$RUN/floor.py" $((PORT + 1)) &
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((PORT + 1))") 2>/dev/null && break; sleep 0.1; done
 # The floor answers anything with a fixed 200.
 FLOOR_ROW=$(load $((PORT + 1)) floor)
+FLOOR_PACED_ROW=$(load $((PORT + 1)) floor-paced "$PACE_MS")
 
 COMMIT=$(git -C "$REPO_DIR" rev-parse --short HEAD)
 mkdir -p "$RESULTS_DIR"
@@ -155,13 +174,18 @@ namespace from connect to the server's close (python3, \`time.perf_counter\`).
 
 $(machine_markdown)
 
-| server | requests | p50 ms | p90 ms | p99 ms | max ms |
-|---|---|---|---|---|---|
-$(echo "$MDS_ROW" | sed 's/^|/| vessel metadata-service |/')
-$(echo "$FLOOR_ROW" | sed 's/^|/| floor: fixed 200 (python asyncio) |/')
+| server | load | requests | p50 ms | p90 ms | p99 ms | max ms |
+|---|---|---|---|---|---|---|
+$(echo "$MDS_ROW" | sed 's/^|/| vessel metadata-service | flat out |/')
+$(echo "$FLOOR_ROW" | sed 's/^|/| floor: fixed 200 (python asyncio) | flat out |/')
+$(echo "$PACED_ROW" | sed "s/^|/| vessel metadata-service | every $PACE_MS ms per pod |/")
+$(echo "$FLOOR_PACED_ROW" | sed "s/^|/| floor: fixed 200 (python asyncio) | every $PACE_MS ms per pod |/")
+
+The service's own CPU time (user + system, from /proc) over the flat-out run: $CPU_US µs
+per request.
 
 Target: p99 under 10 ms with 20 pods asking at once.
 
-Rerun: \`sudo bench/mds.sh\` (PODS=, REQUESTS=, VESSEL= to change).
+Rerun: \`sudo bench/mds.sh\` (PODS=, REQUESTS=, PACE_MS=, VESSEL= to change).
 MD
 cat "$RESULTS_DIR/mds.md"

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::logs::{tail, LogFile};
+use crate::logs::PodLogs;
 use crate::v1alpha::public_api_server::PublicApi;
 use crate::v1alpha::*;
 
@@ -184,9 +184,9 @@ impl PublicApi for Service {
         req: Request<GetLogsRequest>,
     ) -> Result<Response<Self::GetLogsStream>, Status> {
         let r = req.into_inner();
-        if r.since_time != 0 || r.until_time != 0 {
+        if r.since_time < 0 || r.until_time < 0 {
             return Err(Status::invalid_argument(
-                "since_time and until_time: the logs keep no timestamps",
+                "since_time and until_time: seconds since the epoch, not negative",
             ));
         }
         let dir = self.vessel_dir.clone();
@@ -214,29 +214,24 @@ impl PublicApi for Service {
                 r.app_name, r.pod_id
             )));
         };
-        let prefix = r.app_name.is_empty() && apps.len() > 1;
         let paths = pd.paths();
-        let mut files: Vec<LogFile> = apps.iter().map(|a| LogFile::new(a, paths.log(a))).collect();
-        let label = move |f: &LogFile, l: String| {
-            if prefix {
-                format!("{}: {l}", f.app)
-            } else {
-                l
-            }
+        let req = crate::logs::Request {
+            apps: apps.iter().map(|a| (a.clone(), paths.log(a))).collect(),
+            lines: r.lines,
+            since_time: r.since_time,
+            until_time: r.until_time,
         };
-        let mut first = Vec::new();
-        for f in files.iter_mut() {
-            let lines = f.read_new();
-            first.extend(lines.into_iter().map(|l| label(f, l)));
-        }
-        let first = tail(first, r.lines);
+        let (logs, first) = blocking(move || {
+            PodLogs::open(req).map_err(|e| Status::internal(format!("reading the logs: {e}")))
+        })
+        .await?;
         let (tx, out) = mpsc::channel(16);
         let follow = r.follow;
         tokio::spawn(async move {
             if tx.send(Ok(GetLogsResponse { lines: first })).await.is_err() || !follow {
                 return;
             }
-            follow_logs(pd, files, tx, label).await;
+            follow_logs(pd, logs, tx).await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(out))))
     }
@@ -246,9 +241,8 @@ impl PublicApi for Service {
 /// (then what is left is sent) or the client goes.
 async fn follow_logs(
     mut pd: pod::PodDir,
-    mut files: Vec<LogFile>,
+    mut logs: PodLogs,
     tx: mpsc::Sender<Result<GetLogsResponse, Status>>,
-    label: impl Fn(&LogFile, String) -> String,
 ) {
     use futures_util::StreamExt;
     let logs_dir = pd.paths().logs();
@@ -271,15 +265,17 @@ async fn follow_logs(
             _ = tick.tick() => pd.refresh().is_err() || !pd.is_locked(),
             _ = tx.closed() => return,
         };
-        let mut lines = Vec::new();
-        for f in files.iter_mut() {
-            let new = f.read_new();
-            lines.extend(new.into_iter().map(|l| label(f, l)));
-            if ended {
-                if let Some(p) = f.take_partial() {
-                    lines.push(label(f, p));
-                }
+        let mut lines = match logs.read_available() {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = tx
+                    .send(Err(Status::internal(format!("reading the logs: {e}"))))
+                    .await;
+                return;
             }
+        };
+        if ended {
+            lines.extend(logs.finish());
         }
         if !lines.is_empty() && tx.send(Ok(GetLogsResponse { lines })).await.is_err() {
             return;

@@ -170,6 +170,7 @@ pub fn parse_file(cfg: &mut Config, path: &Path, kinds: &[&str]) -> Result<()> {
         "dockerAuth" => docker_auth(cfg, &f, file),
         "paths" => paths(cfg, &f, file),
         "stage1" => stage1(cfg, &f, file),
+        "logs" => logs(cfg, &f, file),
         _ => unreachable!("kinds are checked above"),
     }
 }
@@ -328,5 +329,27 @@ fn stage1(cfg: &mut Config, f: &Fields<'_>, file: PathBuf) -> Result<()> {
             file,
         });
     }
+    Ok(())
+}
+
+/// `maxSize`: bytes, as a number or a string with a unit (100MiB, 50M).
+fn logs(cfg: &mut Config, f: &Fields<'_>, file: PathBuf) -> Result<()> {
+    let size = match f.obj.get("maxSize") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| f.err("maxSize", format!("{n} is not a whole number of bytes")))?,
+        Some(Value::String(s)) => crate::parse_size(s).map_err(|e| f.err("maxSize", e))?,
+        Some(other) => {
+            return Err(f.err(
+                "maxSize",
+                format!("must be a size such as \"100MiB\", not {other}"),
+            ))
+        }
+    };
+    if let Some(prev) = &cfg.log_max_size {
+        return Err(duplicate(file, "logs maxSize".into(), &prev.file));
+    }
+    cfg.log_max_size = Some(Sourced { value: size, file });
     Ok(())
 }

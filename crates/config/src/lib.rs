@@ -16,10 +16,12 @@ use std::path::{Path, PathBuf};
 pub use kinds::{Auth, BasicCredentials};
 
 /// The subdirectories read, and the kinds each may hold.
-const SUBDIRS: [(&str, &[&str]); 3] = [
+/// `logs.d` (kind `logs`) is Vessel's own: the cap on each app's log.
+pub const SUBDIRS: [(&str, &[&str]); 4] = [
     ("auth.d", &["auth", "dockerAuth"]),
     ("paths.d", &["paths"]),
     ("stage1.d", &["stage1"]),
+    ("logs.d", &["logs"]),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,8 @@ pub struct Config {
     pub stage1_name_version: Option<Sourced<(String, String)>>,
     /// `stage1`: `location`.
     pub stage1_location: Option<Sourced<String>>,
+    /// `logs`: `maxSize`, the cap on each app's log in bytes (0: none).
+    pub log_max_size: Option<Sourced<u64>>,
 }
 
 /// Where Vessel looks when nothing is configured.
@@ -75,17 +79,23 @@ impl Config {
     /// Reads the configuration directories, lowest precedence first (system, local,
     /// user). A directory that does not exist adds nothing.
     pub fn load(dirs: &[PathBuf]) -> Result<Config> {
+        Config::load_only(dirs, &SUBDIRS.map(|(d, _)| d))
+    }
+
+    /// Only the given subdirectories (`"paths.d"`, ...): a command that needs the data
+    /// directory is not stopped by a bad auth file it would never use.
+    pub fn load_only(dirs: &[PathBuf], subdirs: &[&str]) -> Result<Config> {
         let mut merged = Config::default();
         for dir in dirs {
-            merged.override_with(Config::load_dir(dir)?);
+            merged.override_with(Config::load_dir(dir, subdirs)?);
         }
         Ok(merged)
     }
 
     /// One configuration directory on its own.
-    pub fn load_dir(dir: &Path) -> Result<Config> {
+    fn load_dir(dir: &Path, only: &[&str]) -> Result<Config> {
         let mut cfg = Config::default();
-        for (sub, kinds) in SUBDIRS {
+        for (sub, kinds) in SUBDIRS.iter().filter(|(d, _)| only.contains(d)) {
             let d = dir.join(sub);
             let entries = match std::fs::read_dir(&d) {
                 Ok(e) => e,
@@ -126,6 +136,9 @@ impl Config {
         }
         if other.stage1_location.is_some() {
             self.stage1_location = other.stage1_location;
+        }
+        if other.log_max_size.is_some() {
+            self.log_max_size = other.log_max_size;
         }
     }
 
@@ -181,9 +194,61 @@ impl Config {
             "version": version,
             "location": self.stage1_location.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
         }));
+        if let Some(l) = &self.log_max_size {
+            stage0.push(json!({
+                "rktVersion": "v1",
+                "rktKind": "logs",
+                "maxSize": l.value,
+            }));
+        }
         json!({ "stage0": stage0 })
     }
 }
 
+/// A size as `--log-size` takes it: bytes, or with a unit (K, M, G as powers of 1000;
+/// Ki, Mi, Gi as powers of 1024; a trailing B allowed: 100MiB, 50MB). 0: no cap.
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (write it as 100MiB, 50M or 1048576)"))?;
+    let unit = unit.trim();
+    let unit = unit.strip_suffix('B').unwrap_or(unit);
+    let mult: u64 = match unit {
+        "" => 1,
+        "K" | "k" => 1000,
+        "M" => 1000 * 1000,
+        "G" => 1000 * 1000 * 1000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?} (use K, M, G, Ki, Mi or Gi)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100MiB").unwrap(), 100 << 20);
+        assert_eq!(parse_size("100Mi").unwrap(), 100 << 20);
+        assert_eq!(parse_size("50M").unwrap(), 50_000_000);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("0").unwrap(), 0);
+        assert!(parse_size("lots").unwrap_err().contains("lots"));
+        assert!(parse_size("5T").unwrap_err().contains("unit"));
+    }
+}

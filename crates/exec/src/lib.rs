@@ -11,6 +11,7 @@
 //! | [`crossing`] | processes that go from the host into a pod's namespaces, and the socket between them and the supervisor | `embryo` (the pod's first process until its exec), `channel` (the socket's protocol: the hand-over, layers, the terminal, the init's reports, one method per step), `sealed` (the one exec of the sealed binary), `enter` (`vessel enter`'s process), `enter_io` (its terminal or pipes) |
 //! | [`pid1`] | the pod's init (pid 1 of the pod, the sealed binary) and the app processes it forks | `init`, `stage1` (the pod's mounts), `rootfs` (an app's root: its mounts as data, then applied), `dev`, `app_child` (a forked app until it becomes the app) |
 //! | [`app`] | every process that becomes an app: one forked by the init, one `vessel enter` sends in | `AppDescription` (data, before the fork), `AppExec` (applies it and execs), `command`, `hooks` |
+//! | [`container`] | the OCI runtime's container processes (`vessel-runtime create`, `run`, `exec`) and the runtime's side of them | `spawn` (host), `init` (the sealed binary in the container's namespaces), `plan`, `hooks` |
 //! | primitives | any of them | `error` (the one error contract), `caps`, `cgroups`, `mount`, `seccomp`, `terminal`, `users`, `trace` |
 //! | data | crosses between them | `plan` (what the init is handed), `proto` (the init's reports) |
 
@@ -21,6 +22,7 @@ pub mod supervisor;
 
 pub mod caps;
 pub mod cgroups;
+pub mod container;
 pub mod error;
 pub mod mount;
 pub mod plan;

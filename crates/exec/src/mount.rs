@@ -10,7 +10,8 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::{
     fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
-    open_tree, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
+    open_tree, FsMountFlags, FsOpenFlags, MountAttrFlags, MountPropagationFlags, MoveMountFlags,
+    OpenTreeFlags,
 };
 
 use crate::error::{Context, Error, Result};
@@ -117,6 +118,54 @@ pub struct Options {
     pub params: Vec<(String, Option<String>)>,
     pub bind: bool,
     pub recursive: bool,
+    /// `private`, `rslave`, `shared`... (the last one given wins, as with mount(8)).
+    pub propagation: Option<Propagation>,
+}
+
+/// A mount's propagation type, for the mount alone or its whole subtree (`r` prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Propagation {
+    /// One of MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_UNBINDABLE.
+    kind: u64,
+    pub recursive: bool,
+}
+
+impl Propagation {
+    /// `private`, `rprivate`, `slave`, `rslave`, `shared`, `rshared`, `unbindable`,
+    /// `runbindable`; anything else is not a propagation option.
+    pub fn parse(option: &str) -> Option<Self> {
+        let (recursive, name) = match option.strip_prefix('r') {
+            Some(rest) => (true, rest),
+            None => (false, option),
+        };
+        let kind = match name {
+            "private" => libc::MS_PRIVATE,
+            "slave" => libc::MS_SLAVE,
+            "shared" => libc::MS_SHARED,
+            "unbindable" => libc::MS_UNBINDABLE,
+            _ => return None,
+        };
+        Some(Propagation { kind, recursive })
+    }
+
+    pub fn is_private(self) -> bool {
+        self.kind == libc::MS_PRIVATE
+    }
+
+    /// As mount(2)'s flags (for a path: `mount_change`).
+    pub fn flags(self) -> MountPropagationFlags {
+        let kind = match self.kind {
+            libc::MS_SLAVE => MountPropagationFlags::DOWNSTREAM,
+            libc::MS_SHARED => MountPropagationFlags::SHARED,
+            libc::MS_UNBINDABLE => MountPropagationFlags::UNBINDABLE,
+            _ => MountPropagationFlags::PRIVATE,
+        };
+        if self.recursive {
+            kind | MountPropagationFlags::REC
+        } else {
+            kind
+        }
+    }
 }
 
 pub fn parse_options(options: &[String]) -> Options {
@@ -126,6 +175,7 @@ pub fn parse_options(options: &[String]) -> Options {
         params: Vec::new(),
         bind: false,
         recursive: false,
+        propagation: None,
     };
     for opt in options {
         match opt.as_str() {
@@ -143,10 +193,9 @@ pub fn parse_options(options: &[String]) -> Options {
                 o.bind = true;
                 o.recursive = true;
             }
-            // Propagation is private for everything in a pod; "suid", "dev", "exec",
-            // "async" are defaults.
-            "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "suid" | "dev"
-            | "exec" | "async" | "defaults" => {}
+            p if Propagation::parse(p).is_some() => o.propagation = Propagation::parse(p),
+            // Defaults.
+            "suid" | "dev" | "exec" | "async" | "defaults" => {}
             // Vessel's own markers, for the executor, not the filesystem.
             x if x.starts_with("x-vessel-") => o.markers.push(x.to_string()),
             other => match other.split_once('=') {
@@ -180,7 +229,11 @@ pub fn mount_new(
     fsconfig_create(&fs).with_ctx(|| format!("creating {fstype}"))?;
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, opts.attrs)
         .with_ctx(|| format!("fsmount {fstype}"))?;
-    attach(&mnt, target)
+    attach(&mnt, target)?;
+    match opts.propagation {
+        Some(p) => set_propagation(mnt.as_fd(), p),
+        None => Ok(()),
+    }
 }
 
 /// Attaches a detached mount (from fsmount or open_tree) onto `target`.
@@ -274,6 +327,18 @@ pub fn set_attrs(
     mount_setattr(mnt, &attr, recursive)
 }
 
+/// Sets the propagation of an attached mount (an fd of its root): mount_setattr(2), so
+/// the mount is changed by fd, never by a path looked up again.
+pub fn set_propagation(mnt: BorrowedFd<'_>, p: Propagation) -> Result<()> {
+    let attr = MountAttr {
+        attr_set: 0,
+        attr_clr: 0,
+        propagation: p.kind,
+        userns_fd: 0,
+    };
+    mount_setattr(mnt, &attr, p.recursive).ctx("setting mount propagation")
+}
+
 /// Gives a detached mount the idmapping of a user namespace: files owned by host id 0 show
 /// as owned by that namespace's root (mount_setattr(MOUNT_ATTR_IDMAP)).
 pub fn set_idmap(mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> Result<()> {
@@ -294,11 +359,27 @@ pub fn bind(
     recursive: bool,
     attrs: MountAttrFlags,
 ) -> Result<()> {
+    bind_with(source, target, recursive, attrs, None)
+}
+
+/// [`bind`], then the propagation asked for (the spec's `rslave`, `rshared`...) set on
+/// the attached mount.
+pub fn bind_with(
+    source: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    recursive: bool,
+    attrs: MountAttrFlags,
+    propagation: Option<Propagation>,
+) -> Result<()> {
     let tree = clone_tree(source, "", recursive)?;
     if !attrs.is_empty() {
         set_attrs(tree.as_fd(), attrs, MountAttrFlags::empty(), recursive)?;
     }
-    attach(&tree, target)
+    attach(&tree, target)?;
+    match propagation {
+        Some(p) => set_propagation(tree.as_fd(), p),
+        None => Ok(()),
+    }
 }
 
 /// Makes the mount at `target` read-only in place (a read-only bind of itself).
@@ -344,6 +425,29 @@ mod tests {
             ]
         );
         assert!(!o.bind);
+        assert_eq!(o.propagation, Propagation::parse("rprivate"));
         assert!(parse_options(&["rbind".into()]).recursive);
+        let last = parse_options(&["rshared".into(), "slave".into()])
+            .propagation
+            .unwrap();
+        assert_eq!(last.flags(), MountPropagationFlags::DOWNSTREAM);
+    }
+
+    #[test]
+    fn propagation_options() {
+        let p = |s: &str| Propagation::parse(s).map(|p| p.flags());
+        assert_eq!(
+            p("rslave"),
+            Some(MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)
+        );
+        assert_eq!(p("shared"), Some(MountPropagationFlags::SHARED));
+        assert_eq!(
+            p("runbindable"),
+            Some(MountPropagationFlags::UNBINDABLE | MountPropagationFlags::REC)
+        );
+        assert!(Propagation::parse("rprivate").unwrap().is_private());
+        for other in ["rbind", "ro", "rw", "relatime", "r", ""] {
+            assert_eq!(Propagation::parse(other), None, "{other}");
+        }
     }
 }

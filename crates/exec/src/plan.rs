@@ -94,6 +94,11 @@ pub struct AppPlan {
     /// process opens in the app's devpts.
     #[serde(default)]
     pub terminal: bool,
+    /// The app speaks `sd_notify` (its image says `supports-systemd-notify`): its spec
+    /// mounts a datagram socket of the supervisor's and names it in `NOTIFY_SOCKET`; the
+    /// supervisor binds that socket before each start and reads what the app sends.
+    #[serde(default)]
+    pub notify: bool,
 }
 
 /// One start of a pod, as its init receives it over the socket (never on disk).
@@ -128,6 +133,12 @@ pub struct AppHandover {
     pub cgroup_v2_dir: Option<RawFd>,
     /// or the v2 `cgroup.procs` the init moves it through (under `--private-users`).
     pub cgroup_v2_procs: Option<RawFd>,
+    /// Sockets a service manager passed for it (socket activation), in the order the app
+    /// gets them at 3, 4, ..., with their names (`LISTEN_FDNAMES`).
+    #[serde(default)]
+    pub listen_fds: Vec<RawFd>,
+    #[serde(default)]
+    pub listen_names: Vec<String>,
 }
 
 impl Handover {
@@ -142,6 +153,7 @@ impl Handover {
                     .chain(a.cgroup_fds.iter_mut())
                     .chain(a.cgroup_v2_dir.iter_mut())
                     .chain(a.cgroup_v2_procs.iter_mut())
+                    .chain(a.listen_fds.iter_mut())
             }))
     }
 }

@@ -108,15 +108,21 @@ pub fn render(template: &str, values: &BTreeMap<String, String>) -> Option<Strin
     Some(out)
 }
 
-/// The labels discovery fills templates with: the user's, plus this host's os and arch,
-/// and version `latest` if none is given (as rkt does).
+/// The labels discovery fills templates with: the user's, plus this host's os and arch
+/// in appc's names (`amd64`, `aarch64`, `i386`, `armv7l`: what ACIs are labelled with,
+/// not OCI's `arm64` or `386`), and version `latest` if none is given (as rkt does).
 pub fn discovery_labels(given: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    let (os, arch) = store::import::oci::host_platform();
+    let (os, arch) = appc_host();
     let mut l = given.clone();
     l.entry("os".into()).or_insert_with(|| os.into());
     l.entry("arch".into()).or_insert_with(|| arch.into());
     l.entry("version".into()).or_insert_with(|| "latest".into());
     l
+}
+
+/// This host's os and arch as appc names them; OCI's names where appc has none.
+fn appc_host() -> (&'static str, &'static str) {
+    schema::os_arch::host().unwrap_or_else(store::import::oci::host_platform)
 }
 
 /// `name`, then each parent path: `a/b/c`, `a/b`, `a`.
@@ -266,6 +272,19 @@ pub fn discover_pubkeys(http: &Http, creds: &Credentials, prefix: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_asks_with_appcs_arch_names() {
+        let l = discovery_labels(&BTreeMap::new());
+        let (os, arch) = schema::os_arch::host().expect("a host appc knows");
+        assert_eq!((l["os"].as_str(), l["arch"].as_str()), (os, arch));
+        // appc's own check accepts what discovery asks for (OCI's "arm64" it would not).
+        schema::os_arch::validate(Some(&l["os"]), Some(&l["arch"])).unwrap();
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(l["arch"], "aarch64");
+        #[cfg(target_arch = "x86")]
+        assert_eq!(l["arch"], "i386");
+    }
 
     #[test]
     fn metas_and_templates() {

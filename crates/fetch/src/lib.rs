@@ -59,6 +59,9 @@ pub struct FetchOptions {
     pub user_config: Option<std::path::PathBuf>,
     /// No progress output.
     pub quiet: bool,
+    /// `--signature=FILE`: the detached signature of the image, instead of the one next
+    /// to it (`IMAGE.asc`) or named by discovery.
+    pub signature: Option<std::path::PathBuf>,
 }
 
 impl FetchOptions {
@@ -117,7 +120,7 @@ impl<'s> Fetcher<'s> {
     /// A line for the user on stderr, unless quiet.
     pub fn say(&self, msg: &str) {
         if !self.opts.quiet {
-            eprintln!("vessel: {msg}");
+            eprintln!("vessel: {}", schema::text::escape_controls(msg));
         }
     }
 }

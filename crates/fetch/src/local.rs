@@ -41,7 +41,10 @@ fn import_unnamed(f: &Fetcher<'_>, r: &ImageRef, shown: &str) -> Result<ImageRec
             let signature = if opts.insecure_skip_verify {
                 None
             } else {
-                Some(local_signature(path, shown)?)
+                Some(match &opts.signature {
+                    Some(sig) => read_signature(sig, shown)?,
+                    None => local_signature(path, shown)?,
+                })
             };
             let file = std::fs::File::open(path).map_err(|e| FetchError::File {
                 path: path.clone(),
@@ -84,7 +87,12 @@ fn import_unnamed(f: &Fetcher<'_>, r: &ImageRef, shown: &str) -> Result<ImageRec
 fn local_signature(path: &std::path::Path, shown: &str) -> Result<Signature> {
     let mut sig_path = path.as_os_str().to_os_string();
     sig_path.push(".asc");
-    let sig_path = std::path::PathBuf::from(sig_path);
+    read_signature(&std::path::PathBuf::from(sig_path), shown)
+}
+
+/// A detached signature in a local file (next to an ACI, or given with --signature).
+pub fn read_signature(sig_path: &std::path::Path, shown: &str) -> Result<Signature> {
+    let sig_path = sig_path.to_path_buf();
     match std::fs::read(&sig_path) {
         Ok(data) => Ok(Signature {
             data,

@@ -7,6 +7,11 @@
 //! its writable layer, where it can leave setuid-root binaries, and the plan and logs hold
 //! its environment and output.
 //!
+//! A pod's directory is opened with O_NOFOLLOW (a symlink in its place is never a pod) and,
+//! once locked, acted on through that descriptor: `gc` marks it and `rm`/`gc` delete it by
+//! descriptor, then remove its name only if the name still is that directory (hardening
+//! finding 6: a directory swapped for a symlink is never followed).
+//!
 //! `is_locked` probes the lock by taking it shared for a moment; only probes take it
 //! shared. So an exclusive attempt that finds the lock taken but can take it shared has
 //! met probes only, and tries again (briefly) rather than report the pod in use.
@@ -158,17 +163,14 @@ pub fn private_dir(path: &Path) -> Result<()> {
 
 /// Gives an existing directory exactly `mode`. False if it does not exist.
 pub fn set_mode(path: &Path, mode: u32) -> Result<bool> {
-    let meta = match fs::metadata(path) {
+    let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(PodError::io(path, e)),
     };
-    if !meta.is_dir() {
-        return Err(PodError::Invalid(format!(
-            "{} is not a directory",
-            path.display()
-        )));
-    }
+    // Not a directory (a symlink to one among them), another user's directory, or one
+    // others could write to: refused, not narrowed, as what lies in it may be theirs.
+    store::datadir::check_owned(path).map_err(|e| PodError::Invalid(e.to_string()))?;
     if meta.mode() & 0o7777 != mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
             .map_err(|e| PodError::io(path, e))?;
@@ -176,13 +178,29 @@ pub fn set_mode(path: &Path, mode: u32) -> Result<bool> {
     Ok(true)
 }
 
+/// Whether data dir `vessel_dir` holds pod `uuid` in any state, including one being made
+/// or deleted (without opening the data dir: it may be another store's, or gone).
+pub fn pod_exists(vessel_dir: &Path, uuid: &str) -> bool {
+    let root = crate::layout::pods(vessel_dir);
+    Dir::ALL
+        .iter()
+        .map(|d| root.join(d.name()).join(uuid))
+        .chain([
+            root.join(Dir::Embryo.name())
+                .join(format!("{NEW_PREFIX}{uuid}")),
+            root.join(Dir::Garbage.name())
+                .join(format!("{DELETING_PREFIX}{uuid}")),
+        ])
+        .any(|p| fs::symlink_metadata(p).is_ok())
+}
+
 impl Pods {
     /// Opens (and makes, if need be) `<dir>/pods`, root's alone; directories of pod data
     /// an older vessel left open to other users are narrowed on the way.
+    /// The data dir and the directories kept in it must be the caller's alone and never
+    /// symlinks (`store::datadir`): root deletes what lies there in `rm` and `gc`.
     pub fn open(dir: &Path) -> Result<Pods> {
-        if !dir.is_dir() {
-            fs::create_dir_all(dir).map_err(|e| PodError::io(dir, e))?;
-        }
+        let dir = &store::datadir::prepare(dir).map_err(|e| PodError::Invalid(e.to_string()))?;
         let root = crate::layout::pods(dir);
         ensure_dir(&root, PASSAGE_MODE)?;
         for d in Dir::ALL {
@@ -269,40 +287,70 @@ impl Pods {
     /// Directories of pods whose making was cut short (their process died between the
     /// `mkdir` and the rename into embryo/) and that nobody holds: removed by `gc` after
     /// `grace`.
-    pub fn abandoned_new(&self, grace: Duration) -> Vec<PathBuf> {
+    /// Each comes with its lock, held, for [`delete_tree`].
+    pub fn abandoned_new(&self, grace: Duration) -> Vec<(PathBuf, File)> {
         let base = self.root.join(Dir::Embryo.name());
         let Ok(rd) = fs::read_dir(&base) else {
             return Vec::new();
         };
         rd.flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with(NEW_PREFIX))
+            .filter(is_directory)
             .map(|e| e.path())
-            .filter(|p| {
-                let young = fs::metadata(p)
+            .filter_map(|p| {
+                let young = fs::symlink_metadata(&p)
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|m| m.elapsed().ok())
                     .is_none_or(|age| age < grace);
-                !young && matches!(lock_dir(p, true), Ok(Some(_)))
+                if young {
+                    return None;
+                }
+                let lock = lock_dir(&p, true).ok()??;
+                Some((p, lock))
             })
             .collect()
     }
 
     /// Pods whose deletion in the background was cut short (see
-    /// [`PodDir::hide_for_deletion`]) and that nobody holds: their UUIDs and paths.
-    pub fn abandoned_deletions(&self) -> Vec<(String, PathBuf)> {
+    /// [`PodDir::hide_for_deletion`]) and that nobody holds: their UUIDs, paths and locks
+    /// (held, for [`delete_tree`]).
+    pub fn abandoned_deletions(&self) -> Vec<(String, PathBuf, File)> {
         let base = self.root.join(Dir::Garbage.name());
         let Ok(rd) = fs::read_dir(&base) else {
             return Vec::new();
         };
         rd.flatten()
+            .filter(is_directory)
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let uuid = name.strip_prefix(DELETING_PREFIX)?.to_string();
                 let path = e.path();
-                matches!(lock_dir(&path, true), Ok(Some(_))).then_some((uuid, path))
+                let lock = lock_dir(&path, true).ok()??;
+                Some((uuid, path, lock))
             })
             .collect()
+    }
+
+    /// Entries of the state directories named like pods that are not directories (a
+    /// symlink planted or swapped in): never pods, never followed; `gc` names them.
+    pub fn strays(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for d in Dir::ALL {
+            let Ok(rd) = fs::read_dir(self.root.join(d.name())) else {
+                continue;
+            };
+            for ent in rd.flatten() {
+                let name = ent.file_name().to_string_lossy().into_owned();
+                let named_like_a_pod = uuid::Uuid::parse_str(&name).is_ok()
+                    || name.starts_with(DELETING_PREFIX)
+                    || name.starts_with(NEW_PREFIX);
+                if named_like_a_pod && !is_directory(&ent) {
+                    out.push(ent.path());
+                }
+            }
+        }
+        out
     }
 
     /// Every pod, in whatever state.
@@ -320,7 +368,8 @@ impl Pods {
                 let Some(name) = ent.file_name().to_str().map(str::to_string) else {
                     continue;
                 };
-                if uuid::Uuid::parse_str(&name).is_ok() {
+                // A symlink (or file) in a pod's place is no pod: see `strays`.
+                if uuid::Uuid::parse_str(&name).is_ok() && is_directory(&ent) {
                     out.push(PodDir {
                         uuid: name,
                         dir: d,
@@ -370,13 +419,63 @@ impl Pods {
     }
 }
 
+/// The entry is a directory itself (d_type, or lstat: a symlink to one is not).
+fn is_directory(ent: &fs::DirEntry) -> bool {
+    ent.file_type().is_ok_and(|t| t.is_dir())
+}
+
+/// Opens a pod's directory, never what a symlink in its place points to.
+fn open_dir_nofollow(path: &Path) -> Result<File> {
+    use rustix::fs::OFlags;
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map(File::from)
+    .map_err(|e| PodError::io(path, e.into()))
+}
+
+/// Deletes the pod directory open as `dir` (locked by us), now named `at`: its contents
+/// by descriptor, never leaving it (`store::fsutil::remove_children`), then the name `at`
+/// if it still is that directory. A name swapped for something else meanwhile is left
+/// alone, and said.
+pub fn delete_tree(dir: &File, at: &Path) -> Result<()> {
+    use rustix::fs::{AtFlags, OFlags};
+    store::fsutil::remove_children(dir, at).map_err(|e| PodError::Invalid(e.to_string()))?;
+    let (Some(parent), Some(name)) = (at.parent(), at.file_name()) else {
+        return Err(PodError::Invalid(format!(
+            "{}: not a pod directory",
+            at.display()
+        )));
+    };
+    let parent_fd = rustix::fs::open(
+        parent,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| PodError::io(parent, e.into()))?;
+    let ours = rustix::fs::fstat(dir).map_err(|e| PodError::io(at, e.into()))?;
+    match rustix::fs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if (st.st_dev, st.st_ino) == (ours.st_dev, ours.st_ino) => {
+            match rustix::fs::unlinkat(&parent_fd, name, AtFlags::REMOVEDIR) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+                Err(e) => Err(PodError::io(at, e.into())),
+            }
+        }
+        Ok(_) => Err(PodError::Invalid(format!(
+            "{}: no longer the pod's directory (replaced while it was deleted): left alone",
+            at.display()
+        ))),
+        Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(PodError::io(at, e.into())),
+    }
+}
+
 /// Takes a pod directory's lock without blocking: exclusive (to own the pod), or shared (a
 /// probe: see `is_locked`). None if another process holds it.
 fn lock_dir(path: &Path, exclusive: bool) -> Result<Option<File>> {
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => return Err(PodError::io(path, e)),
-    };
+    let f = open_dir_nofollow(path)?;
     if !exclusive {
         return match flock(&f, FlockOperation::NonBlockingLockShared) {
             Ok(()) => Ok(Some(f)),
@@ -433,7 +532,8 @@ impl PodDir {
     /// Looks for the pod again (it may have moved since it was listed).
     pub fn refresh(&mut self) -> Result<()> {
         for d in Dir::ALL {
-            if self.pods.path(d, &self.uuid).is_dir() {
+            let p = self.pods.path(d, &self.uuid);
+            if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
                 self.dir = d;
                 return Ok(());
             }
@@ -484,6 +584,42 @@ impl PodDir {
         self.lock.as_ref().map(|f| f.as_raw_fd())
     }
 
+    /// The directory we hold locked, by descriptor (`/proc/self/fd/N`): what is read
+    /// through it is the locked pod's, whatever its name has become meanwhile.
+    pub fn locked_path(&self) -> Option<PathBuf> {
+        self.lock_fd()
+            .map(|fd| PathBuf::from(format!("/proc/self/fd/{fd}")))
+    }
+
+    /// Makes an empty file `name` in the pod's directory, locked by us, through its
+    /// descriptor.
+    pub fn touch_locked(&self, name: &str) -> Result<()> {
+        use rustix::fs::OFlags;
+        let lock = self.lock.as_ref().ok_or_else(|| self.not_locked())?;
+        rustix::fs::openat(
+            lock,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .map(drop)
+        .map_err(|e| PodError::io(&self.path().join(name), e.into()))
+    }
+
+    /// Deletes the pod's directory, locked by us and now at `at` (see [`delete_tree`]).
+    pub fn delete_locked(&self, at: &Path) -> Result<()> {
+        let lock = self.lock.as_ref().ok_or_else(|| self.not_locked())?;
+        delete_tree(lock, at)
+    }
+
+    fn not_locked(&self) -> PodError {
+        PodError::WrongState {
+            uuid: self.uuid.clone(),
+            state: self.state().name().into(),
+            reason: "it is not locked by this process".into(),
+        }
+    }
+
     /// Moves the pod, locked by us, out of every listing before its files are deleted:
     /// from then on it is not found. Returns its new path; the value must not be used
     /// as a pod any more, only to hold the lock until the files are gone.
@@ -529,6 +665,56 @@ mod tests {
         assert_eq!(pods.find(&p.uuid).unwrap().state(), State::Running);
         drop(p);
         assert_eq!(pods.all().unwrap()[0].state(), State::Exited);
+    }
+
+    #[test]
+    fn a_pod_swapped_for_a_symlink_is_deleted_by_descriptor_and_the_link_left_alone() {
+        let t = tempfile::tempdir().unwrap();
+        let pods = Pods::open(t.path()).unwrap();
+        let p = pods.create().unwrap();
+        let path = p.path();
+        fs::create_dir_all(path.join("apps/a/upper")).unwrap();
+        fs::write(path.join("apps/a/upper/file"), "pod's").unwrap();
+        let victim = t.path().join("victim");
+        fs::create_dir_all(victim.join("apps")).unwrap();
+        fs::write(victim.join("precious"), "root's").unwrap();
+        // Locked, then its name swapped for a symlink to the victim.
+        let moved = t.path().join("moved");
+        fs::rename(&path, &moved).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let e = p.delete_locked(&path).unwrap_err();
+        assert!(
+            e.to_string().contains("no longer the pod's directory"),
+            "{e}"
+        );
+        // The locked directory lost its contents; the victim and the link kept theirs.
+        assert_eq!(fs::read_dir(&moved).unwrap().count(), 0);
+        assert_eq!(
+            fs::read_to_string(victim.join("precious")).unwrap(),
+            "root's"
+        );
+        assert!(victim.join("apps").is_dir());
+        assert!(fs::symlink_metadata(&path).unwrap().is_symlink());
+        // And a symlink in a pod's place is never a pod, nor lockable.
+        let listed: Vec<String> = pods.all().unwrap().into_iter().map(|p| p.uuid).collect();
+        assert!(listed.is_empty(), "{listed:?}");
+        assert_eq!(pods.strays(), vec![path.clone()]);
+        assert!(lock_dir(&path, true).is_err());
+    }
+
+    #[test]
+    fn a_locked_pod_is_deleted_by_descriptor() {
+        let t = tempfile::tempdir().unwrap();
+        let pods = Pods::open(t.path()).unwrap();
+        let mut p = pods.create().unwrap();
+        fs::create_dir_all(p.path().join("apps/a/upper/d")).unwrap();
+        std::os::unix::fs::symlink("/etc", p.path().join("apps/a/upper/etc")).unwrap();
+        p.touch_locked(crate::layout::GC_MARK).unwrap();
+        assert!(p.paths().gc_mark().is_file());
+        p.move_to(Dir::Garbage).unwrap();
+        p.delete_locked(&p.path()).unwrap();
+        assert!(!p.path().exists());
+        assert!(Path::new("/etc/passwd").exists());
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //!   pod                           appc pod manifest
 //!   plan.json                     what the executor runs (exec::plan::PodPlan), paths relative
 //!   state.json                    what happened: pids, exit statuses, errors
+//!   .state.reserve                space set aside for the final state on a full disk
 //!   gc-marked                     when gc first found the pod exited
 //!   apps/<app>/{upper,work}       the app's writable overlay layer
 //!   volumes/<name>                an empty volume, shared by the apps mounting it
+//!   notify/<app>.sock             the sd_notify socket of an app that speaks it (bound by the
+//!                                 supervisor, mounted at /run/notify/notify.sock in the app)
 //!   stage1/                       mount point of the pod's private stage1 root (a tmpfs)
 //!   logs/<app>.log                the app's stdout and stderr, made on first output
 //!   network.json                  what prepare decided of its network (network::NetRequest)
@@ -17,7 +20,9 @@
 //!   attachments.json              what DEL needs (net::Attachment per network), while owed
 //! <dir>/cache/base-rootfs/        the base layer: mount points and /etc files every app needs
 //! <dir>/cache/seccomp/<key>       compiled seccomp filters
-//! <dir>/userns/<slot>             a --private-users pod's id range, holding its UUID
+//! <dir>/userns/<slot>             a --private-users range taken before ranges were host-wide
+//! /var/lib/vessel-userns/<slot>   a --private-users pod's id range, host-wide (userns.rs)
+//! /var/lib/vessel-userns/.lock    flocked while the registry changes
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,14 +47,30 @@ pub fn seccomp_cache(vessel_dir: &Path) -> PathBuf {
     cache(vessel_dir).join("seccomp")
 }
 
-/// `<dir>/userns`: the taken `--private-users` ranges, root's alone.
+/// `<dir>/userns`: `--private-users` ranges taken before they were host-wide, root's alone.
 pub fn userns_slots(vessel_dir: &Path) -> PathBuf {
     vessel_dir.join("userns")
 }
 
-/// `<dir>/userns/<slot>`.
+/// `<dir>/userns/<slot>`: given back when its pod is removed.
 pub fn userns_slot(vessel_dir: &Path, slot: u32) -> PathBuf {
     userns_slots(vessel_dir).join(slot.to_string())
+}
+
+/// The host's registry of `--private-users` ranges, shared by every data dir (so outside
+/// all of them); under /var/lib because a pod keeps its range across reboots.
+pub fn host_userns_registry() -> PathBuf {
+    PathBuf::from("/var/lib/vessel-userns")
+}
+
+/// `<registry>/<slot>`: who holds a range.
+pub fn userns_registration(registry: &Path, slot: u32) -> PathBuf {
+    registry.join(slot.to_string())
+}
+
+/// `<registry>/.lock`.
+pub fn userns_registry_lock(registry: &Path) -> PathBuf {
+    registry.join(".lock")
 }
 
 /// Paths inside a pod's directory as the plan records them: relative, because the pod
@@ -72,6 +93,11 @@ pub mod rel {
         PathBuf::from(format!("volumes/{name}"))
     }
 
+    /// `notify/<app>.sock`
+    pub fn notify_socket(app: &str) -> PathBuf {
+        PathBuf::from(format!("notify/{app}.sock"))
+    }
+
     /// `stage1`
     pub fn stage1() -> PathBuf {
         PathBuf::from("stage1")
@@ -83,6 +109,9 @@ pub mod rel {
 pub struct PodPaths {
     dir: PathBuf,
 }
+
+/// The name of [`PodPaths::gc_mark`] (gc writes it through the pod's descriptor).
+pub const GC_MARK: &str = "gc-marked";
 
 impl PodPaths {
     pub fn new(pod_dir: impl Into<PathBuf>) -> PodPaths {
@@ -120,9 +149,14 @@ impl PodPaths {
         self.dir.join(".state.json.tmp")
     }
 
+    /// Allocated blocks given back to write the final state on a full disk (state.rs).
+    pub fn state_reserve(&self) -> PathBuf {
+        self.dir.join(".state.reserve")
+    }
+
     /// Left by gc when it first finds the pod exited: the grace period runs from it.
     pub fn gc_mark(&self) -> PathBuf {
-        self.dir.join("gc-marked")
+        self.dir.join(GC_MARK)
     }
 
     /// An app's directory, holding its writable layer.
@@ -141,6 +175,11 @@ impl PodPaths {
     /// An empty volume of the pod.
     pub fn volume(&self, name: &str) -> PathBuf {
         self.resolve(&rel::volume(name))
+    }
+
+    /// An app's sd_notify socket.
+    pub fn notify_socket(&self, app: &str) -> PathBuf {
+        self.resolve(&rel::notify_socket(app))
     }
 
     /// Mount point of the pod's private stage1 root.

@@ -1,10 +1,15 @@
 //! Pods: their directories and lifecycle, and the translation of what the user asked for
 //! into what the executor runs.
 
+pub mod activation;
 pub mod dir;
+pub mod effective;
 pub mod error;
 pub mod layout;
+pub mod logs;
+pub mod metadata;
 pub mod network;
+pub mod notify;
 pub mod ops;
 pub mod prepare;
 pub mod request;

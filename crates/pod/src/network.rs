@@ -469,6 +469,7 @@ impl PodNet {
         let ready = exec::crossing::network::NetworkReady {
             hosts: etc.hosts,
             resolv_conf: etc.resolv_conf,
+            env: Vec::new(),
         };
         Ok((ready, atts.iter().map(NetInfo::of).collect()))
     }

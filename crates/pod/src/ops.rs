@@ -27,9 +27,9 @@ pub fn remove(mut pod: PodDir) -> Result<()> {
     let path = pod.path();
     teardown_network(&pod.uuid, &path, pod.lock_fd());
     remove_cgroups(&pod.uuid);
-    release_userns(&pod, &path);
-    std::fs::remove_dir_all(&path).map_err(|e| PodError::io(&path, e))?;
-    Ok(())
+    release_userns(&pod);
+    // By the descriptor we locked, never by a path re-resolved (hardening finding 6).
+    pod.delete_locked(&path)
 }
 
 /// DEL of whatever networks the pod still holds (its supervisor died, or a start failed
@@ -54,8 +54,11 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
         });
     }
     let path = pod.hide_for_deletion()?;
-    release_userns(&pod, &path);
-    in_background(&path, || teardown_network(&pod.uuid, &path, pod.lock_fd()))
+    release_userns(&pod);
+    in_background(|| {
+        teardown_network(&pod.uuid, &path, pod.lock_fd());
+        pod.delete_locked(&path)
+    })
 }
 
 /// `run --rm` of a pod whose init said it is done: the pod (held locked by the caller) is
@@ -67,7 +70,7 @@ pub fn discard_in_background(mut pod: PodDir) -> Result<()> {
 pub fn discard_after_exit(mut pod: PodDir, init: std::os::fd::OwnedFd) -> Result<()> {
     // Out of sight at once: when `run --rm` returns, no command finds the pod.
     let path = pod.hide_for_deletion()?;
-    in_background(&path, || {
+    in_background(|| {
         // DEL needs only the pinned namespace, not the pod's processes: first.
         teardown_network(&pod.uuid, &path, pod.lock_fd());
         // The init's pidfd turns readable when it has exited, its pod's processes with it.
@@ -83,13 +86,15 @@ pub fn discard_after_exit(mut pod: PodDir, init: std::os::fd::OwnedFd) -> Result
             }),
         );
         remove_cgroups(&pod.uuid);
-        release_userns(&pod, &path);
+        release_userns(&pod);
+        pod.delete_locked(&path)
     })
 }
 
-/// Runs `first` then deletes `path`, in a child process off the caller's pipes (whoever
-/// reads our output must not wait for it); in this process if there can be no child.
-fn in_background(path: &Path, first: impl FnOnce()) -> Result<()> {
+/// Runs `work` (which ends deleting the pod's files) in a child process off the caller's
+/// pipes (whoever reads our output must not wait for it); in this process if there can be
+/// no child.
+fn in_background(work: impl FnOnce() -> Result<()>) -> Result<()> {
     // SAFETY: called single-threaded; the child only removes files and exits.
     match unsafe { libc::fork() } {
         0 => {
@@ -104,25 +109,25 @@ fn in_background(path: &Path, first: impl FnOnce()) -> Result<()> {
                     unsafe { libc::dup2(null.as_raw_fd(), fd) };
                 }
             }
-            first();
-            let _ = std::fs::remove_dir_all(path);
+            let _ = work();
             // SAFETY: leave without running the parent's destructors.
             unsafe { libc::_exit(0) }
         }
-        -1 => {
-            first();
-            std::fs::remove_dir_all(path).map_err(|e| PodError::io(path, e))
-        }
+        -1 => work(),
         _ => Ok(()),
     }
 }
 
-/// Gives back the pod's user namespace range, if it has one.
-fn release_userns(pod: &PodDir, path: &Path) {
+/// Gives back the user namespace range of the pod we hold locked, if it has one (its state
+/// read through the lock's descriptor).
+fn release_userns(pod: &PodDir) {
+    let Some(dir) = pod.locked_path() else {
+        return;
+    };
     if let Ok(PodState {
         userns_slot: Some(slot),
         ..
-    }) = PodState::load(path)
+    }) = PodState::load(&dir)
     {
         crate::userns::release(pod.vessel_dir(), slot, &pod.uuid);
     }
@@ -384,11 +389,16 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
         let remove_now = match (pod.dir, pod.is_locked()) {
             (_, true) => continue,
             (Dir::Run, false) => {
-                if !pod.try_lock()? {
-                    continue;
+                match pod.try_lock() {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        report.failed.push(format!("{}: {e}", pod.uuid));
+                        continue;
+                    }
                 }
                 pod.move_to(Dir::ExitedGarbage)?;
-                let _ = std::fs::write(pod.paths().gc_mark(), b"");
+                let _ = pod.touch_locked(crate::layout::GC_MARK);
                 pod.unlock();
                 report.marked.push(pod.uuid.clone());
                 opts.grace.is_zero()
@@ -419,25 +429,39 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
     // Directories whose making was cut short, before they became pods; pods whose
     // deletion in the background was.
     if !opts.mark_only {
-        for (uuid, path) in pods.abandoned_deletions() {
+        for (uuid, path, lock) in pods.abandoned_deletions() {
             teardown_network(&uuid, &path, None);
             remove_cgroups(&uuid);
+            // Read through the descriptor locked, as the deletion is done.
+            use std::os::fd::AsRawFd;
+            let locked = std::path::PathBuf::from(format!("/proc/self/fd/{}", lock.as_raw_fd()));
             if let Ok(PodState {
                 userns_slot: Some(slot),
                 ..
-            }) = PodState::load(&path)
+            }) = PodState::load(&locked)
             {
                 crate::userns::release(pods.vessel_dir(), slot, &uuid);
             }
-            if let Err(e) = std::fs::remove_dir_all(&path) {
-                report.failed.push(format!("{}: {e}", path.display()));
+            if let Err(e) = crate::dir::delete_tree(&lock, &path) {
+                report.failed.push(e.to_string());
             }
         }
-        for path in pods.abandoned_new(EMBRYO_GRACE) {
-            if let Err(e) = std::fs::remove_dir_all(&path) {
-                report.failed.push(format!("{}: {e}", path.display()));
+        for (path, lock) in pods.abandoned_new(EMBRYO_GRACE) {
+            if let Err(e) = crate::dir::delete_tree(&lock, &path) {
+                report.failed.push(e.to_string());
             }
         }
+        // Symlinks (or files) where pods should be: never followed, named.
+        for path in pods.strays() {
+            report.failed.push(format!(
+                "{}: not a directory (a symlink in a pod's place?): left alone",
+                path.display()
+            ));
+        }
+        // Host-wide user namespace ranges whose pods are gone (any data dir's: a range
+        // nobody can give back is lost to every store). A registry this gc cannot open
+        // is the allocation's business, not gc's failure.
+        let _ = crate::userns::Registry::host().reclaim_stale();
     }
     Ok(report)
 }

@@ -39,6 +39,8 @@ pub struct PlannedApp {
     /// Its image's layers, topmost first.
     pub lower: Vec<PathBuf>,
     pub hooks: Hooks,
+    /// It speaks sd_notify (`crate::notify`).
+    pub notify: bool,
 }
 
 /// A pod, checked and translated: what [`prepare`] writes.
@@ -103,7 +105,11 @@ pub fn prepare(
     let network = crate::network::plan(net, &uuid, &req.network, &planned.ports)?;
     for p in &planned.apps {
         for w in &p.spec.warnings {
-            eprintln!("vessel: warning: app {}: {w}", p.name);
+            eprintln!(
+                "vessel: warning: app {}: {}",
+                p.name,
+                schema::text::escape_controls(w)
+            );
         }
     }
     write_pod_dir(pods, req, &uuid, hostname, planned, network)
@@ -174,7 +180,7 @@ pub fn plan_apps(
                 .expect("mounts name known volumes");
             with_volumes.push((m.clone(), v));
         }
-        let spec = crate::spec::build(
+        let mut spec = crate::spec::build(
             &image.manifest,
             req_app,
             req,
@@ -182,6 +188,10 @@ pub fn plan_apps(
             hostname,
             &with_volumes,
         )?;
+        let notify = crate::notify::supports_notify(&image.manifest);
+        if notify {
+            crate::notify::give_socket(&mut spec.spec, &name);
+        }
         let app = crate::spec::app_of(&image.manifest, req_app).cloned();
         for p in app.iter().flat_map(|a| a.ports.iter()) {
             app_ports.push(net::ports::AppPort {
@@ -217,14 +227,9 @@ pub fn plan_apps(
                 .map_err(|e| PodError::Invalid(format!("--annotation {k:?}: {e}")))?;
             runtime.annotations.set(key, v.clone());
         }
-        let mut app_with_labels = app.clone();
-        if let Some(a) = app_with_labels.as_mut() {
-            for (k, v) in &req_app.labels {
-                a.user_labels.insert(k.clone(), v.clone());
-            }
-        }
-        runtime.app =
-            app_with_labels.filter(|_| req_app.app.is_some() || !req_app.labels.is_empty());
+        // As rkt: the manifest records the app as it runs, overrides applied.
+        let argv = crate::spec::command(&image.manifest, req_app)?;
+        runtime.app = crate::effective::effective_app(app.as_ref(), req_app, &argv)?;
         let state = AppState {
             name: name.clone(),
             image_id: image.id.clone(),
@@ -245,6 +250,7 @@ pub fn plan_apps(
             state,
             lower: image.lower,
             hooks: hooks_of(app.as_ref()),
+            notify,
         });
     }
     crate::volumes::check_volumes(&req.volumes, &used)?;
@@ -330,6 +336,7 @@ fn write_pod_dir(
             terminal: req.interactive,
             pre_start: p.hooks.pre_start,
             post_stop: p.hooks.post_stop,
+            notify: p.notify,
         });
         app_states.push(p.state);
     }
@@ -394,6 +401,7 @@ fn write_pod_dir(
         pinned,
         ..Default::default()
     };
+    state.reserve(paths.dir())?;
     state.save(paths.dir())?;
     slot_guard.disarm();
     pod.move_to(Dir::Prepared)?;

@@ -29,8 +29,12 @@ pub struct AppRequest {
     pub seccomp: Option<SeccompRequest>,
     /// `--annotation K=V`: runtime annotations of the app (shown by cat-manifest, status).
     pub annotations: Vec<(String, String)>,
-    /// `--label K=V`: user labels of the app.
+    /// `--user-label K=V` (`--label`): user labels of the app.
     pub labels: Vec<(String, String)>,
+    /// `--user-annotation K=V`: user annotations of the app.
+    pub user_annotations: Vec<(String, String)>,
+    /// `--signature FILE`: the image's detached signature, instead of the one next to it.
+    pub signature: Option<std::path::PathBuf>,
     /// `--mount volume=NAME,target=PATH`
     pub mounts: Vec<schema::Mount>,
     /// From a pod manifest: replaces the image's app.

@@ -12,7 +12,9 @@ use exec::supervisor::supervise::{self, Observer, Stream};
 
 use crate::dir::{Dir, PodDir};
 use crate::error::{PodError, Result};
+use crate::logs::writer::AppLog;
 use crate::network::PodNet;
+use crate::notify::Readiness;
 use crate::state::{process_start_time, PodState};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PodError + '_ {
@@ -38,16 +40,22 @@ pub enum Attach {
 struct PodObserver<'a> {
     dir: PathBuf,
     state: &'a mut PodState,
-    logs: Vec<Log>,
+    logs: Vec<AppLog>,
     attach: Attach,
     init_pid: i32,
     /// Told once every app has started (or one failed): for --detach.
     on_started: Option<OnStarted<'a>>,
     started: usize,
+    /// What the service manager hears (`$NOTIFY_SOCKET`), the apps' own messages too.
+    readiness: &'a mut Readiness,
 }
 
 impl PodObserver<'_> {
     fn notify(&mut self, r: std::result::Result<(), String>) {
+        match &r {
+            Ok(()) => self.readiness.started(),
+            Err(e) => self.readiness.failed(e),
+        }
         if let Some(f) = self.on_started.take() {
             f(r);
         }
@@ -99,7 +107,10 @@ impl Observer for PodObserver<'_> {
                     let _ = self.state.save(&self.dir);
                 }
             }
-            Event::Warning { message } => eprintln!("vessel: warning: {message}"),
+            Event::Warning { message } => eprintln!(
+                "vessel: warning: {}",
+                schema::text::escape_controls(message)
+            ),
             // The supervisor's own business.
             Event::Done => {}
             Event::Error { message } => {
@@ -110,22 +121,19 @@ impl Observer for PodObserver<'_> {
         }
     }
 
+    fn sd_notify(&mut self, app: usize, message: &[u8]) {
+        self.readiness.from_app(app, message);
+    }
+
     fn output(&mut self, app: usize, stream: Stream, data: &[u8]) {
-        // Log files are made on first output: a silent app leaves none to create or delete.
-        if let Some(slot) = self.logs.get_mut(app) {
-            if let Log::Pending(path) = slot {
-                *slot = match fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&*path)
-                {
-                    Ok(f) => Log::Open(f),
-                    Err(_) => Log::Failed,
-                };
-            }
-            if let Log::Open(f) = slot {
-                let _ = f.write_all(data);
-            }
+        if let Some(log) = self.logs.get_mut(app) {
+            log.write(
+                match stream {
+                    Stream::Stdout => crate::logs::Stream::Stdout,
+                    Stream::Stderr => crate::logs::Stream::Stderr,
+                },
+                data,
+            );
         }
         if self.attach == Attach::Terminal {
             let _ = match stream {
@@ -154,14 +162,29 @@ fn host_pid(init_pid: i32, ns_pid: i32) -> Option<i32> {
         })
 }
 
+/// The passed sockets, per app of the plan (`crate::activation`).
+fn listen_fds_per_app(
+    opts: &RunOptions,
+    paths: &crate::layout::PodPaths,
+    plan: &PodPlan,
+) -> Result<Vec<Vec<(std::os::fd::OwnedFd, String)>>> {
+    if opts.listen_fds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = paths.manifest();
+    let manifest =
+        schema::PodManifest::from_slice(&fs::read(&path).map_err(io(&path))?).map_err(|e| {
+            PodError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+    let names: Vec<String> = plan.apps.iter().map(|a| a.name.clone()).collect();
+    crate::activation::per_app(&opts.listen_fds, &manifest, &names)
+}
+
 /// Told once whether every app started (Ok) or why not.
 pub type OnStarted<'a> = Box<dyn FnOnce(std::result::Result<(), String>) + 'a>;
-
-enum Log {
-    Pending(PathBuf),
-    Open(fs::File),
-    Failed,
-}
 
 pub struct RunOptions {
     pub attach: Attach,
@@ -170,6 +193,14 @@ pub struct RunOptions {
     /// `run --rm`: once the pod has ended, it is moved to garbage/ and a child process
     /// removes its cgroups and files once the init is gone, while the caller returns.
     pub discard: bool,
+    /// Register the pod with the metadata service (`--mds-register`).
+    pub metadata: Option<crate::metadata::Metadata>,
+    /// The service manager's `$NOTIFY_SOCKET` (`vessel run` as a `Type=notify` unit):
+    /// told READY=1 once the apps run and those that speak sd_notify say they are ready.
+    pub service_manager: Option<sd::NotifySocket>,
+    /// Sockets the service manager passed (`$LISTEN_FDS`), for the apps' socket-activated
+    /// ports (`crate::activation`).
+    pub listen_fds: Vec<sd::ListenFd>,
 }
 
 /// Runs a prepared pod that this process holds locked, until it exits. Returns its final
@@ -221,31 +252,57 @@ pub fn run_prepared(
             }
         }
     }
-    let logs: Vec<Log> = plan
+    let logs: Vec<AppLog> = plan
         .apps
         .iter()
-        .map(|a| Log::Pending(paths.log(&a.name)))
+        .map(|a| {
+            AppLog::new(
+                &a.name,
+                paths.log(&a.name),
+                state
+                    .log_max_bytes
+                    .unwrap_or(crate::logs::DEFAULT_MAX_BYTES),
+            )
+        })
         .collect();
-    let launch_opts = LaunchOptions {
-        seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
-        stdin: None,
-    };
+    let mut readiness = Readiness::new(opts.service_manager.clone(), &state.uuid, &plan.apps);
     // A start that fails records why, and tells whoever waits for the apps to start.
     let mut on_started = on_started;
     let mut failed = |state: &mut PodState, e: PodError| -> PodError {
         let message = e.to_string();
         state.error = Some(message.clone());
         state.finished = Some(chrono::Utc::now());
-        let _ = state.save(&dir);
+        let _ = state.save_final(&dir);
+        readiness.failed(&message);
         if let Some(f) = on_started.take() {
             f(Err(message));
         }
         e
     };
+    let listen_fds = match listen_fds_per_app(opts, &paths, &plan) {
+        Ok(l) => l,
+        Err(e) => return Err(failed(&mut state, e)),
+    };
+    let notify_sockets = match crate::notify::bind_sockets(&paths, &plan.apps) {
+        Ok(s) => s,
+        Err(e) => return Err(failed(&mut state, e)),
+    };
+    let launch_opts = LaunchOptions {
+        seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
+        stdin: None,
+        listen_fds,
+    };
     let mut network = match PodNet::begin(&paths, opts.net_timeout, pod.lock_fd()) {
         Ok(n) => n,
         Err(e) => return Err(failed(&mut state, e)),
     };
+    // The metadata service's registration, withdrawn when dropped (the pod has ended, or
+    // failed to start).
+    let mut registered: Option<crate::metadata::Registered> = None;
+    if opts.metadata.as_ref().is_some_and(|m| m.required) && !network.uses_cni() {
+        let e = PodError::Invalid(crate::metadata::NO_ADDRESS.into());
+        return Err(failed(&mut state, e));
+    }
     // With CNI networks, ADD runs from the first process's clone on, beside the rest of
     // the start; the init starts no app before it has the result (`network_gate`).
     let embryo = if network.uses_cni() {
@@ -276,14 +333,27 @@ pub fn run_prepared(
             return Err(failed(&mut state, e.into()));
         }
     };
+    launched.notify = notify_sockets;
     exec::trace::mark("launched");
     if network.uses_cni() {
-        let added = network.finish(&state.hostname).map(|(ready, infos)| {
-            state.networks = infos;
-            // An init that cannot take them has failed already (a bad image, say) and
-            // reports why on the channel, which supervise reads.
-            let _ = launched.channel.send_network(&ready);
-        });
+        let added = network
+            .finish(&state.hostname)
+            .and_then(|(mut ready, infos)| {
+                // Registered before any app starts: an app may ask at once.
+                if let Some(m) = &opts.metadata {
+                    let manifest = fs::read_to_string(paths.manifest())
+                        .map_err(|e| PodError::io(&paths.manifest(), e))?;
+                    registered = crate::metadata::register(m, &state.uuid, &manifest, &infos)?;
+                    if let Some(r) = &registered {
+                        ready.env.push(("AC_METADATA_URL".into(), r.url.clone()));
+                    }
+                }
+                state.networks = infos;
+                // An init that cannot take them has failed already (a bad image, say) and
+                // reports why on the channel, which supervise reads.
+                let _ = launched.channel.send_network(&ready);
+                Ok(())
+            });
         exec::trace::mark("networks handed over");
         if let Err(e) = added {
             let _ =
@@ -308,11 +378,14 @@ pub fn run_prepared(
             init_pid,
             on_started: on_started.take(),
             started: 0,
+            readiness: &mut readiness,
         };
         let finish = supervise::supervise(&mut launched, &mut observer, &mask);
         observer.notify(Err("the pod ended before all its apps started".into()));
         finish
     };
+    // The apps are gone: nothing in the pod asks any more.
+    drop(registered);
     let init_status = {
         match finish {
             Ok(supervise::Finish::Done) => None,
@@ -328,7 +401,7 @@ pub fn run_prepared(
                 warn(&state.uuid, network.teardown());
                 state.error = Some(format!("supervising the pod: {e}"));
                 state.finished = Some(chrono::Utc::now());
-                let _ = state.save(&dir);
+                let _ = state.save_final(&dir);
                 return Err(PodError::Supervise(e));
             }
         }
@@ -372,6 +445,9 @@ pub fn run_prepared(
     exec::trace::mark("cgroups removed");
     warn(&state.uuid, network.teardown());
     exec::trace::mark("networks deleted");
-    state.save(&dir)?;
+    // The apps' statuses are known whether or not they can be recorded: `run` tells them.
+    if let Err(e) = state.save_final(&dir) {
+        warn(&state.uuid, vec![format!("recording its final state: {e}")]);
+    }
     Ok(state)
 }

@@ -170,6 +170,16 @@ pub fn command(image: &ImageManifest, req: &AppRequest) -> Result<Vec<String>> {
 
 /// Builds the environment, lowest precedence first: inherited, image, --set-env-file and
 /// --set-env, --environment; then the appc execution environment.
+/// What `--inherit-env` leaves out.
+const SERVICE_MANAGER_VARS: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+];
+
 pub fn environment(
     image: &ImageManifest,
     req: &AppRequest,
@@ -185,7 +195,10 @@ pub fn environment(
     }
     let mut set = |k: &str, v: &str| put(&mut env, k, v);
     if pod.inherit_env {
-        for (k, v) in std::env::vars() {
+        // Not the service manager's protocol variables: they are vessel's, and name
+        // host sockets (an app that speaks sd_notify gets its own NOTIFY_SOCKET).
+        for (k, v) in std::env::vars().filter(|(k, _)| !SERVICE_MANAGER_VARS.contains(&k.as_str()))
+        {
             set(&k, &v);
         }
     }
@@ -440,6 +453,26 @@ fn to_oci_caps(set: CapabilitySet) -> oci_spec::runtime::Capabilities {
         .collect()
 }
 
+/// The one check of the ids an app will run as, from whichever source (flags, the
+/// image, a pod manifest): never (uid_t)-1, and inside the pod's mapping under
+/// `--private-users`. Names are resolved, and checked again, in the image at start.
+fn check_ids(
+    user: &str,
+    group: Option<&str>,
+    gids: &[u32],
+    pod: &PodRequest,
+) -> std::result::Result<(), schema::SchemaError> {
+    let limit = pod.private_users.then_some(crate::userns::RANGE);
+    schema::ids::check_user_or_group("user", user, limit)?;
+    if let Some(g) = group {
+        schema::ids::check_user_or_group("group", g, limit)?;
+    }
+    for &gid in gids {
+        schema::ids::check_id("supplementary group", gid, limit)?;
+    }
+    Ok(())
+}
+
 pub fn build(
     image: &ImageManifest,
     req: &AppRequest,
@@ -475,6 +508,7 @@ pub fn build(
         .map(|a| a.supplementary_gids.clone())
         .unwrap_or_default();
     gids.extend(&req.supplementary_gids);
+    check_ids(&user, group.as_deref(), &gids, pod).map_err(|e| bad("user", e.to_string()))?;
 
     let mut warnings = Vec::new();
     let caps = capabilities(image, req, pod)?;

@@ -1,5 +1,12 @@
 //! A pod's recorded facts (`state.json`): written by whoever holds the pod's lock, read by
 //! anyone. Replaced by rename, so a reader never sees half a file.
+//!
+//! The last state of a pod (its apps' exit statuses) must be written even when an app has
+//! filled the disk under `--dir` (hardening finding 9). Prepare sets space aside for it:
+//! `.state.reserve`, a file of [`reserve_bytes`] allocated blocks. A final save that finds
+//! no space gives that file back and writes again, when no app of the pod is left to take
+//! the space first. Saves while apps run never touch the reserve: a state they fail to
+//! write is written again at the end.
 
 use std::path::Path;
 
@@ -62,6 +69,9 @@ pub struct PodState {
     pub pinned: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `--log-size`: the cap on each app's log (None: the default; 0: no cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_max_bytes: Option<u64>,
     /// `prepare --rm`: whoever runs the pod removes it once it has exited.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub remove_on_exit: bool,
@@ -75,12 +85,52 @@ impl PodState {
             .map_err(|e| PodError::Invalid(format!("{}: {e}", p.display())))
     }
 
+    fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("serialisable")
+    }
+
+    /// Writes the state beside the old one and renames it over. A write that fails leaves
+    /// no half-written file holding space.
     pub fn save(&self, pod_dir: &Path) -> Result<()> {
         let paths = crate::layout::PodPaths::new(pod_dir);
         let (p, tmp) = (paths.state(), paths.state_tmp());
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("serialisable"))
-            .map_err(|e| PodError::io(&tmp, e))?;
+        if let Err(e) = std::fs::write(&tmp, self.to_bytes()) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(PodError::io(&tmp, e));
+        }
         std::fs::rename(&tmp, &p).map_err(|e| PodError::io(&p, e))
+    }
+
+    /// The state of a pod whose apps have all ended: when the disk is full, the pod's
+    /// reserve is given back to make room for it.
+    pub fn save_final(&self, pod_dir: &Path) -> Result<()> {
+        match self.save(pod_dir) {
+            Err(PodError::Io { err, .. }) if out_of_space(&err) => {
+                let reserve = crate::layout::PodPaths::new(pod_dir).state_reserve();
+                match std::fs::remove_file(&reserve) {
+                    Ok(()) => self.save(pod_dir),
+                    Err(e) => Err(PodError::io(&reserve, e)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Sets aside the space the final state needs (see the module's comment).
+    pub fn reserve(&self, pod_dir: &Path) -> Result<()> {
+        let p = crate::layout::PodPaths::new(pod_dir).state_reserve();
+        let f = std::fs::File::create(&p).map_err(|e| PodError::io(&p, e))?;
+        let len = reserve_bytes(self.to_bytes().len());
+        // fallocate takes the blocks; a file system without it gets written zeros.
+        match rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, len) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::OPNOTSUPP) => {
+                use std::io::Write;
+                let zeros = vec![0u8; len as usize];
+                (&f).write_all(&zeros).map_err(|e| PodError::io(&p, e))
+            }
+            Err(e) => Err(PodError::io(&p, e.into())),
+        }
     }
 
     /// The first non-zero exit code in app order, else 0.
@@ -91,6 +141,17 @@ impl PodState {
             .find(|c| *c != 0)
             .unwrap_or(0)
     }
+}
+
+/// The space kept for a pod's final state: room for its state as prepared written twice
+/// over (exit statuses, errors and networks add far less) and never under 64 KiB.
+pub fn reserve_bytes(prepared_state_len: usize) -> u64 {
+    (64 * 1024).max(2 * prepared_state_len as u64 + 16 * 1024)
+}
+
+/// ENOSPC or EDQUOT: the write would succeed on a disk with room.
+fn out_of_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 /// Start time of a process (field 22 of /proc/PID/stat), to tell it from a recycled pid.

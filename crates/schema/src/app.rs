@@ -102,6 +102,12 @@ impl App {
                     &at.key(key),
                 ));
             }
+            crate::ids::check_user_or_group(key_what(key), value, None)
+                .map_err(|e| locate(e, &at.key(key)))?;
+        }
+        for (i, gid) in self.supplementary_gids.iter().enumerate() {
+            crate::ids::check_id("supplementary group", *gid, None)
+                .map_err(|e| locate(e, &at.key("supplementaryGIDs").index(i)))?;
         }
         if let Some(wd) = &self.working_directory {
             let here = at.key("workingDirectory");
@@ -259,6 +265,21 @@ mod tests {
                 json!({"user": "0", "group": "0", "supplementaryGIDs": [-1]}),
                 "app.supplementaryGIDs[0]",
                 "out of range",
+            ),
+            (
+                json!({"user": "4294967295", "group": "0"}),
+                "app.user",
+                "(uid_t)-1",
+            ),
+            (
+                json!({"user": "0", "group": "-1"}),
+                "app.group",
+                "not an id",
+            ),
+            (
+                json!({"user": "0", "group": "0", "supplementaryGIDs": [5, 4294967295u32]}),
+                "app.supplementaryGIDs[1]",
+                "(uid_t)-1",
             ),
             (
                 json!({"user": "0", "group": "0", "userLabels": {"a": 1}}),

@@ -33,6 +33,7 @@ mod event_handler;
 mod exec;
 mod hash;
 mod identifier;
+pub mod ids;
 mod image_manifest;
 pub mod isolator;
 pub mod labels;
@@ -43,6 +44,7 @@ pub mod os_arch;
 mod pod_manifest;
 mod port;
 mod quantity;
+pub mod text;
 mod version;
 mod volume;
 

@@ -38,6 +38,9 @@ pub enum StoreError {
     #[error("{0}")]
     Invalid(String),
 
+    #[error("{path}: refused as part of Vessel's data directory: {reason}")]
+    UnsafeDir { path: PathBuf, reason: String },
+
     #[error("store at {path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 }

@@ -181,10 +181,25 @@ impl Store {
             }
             Kind::Aci => uncompressed,
         };
-        let records =
-            tree::walk(&rootfs, &tree::Hashing::Known(&writer.file_hashes)).at(&rootfs)?;
         let tree_path = tmp.path().join("tree");
-        fs::write(&tree_path, tree::serialize(&records)).at(&tree_path)?;
+        let scan = if writer.xattrs_written || tree::has_xattrs(&rootfs).at(&rootfs)? {
+            tree::Xattrs::List
+        } else {
+            tree::Xattrs::NoneOnFiles
+        };
+        {
+            let file = fs::File::create(&tree_path).at(&tree_path)?;
+            let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+            tree::write(
+                &rootfs,
+                &tree::Hashing::Known(&writer.file_hashes),
+                scan,
+                &mut out,
+            )
+            .at(&rootfs)?;
+            std::io::Write::flush(&mut out).at(&tree_path)?;
+        }
+        drop(writer);
         trace::mark(|| format!("{what}: tree recorded"));
         let meta = LayerMeta {
             key: key.clone(),

@@ -2,6 +2,7 @@
 //! shared between images. See docs/architecture.md, "Store".
 
 pub mod appc;
+pub mod datadir;
 pub mod decompress;
 pub mod digest;
 pub mod error;

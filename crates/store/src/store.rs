@@ -27,12 +27,13 @@ impl Store {
     /// Opens the store under `dir` (the global `--dir`), creating its layout. The store is
     /// readable by root only: image content (setuid files among it) must never be
     /// reachable by other host users.
+    ///
+    /// The data dir and every directory of the store must be the caller's alone, never
+    /// symlinks (`datadir`): root deletes what lies there.
     pub fn open(dir: &Path) -> Result<Store> {
+        let dir = crate::datadir::prepare(dir)?;
         let root = dir.join("store");
-        if !root.is_dir() {
-            fs::create_dir_all(dir).at(dir)?;
-            fs::create_dir_all(&root).at(&root)?;
-        }
+        crate::datadir::ensure(&root, 0o700)?;
         fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).at(&root)?;
         let store = Store { root };
         for sub in [
@@ -46,9 +47,10 @@ impl Store {
             "locks",
         ] {
             let p = store.root.join(sub);
-            if !p.is_dir() {
-                fs::create_dir_all(&p).at(&p)?;
+            if let Some(parent) = sub.split_once('/').map(|(parent, _)| parent) {
+                crate::datadir::ensure(&store.root.join(parent), 0o755)?;
             }
+            crate::datadir::ensure(&p, 0o755)?;
         }
         Ok(store)
     }

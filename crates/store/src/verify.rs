@@ -81,9 +81,9 @@ impl Store {
                 }
             };
             let rootfs = self.layer_rootfs(&key);
-            match tree::walk(&rootfs, &tree::Hashing::Recompute) {
-                Ok(records) => {
-                    let diffs = tree::diff(&recorded, &tree::serialize(&records));
+            match tree::record_text(&rootfs, &tree::Hashing::Recompute) {
+                Ok(actual) => {
+                    let diffs = tree::diff(&recorded, &actual);
                     for d in diffs.iter().take(MAX_DIFFS_SHOWN) {
                         report.problems.push(format!("layer {}: {d}", key.key()));
                     }

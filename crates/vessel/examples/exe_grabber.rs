@@ -34,7 +34,8 @@ fn grab(marker: &str) -> Option<File> {
 fn main() {
     let marker = std::env::args().nth(1).expect("usage: exe_grabber MARKER");
     println!("watching");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Long: the test copies vessel and starts `enter` after this, slowly on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(120);
     let held = loop {
         if let Some(f) = grab(&marker) {
             break f;

@@ -14,8 +14,7 @@ pub mod values;
     version,
     about = "A daemonless, pod-native container runtime",
     long_about = "Vessel fetches images (appc ACI, OCI and Docker), verifies who signed them, stores them, and runs pods of apps with real isolation. Nothing runs when no pod runs.",
-    propagate_version = true,
-    disable_help_subcommand = true
+    propagate_version = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -27,15 +26,10 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Directory holding the store and the pods
-    #[arg(
-        long,
-        global = true,
-        default_value = "/var/lib/vessel",
-        env = "VESSEL_DIR",
-        value_name = "DIR"
-    )]
-    pub dir: PathBuf,
+    /// Directory holding the store and the pods [default: the `paths` configuration's
+    /// data, else /var/lib/vessel]
+    #[arg(long, global = true, env = "VESSEL_DIR", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 
     /// Local configuration directory (trusted keys, networks, auth, certificates)
     #[arg(long, global = true, default_value = "/etc/vessel", value_name = "DIR")]
@@ -86,8 +80,8 @@ pub enum Command {
     List(ListArgs),
     /// Show a pod's state and its apps' exit statuses
     Status(StatusArgs),
-    /// Print a pod's manifest
-    CatManifest(UuidArgs),
+    /// Print a pod's manifest (its apps as they run, overrides applied)
+    CatManifest(CatManifestArgs),
     /// Print the apps' output
     Logs(LogsArgs),
     /// Run a command inside a running app, with that app's isolation (default /bin/sh)
@@ -98,6 +92,8 @@ pub enum Command {
     Rm(UuidsArgs),
     /// Remove exited pods after a grace period, and stale prepared ones
     Gc(GcArgs),
+    /// Write an exited pod's app as an ACI: its image with what the app changed
+    Export(ExportArgs),
     /// Trust OpenPGP keys to sign images (all images, or those under a name prefix)
     Trust(TrustArgs),
     /// Run the appc metadata service: pods learn their manifests and sign with their identity
@@ -105,6 +101,9 @@ pub enum Command {
     /// Run rkt's API service (gRPC v1alpha): platforms list and inspect pods and images,
     /// follow events and read logs
     ApiService(ApiServiceArgs),
+    /// Print the configuration in effect (system, local and user directories merged) as
+    /// rkt's JSON: {"stage0": [auth, dockerAuth, paths, stage1, ...]}
+    Config,
     /// Print the version
     Version(FormatArgs),
     /// Print a shell completion script
@@ -116,19 +115,36 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct FetchArgs {
-    /// Images: FILE.aci, file://, https://, NAME[:VERSION], docker://REF, oci:DIR[:REF],
-    /// oci-archive:FILE[:REF], docker-archive:FILE[:REF]
-    #[arg(required = true, value_name = "IMAGE")]
-    pub images: Vec<String>,
-
     /// Print less
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Print each image's full ID (by default a short one, as rkt prints)
+    #[arg(long)]
+    pub full: bool,
 
     /// When to fetch from the network: new (only images not in the store), update (check
     /// for a newer version), never (the store only)
     #[arg(long, value_enum, default_value = "update")]
     pub pull_policy: PullPolicy,
+
+    /// Deprecated: --pull-policy=never
+    #[arg(long, hide = true, conflicts_with = "no_store")]
+    pub store_only: bool,
+    /// Deprecated: --pull-policy=update
+    #[arg(long, hide = true)]
+    pub no_store: bool,
+
+    /// IMAGE [--signature=FILE] [IMAGE2 ...]: FILE.aci, file://, https://, NAME[:VERSION],
+    /// docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF];
+    /// --signature names the preceding image's detached signature
+    #[arg(
+        required = true,
+        value_name = "IMAGE",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub images: Vec<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +182,10 @@ pub struct TrustArgs {
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// List images in the store
-    List(ListArgs),
+    List(ImageListArgs),
+    /// The same as `vessel fetch` (rkt's hidden alias)
+    #[command(hide = true)]
+    Fetch(FetchArgs),
     /// Remove images (by ID, ID prefix, or name)
     Rm {
         #[arg(required = true, value_name = "IMAGE")]
@@ -175,9 +194,20 @@ pub enum ImageCommand {
     /// Print an image's manifest
     CatManifest {
         image: String,
-        /// Print the JSON on one line
+        /// Print the JSON on one line (the same as --pretty-print=false)
         #[arg(long)]
         compact: bool,
+        /// Indent the JSON (--pretty-print=false: one line)
+        #[arg(
+            long,
+            num_args = 0..=1,
+            require_equals = true,
+            default_value = "true",
+            default_missing_value = "true",
+            action = clap::ArgAction::Set,
+            value_name = "BOOL"
+        )]
+        pretty_print: bool,
     },
     /// Export an image as an ACI file
     Export {
@@ -191,14 +221,17 @@ pub enum ImageCommand {
     Extract(OutputDirArgs),
     /// Render an image's full root filesystem (with dependencies) to a directory
     Render(OutputDirArgs),
-    /// Remove layers and blobs that no image uses
+    /// Remove images unused for the grace period (none a pod uses), then the layers and
+    /// blobs no image uses
     Gc {
-        /// Keep unused content younger than this
-        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        /// Remove images not used (run, or imported) for this long, as rkt (0s: every
+        /// image no pod uses)
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         grace_period: std::time::Duration,
     },
-    /// Re-hash every blob and layer; exits non-zero if anything is corrupt
-    Verify(FormatArgs),
+    /// Re-hash the named images' blobs and layers (by default every one in the store);
+    /// exits non-zero if anything is corrupt
+    Verify(VerifyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -220,6 +253,53 @@ pub struct FormatArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// Images (IDs, ID prefixes or names); none: the whole store
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+/// The columns `image list --fields` and `--sort` name (rkt's).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageField {
+    Id,
+    Name,
+    Importtime,
+    Lastused,
+    Size,
+    Latest,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImageListArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// Columns of the table, in order [default: id,name,size,importtime,lastused]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FIELD,...")]
+    pub fields: Vec<ImageField>,
+    /// Sort by these fields, the first first
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "importtime",
+        value_name = "FIELD,..."
+    )]
+    pub sort: Vec<ImageField>,
+    /// The order of --sort
+    #[arg(long, value_enum, default_value = "asc")]
+    pub order: SortOrder,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -296,6 +376,17 @@ pub struct RunArgs {
     pub inherit_env: bool,
     #[command(flatten)]
     pub network: NetArgs,
+    /// Register the pod with the metadata service, which gives every app
+    /// AC_METADATA_URL: --mds-register (required), --mds-register=false (off); by default
+    /// on when the service runs
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub mds_register: Option<bool>,
     /// Forward a host port to the pod: NAME:[HOSTIP:]HOSTPORT (a port an app declares) or
     /// PROTO:PODPORT:HOSTIP:HOSTPORT (repeatable)
     #[arg(long, value_name = "PORT")]
@@ -325,6 +416,19 @@ pub struct RunArgs {
     /// Write the pod's UUID to FILE
     #[arg(long, value_name = "FILE")]
     pub uuid_file_save: Option<PathBuf>,
+    /// Cap each app's log at SIZE (100MiB, 50M, bytes; 0: no cap); the oldest lines go
+    /// first [default: the `logs` configuration, else 100MiB]
+    #[arg(long, value_name = "SIZE", value_parser = config::parse_size)]
+    pub log_size: Option<u64>,
+    /// Print only the pod's UUID on success (prepare)
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Deprecated: --pull-policy=never
+    #[arg(long, hide = true, conflicts_with = "no_store")]
+    pub store_only: bool,
+    /// Deprecated: --pull-policy=update
+    #[arg(long, hide = true)]
+    pub no_store: bool,
     /// When to fetch images from the network: new (default: only those not in the store),
     /// update, never
     #[arg(long, value_enum, default_value = "new")]
@@ -353,6 +457,38 @@ pub struct UuidArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The pod (UUID or unique prefix)
+    pub uuid: String,
+    /// The ACI to write
+    #[arg(value_name = "OUT.aci")]
+    pub output: PathBuf,
+    /// The app to export (needed when the pod has several)
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Replace OUT.aci if it exists
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CatManifestArgs {
+    #[command(flatten)]
+    pub pod: UuidArgs,
+    /// Indent the JSON (--pretty-print=false: one line)
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "true",
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub pretty_print: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct UuidsArgs {
     /// Pod UUIDs or unique prefixes
     #[arg(required_unless_present = "uuid_file")]
@@ -375,6 +511,17 @@ pub struct RunPreparedArgs {
     /// Remove the pod when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Register the pod with the metadata service, which gives every app
+    /// AC_METADATA_URL: --mds-register (required), --mds-register=false (off); by default
+    /// on when the service runs
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub mds_register: Option<bool>,
 }
 
 #[derive(Args, Debug)]
@@ -416,12 +563,32 @@ pub struct StatusArgs {
 pub struct LogsArgs {
     #[command(flatten)]
     pub pod: UuidArgs,
-    /// Only this app's output
+    /// Only this app's output (by default every app's, each line prefixed with its name)
     #[arg(long)]
     pub app: Option<String>,
     /// Keep printing output as the pod runs
     #[arg(long, short)]
     pub follow: bool,
+    /// Which output: all (the apps' stdout to stdout, their stderr to stderr), stdout, or
+    /// stderr
+    #[arg(long, value_enum, default_value = "all")]
+    pub stream: LogStream,
+    /// Start each line with the time it was written (RFC 3339, UTC)
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
+    /// Only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only lines written since TIME (RFC 3339) or within the last DURATION (10m, 1h)
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub since: Option<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    All,
+    Stdout,
+    Stderr,
 }
 
 #[derive(Args, Debug)]

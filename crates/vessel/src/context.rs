@@ -7,29 +7,47 @@ use crate::cli::Global;
 
 pub struct Context {
     pub global: Global,
+    /// The data directory in effect: --dir, $VESSEL_DIR, the `paths` configuration's
+    /// data, or /var/lib/vessel; absolute.
+    pub dir: std::path::PathBuf,
 }
 
 impl Context {
     pub fn store(&self) -> Result<Store> {
-        Store::open(&self.global.dir)
-            .with_context(|| format!("opening the store under {}", self.global.dir.display()))
+        Store::open(&self.dir)
+            .with_context(|| format!("opening the store under {}", self.dir.display()))
     }
 
     pub fn debug(&self, msg: impl FnOnce() -> String) {
         if self.global.debug {
-            eprintln!("vessel: {}", msg());
+            crate::output::say!("{}", msg());
         }
     }
 }
 
 impl Context {
     pub fn pods(&self) -> Result<pod::Pods> {
-        pod::Pods::open(&self.global.dir)
-            .with_context(|| format!("opening pods under {}", self.global.dir.display()))
+        pod::Pods::open(&self.dir)
+            .with_context(|| format!("opening pods under {}", self.dir.display()))
     }
 }
 
 impl Context {
+    /// The configuration directories, lowest precedence first: system, local, user.
+    pub fn config_dirs(&self) -> Vec<std::path::PathBuf> {
+        let mut dirs = vec![
+            self.global.system_config.clone(),
+            self.global.local_config.clone(),
+        ];
+        dirs.extend(self.global.user_config.clone());
+        dirs
+    }
+
+    /// The configuration kinds kept in `subdirs` (`"logs.d"`, ...), merged.
+    pub fn config(&self, subdirs: &[&str]) -> Result<config::Config> {
+        Ok(config::Config::load_only(&self.config_dirs(), subdirs)?)
+    }
+
     /// What fetching needs from the global flags, with the command's own.
     pub fn fetch_options(
         &self,
@@ -52,6 +70,7 @@ impl Context {
             system_config: self.global.system_config.clone(),
             user_config: self.global.user_config.clone(),
             quiet,
+            signature: None,
         }
     }
 }

@@ -34,8 +34,13 @@ fn main() {
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("vessel: {e:#}");
-            1
+            output::say!("{e:#}");
+            // A command line that does not parse is a usage error, as clap's are.
+            if e.downcast_ref::<runargs::Usage>().is_some() {
+                2
+            } else {
+                1
+            }
         }
     };
     exec::trace::mark("exiting");

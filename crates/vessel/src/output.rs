@@ -1,6 +1,21 @@
-//! Tables and JSON for listing commands.
+//! Tables and JSON for listing commands, and the one way messages reach the terminal.
 
 use crate::cli::Format;
+
+/// Prints `vessel: <message>` on stderr with control characters escaped: messages quote
+/// image content (paths, names, labels, key user IDs), which must never drive the
+/// operator's terminal (`schema::text`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        eprintln!("vessel: {}", schema::text::escape_controls(&format!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
+/// A line of text for stdout, with control characters escaped.
+pub fn line(s: &str) -> std::borrow::Cow<'_, str> {
+    schema::text::escape_controls(s)
+}
 
 /// A table printed with columns padded to their widest cell, as rkt prints them.
 pub struct Table {
@@ -16,8 +31,14 @@ impl Table {
         }
     }
 
+    /// Cells may quote image content: control characters are escaped.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| schema::text::escape_controls(&c).into_owned())
+                .collect(),
+        );
     }
 
     pub fn render(&self, legend: bool) -> String {

@@ -1,6 +1,7 @@
 //! A command to exec with the app's environment, found in PATH as execvp would, with its
 //! C strings made before the fork.
 
+use std::cell::UnsafeCell;
 use std::ffi::CString;
 
 use crate::error::Error;
@@ -14,9 +15,16 @@ pub struct Command {
     candidates: Vec<CString>,
     _args: Vec<CString>,
     _env: Vec<CString>,
+    /// `LISTEN_PID=` and room for the pid, which is known only in the process that execs
+    /// (socket activation): written there, without allocating, just before the exec.
+    listen_pid: Option<Box<UnsafeCell<[u8; LISTEN_PID_SLOT]>>>,
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
 }
+
+const LISTEN_PID: &[u8] = b"LISTEN_PID=";
+/// The prefix, the digits of any pid_t, and the NUL.
+const LISTEN_PID_SLOT: usize = 32;
 
 impl Command {
     /// None when `args` is empty.
@@ -39,9 +47,24 @@ impl Command {
             candidates,
             _args: c_args,
             _env: c_env,
+            listen_pid: None,
             argv,
             envp,
         })
+    }
+
+    /// Adds `LISTEN_PID` to the environment, set to the pid of whichever process execs
+    /// the command (the app itself, or a post-stop shim's child).
+    pub fn with_listen_pid(mut self) -> Command {
+        let mut slot = [0u8; LISTEN_PID_SLOT];
+        slot[..LISTEN_PID.len()].copy_from_slice(LISTEN_PID);
+        let slot = Box::new(UnsafeCell::new(slot));
+        self.envp.pop();
+        self.envp
+            .push(slot.get().cast::<libc::c_char>().cast_const());
+        self.envp.push(std::ptr::null());
+        self.listen_pid = Some(slot);
+        self
     }
 
     /// The program as the user named it, for messages.
@@ -55,6 +78,11 @@ impl Command {
 
     /// Replaces this process; returns only if it could not, with the errno of the exec.
     pub fn exec(&self) -> Error {
+        if let Some(slot) = &self.listen_pid {
+            // SAFETY: getpid has no preconditions. Nothing else reads the slot meanwhile:
+            // this process is single-threaded and about to exec.
+            unsafe { write_pid(&mut *slot.get(), libc::getpid()) };
+        }
         // As execvp: a candidate that exists but cannot run (EACCES, ENOEXEC...) is a
         // better explanation than "not found" from the others.
         let mut errno = libc::ENOENT;
@@ -99,8 +127,28 @@ impl Command {
     }
 }
 
+/// Writes `pid` in decimal after the `LISTEN_PID=` prefix, NUL-terminated.
+fn write_pid(slot: &mut [u8; LISTEN_PID_SLOT], pid: libc::pid_t) {
+    let mut digits = [0u8; 12];
+    let mut n = pid.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = LISTEN_PID.len();
+    for i in 0..len {
+        slot[start + i] = digits[len - 1 - i];
+    }
+    slot[start + len] = 0;
+}
+
 /// Where to look for the program: itself if it has a slash, else each PATH entry.
-fn candidates(program: &str, env: &[String]) -> Vec<String> {
+pub(crate) fn candidates(program: &str, env: &[String]) -> Vec<String> {
     if program.contains('/') {
         return vec![program.to_string()];
     }
@@ -117,6 +165,17 @@ fn candidates(program: &str, env: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_listen_pid_slot_takes_any_pid() {
+        let mut slot = [0xffu8; LISTEN_PID_SLOT];
+        slot[..LISTEN_PID.len()].copy_from_slice(LISTEN_PID);
+        for (pid, text) in [(1, "1"), (40, "40"), (4194304, "4194304")] {
+            write_pid(&mut slot, pid);
+            let s = std::ffi::CStr::from_bytes_until_nul(&slot).unwrap();
+            assert_eq!(s.to_str().unwrap(), format!("LISTEN_PID={text}"));
+        }
+    }
 
     #[test]
     fn path_search() {

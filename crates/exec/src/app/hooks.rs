@@ -35,8 +35,7 @@ fn shim(
     forwarded.thread_block().ctx("blocking signals")?;
     // Close-on-exec: the app gets only its stdio.
     let sigfd = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC).ctx("signalfd")?;
-    let (started_r, started_w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")?;
+    let (started_r, started_w) = super::report_channel()?;
     // SAFETY: single-threaded; the child execs or _exits.
     let child = unsafe { libc::fork() };
     if child == 0 {

@@ -28,11 +28,28 @@ use std::os::fd::RawFd;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use command::candidates;
 pub use command::{Command, DEFAULT_PATH};
 
 use crate::caps::{CapSets, Credentials};
 use crate::error::{Context, Error, Result};
 use crate::seccomp::SeccompProgram;
+
+/// The channel on which a child that is to become an app reports why it could not (an
+/// encoded [`Error`]) before it exits; its end closes at the exec, which says "started".
+/// A stream socket, not a pipe: the app, once running, may hold CAP_SYS_PTRACE and reach
+/// its parent's descriptors. A pipe reopened through /proc/PID/fd would let it write a
+/// false failure its parent then waits on; a socket cannot be opened so, and the parent's
+/// end copied with pidfd_getfd writes only to the child's end, gone at the exec.
+pub fn report_channel() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .ctx("socketpair")
+}
 
 /// An app process as data, built before the fork: serialisable, for `vessel enter` hands
 /// it across an exec.
@@ -56,6 +73,11 @@ pub struct AppDescription {
     /// environment): before the command, and after it has ended.
     pub pre_start: Option<Vec<String>>,
     pub post_stop: Option<Vec<String>>,
+    /// Names of the sockets a service manager passed for the app, which it finds at 3,
+    /// 4, ...: its command gets `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID` (its own
+    /// pid), as `sd_listen_fds(3)` expects; the handlers get none of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen_fds: Vec<String>,
 }
 
 /// One resource limit, by the kernel's resource number.
@@ -145,6 +167,8 @@ pub struct AppExec {
     command: Command,
     pre_start: Option<Command>,
     post_stop: Option<Command>,
+    /// Descriptors 3, 4, ... left open after stdio (the OCI runtime's --preserve-fds).
+    preserved: u32,
 }
 
 impl AppExec {
@@ -155,9 +179,26 @@ impl AppExec {
             .map(SeccompProgram::from_bytes)
             .transpose()
             .map_err(|e| Error::msg("the seccomp filter", e.to_string()))?;
-        let command = Command::new(&d.args, &d.env)
+        let mut env = d.env.clone();
+        if !d.listen_fds.is_empty() {
+            env.retain(|e| {
+                !["LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES="]
+                    .iter()
+                    .any(|p| e.starts_with(p))
+            });
+            env.push(format!("LISTEN_FDS={}", d.listen_fds.len()));
+            env.push(format!("LISTEN_FDNAMES={}", d.listen_fds.join(":")));
+        }
+        let mut command = Command::new(&d.args, &env)
             .ok_or_else(|| Error::msg("the app", "it has no command"))?;
+        if !d.listen_fds.is_empty() {
+            command = command.with_listen_pid();
+        }
         let hook = |argv: &Option<Vec<String>>| argv.as_ref().and_then(|a| Command::new(a, &d.env));
+        // The last check of the ids, whatever they came from: never (uid_t)-1, and mapped
+        // in this user namespace (hardening finding 2).
+        crate::users::check_ids(d.uid, d.gid, &d.groups)
+            .map_err(|e| Error::msg("user", e.to_string()))?;
         Ok(AppExec {
             creds: Credentials {
                 uid: d.uid,
@@ -176,7 +217,15 @@ impl AppExec {
             command,
             pre_start: hook(&d.pre_start),
             post_stop: hook(&d.post_stop),
+            preserved: d.listen_fds.len() as u32,
         })
+    }
+
+    /// Leaves `n` descriptors from 3 on open across the exec, as they are (the OCI
+    /// runtime's `--preserve-fds`); every other one is still closed.
+    pub fn preserving(mut self, n: u32) -> AppExec {
+        self.preserved = n;
+        self
     }
 
     /// Becomes the app and execs its command (see the module docs for the order). Every
@@ -217,7 +266,7 @@ impl AppExec {
         }
         rustix::process::chdir(self.cwd.as_c_str())
             .with_ctx(|| format!("working directory {}", self.cwd.to_string_lossy()))?;
-        close_all_but_stdio(keep);
+        close_all_but_stdio(3 + self.preserved, keep);
         if let (Some(p), true) = (&self.seccomp, self.no_new_privs) {
             p.load().ctx("loading the seccomp filter")?;
         }
@@ -320,19 +369,19 @@ fn set_oom_score_adj(oom: OomScoreAdj, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Closes every descriptor but 0, 1, 2 and `keep`. Allocation-free.
-fn close_all_but_stdio(keep: Option<RawFd>) {
+/// Closes every descriptor from `first` on (3: all but stdio) but `keep`. Allocation-free.
+fn close_all_but_stdio(first: u32, keep: Option<RawFd>) {
     // SAFETY: closing descriptor ranges of this process.
     unsafe {
-        match keep {
-            Some(k) if k >= 3 => {
-                if k > 3 {
-                    libc::syscall(libc::SYS_close_range, 3u32, (k - 1) as u32, 0u32);
+        match keep.map(|k| k as u32).filter(|&k| k >= first) {
+            Some(k) => {
+                if k > first {
+                    libc::syscall(libc::SYS_close_range, first, k - 1, 0u32);
                 }
-                libc::syscall(libc::SYS_close_range, (k + 1) as u32, u32::MAX, 0u32);
+                libc::syscall(libc::SYS_close_range, k + 1, u32::MAX, 0u32);
             }
-            _ => {
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            None => {
+                libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32);
             }
         }
     }

@@ -36,7 +36,7 @@ fn limits() -> Limits {
         cpu_quota: Some(CpuQuota::from_millicores(1500).unwrap()),
         cpu_shares: Some(512),
         pids: Some(64),
-        devices: None,
+        ..Limits::default()
     }
 }
 

@@ -7,6 +7,9 @@ use super::CgroupError;
 pub const DEFAULT_CPU_PERIOD_US: u64 = 100_000;
 /// The kernel refuses quotas below 1 ms.
 const MIN_CPU_QUOTA_US: u64 = 1_000;
+/// A value meaning "no limit" in the limits that may be lifted again (memory, swap,
+/// reservation, pids, cpu quota): v1 files get `-1`, v2 files `max`.
+pub const UNLIMITED: u64 = u64::MAX;
 
 /// Limits to apply to a cgroup; `None` leaves that setting untouched.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,6 +27,30 @@ pub struct Limits {
     /// Device access rules in order; later rules override earlier ones.
     /// See [`DeviceRule::container_defaults`].
     pub devices: Option<Vec<DeviceRule>>,
+    /// Memory plus swap in bytes (runc's and v1's sense); without it a memory limit
+    /// leaves the cgroup no swap.
+    pub memory_swap: Option<u64>,
+    /// Memory soft limit (v1 `memory.soft_limit_in_bytes`, v2 `memory.low`).
+    pub memory_reservation: Option<u64>,
+    /// A new CFS period alone, the quota kept (when `cpu_quota` is not given).
+    pub cpu_period: Option<u64>,
+    /// Real-time scheduling budget (v1 only, kernels with RT group scheduling).
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPUs and memory nodes allowed (cpuset lists such as `0-1,3`).
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// Block I/O weight (10..=1000).
+    pub blkio_weight: Option<u16>,
+}
+
+/// An OCI signed limit: positive is a value, negative is unlimited, 0 is unset.
+fn oci_limit(v: Option<i64>) -> Option<u64> {
+    match v? {
+        0 => None,
+        n if n < 0 => Some(UNLIMITED),
+        n => Some(n as u64),
+    }
 }
 
 /// CPU time allowed per period.
@@ -77,19 +104,31 @@ impl Limits {
     pub fn from_oci(resources: &oci_spec::runtime::LinuxResources) -> Result<Self, CgroupError> {
         let mut limits = Limits::default();
         if let Some(memory) = resources.memory() {
-            limits.memory_bytes = memory.limit().and_then(|l| u64::try_from(l).ok());
+            limits.memory_bytes = oci_limit(memory.limit());
+            limits.memory_swap = oci_limit(memory.swap());
+            limits.memory_reservation = oci_limit(memory.reservation());
         }
         if let Some(cpu) = resources.cpu() {
-            if let Some(quota) = cpu.quota().and_then(|q| u64::try_from(q).ok()) {
-                limits.cpu_quota = Some(CpuQuota {
-                    quota_us: quota.max(MIN_CPU_QUOTA_US),
-                    period_us: cpu.period().unwrap_or(DEFAULT_CPU_PERIOD_US),
-                });
+            match oci_limit(cpu.quota()) {
+                Some(quota) => {
+                    limits.cpu_quota = Some(CpuQuota {
+                        quota_us: quota.max(MIN_CPU_QUOTA_US),
+                        period_us: cpu.period().unwrap_or(DEFAULT_CPU_PERIOD_US),
+                    })
+                }
+                None => limits.cpu_period = cpu.period().filter(|&p| p > 0),
             }
-            limits.cpu_shares = cpu.shares();
+            limits.cpu_shares = cpu.shares().filter(|&s| s > 0);
+            limits.cpu_rt_period = cpu.realtime_period().filter(|&p| p > 0);
+            limits.cpu_rt_runtime = cpu.realtime_runtime().filter(|&r| r != 0);
+            limits.cpuset_cpus = cpu.cpus().clone().filter(|c| !c.is_empty());
+            limits.cpuset_mems = cpu.mems().clone().filter(|m| !m.is_empty());
         }
         if let Some(pids) = resources.pids() {
-            limits.pids = u64::try_from(pids.limit()).ok().filter(|&n| n > 0);
+            limits.pids = oci_limit(Some(pids.limit()));
+        }
+        if let Some(blkio) = resources.block_io() {
+            limits.blkio_weight = blkio.weight().filter(|&w| w > 0);
         }
         if let Some(devices) = resources.devices() {
             limits.devices = Some(
@@ -174,5 +213,27 @@ mod tests {
         assert_eq!(limits.cpu_shares, Some(512));
         assert_eq!(limits.pids, Some(100));
         assert_eq!(limits.devices, None);
+        assert_eq!(limits.memory_swap, None);
+    }
+
+    #[test]
+    fn oci_negative_limits_lift_and_zero_leaves_unset() {
+        let resources: oci_spec::runtime::LinuxResources = serde_json::from_str(
+            r#"{"memory":{"limit":-1,"swap":0,"reservation":1048576},
+                "cpu":{"period":20000,"quota":0,"cpus":"0","mems":"","realtimeRuntime":0},
+                "pids":{"limit":-1},"blockIO":{"weight":300}}"#,
+        )
+        .unwrap();
+        let limits = Limits::from_oci(&resources).unwrap();
+        assert_eq!(limits.memory_bytes, Some(UNLIMITED));
+        assert_eq!(limits.memory_swap, None);
+        assert_eq!(limits.memory_reservation, Some(1 << 20));
+        assert_eq!(limits.cpu_quota, None);
+        assert_eq!(limits.cpu_period, Some(20_000));
+        assert_eq!(limits.cpu_rt_runtime, None);
+        assert_eq!(limits.cpuset_cpus.as_deref(), Some("0"));
+        assert_eq!(limits.cpuset_mems, None);
+        assert_eq!(limits.pids, Some(UNLIMITED));
+        assert_eq!(limits.blkio_weight, Some(300));
     }
 }

@@ -23,18 +23,23 @@
 //! [`Cgroup::open_procs_fds`] before fork and [`join_with_fds`] in the child,
 //! then [`Cgroup::oom_kills`] and [`Cgroups::remove_pod`] after the pod.
 
+mod apply;
 pub mod bpf;
+mod container;
 pub mod devices;
 mod fs;
 mod join;
 pub mod limits;
 pub mod mountinfo;
+pub mod stats;
 mod teardown;
 mod v1;
 mod v2;
 
 #[cfg(test)]
 mod fake_tree_tests;
+#[cfg(test)]
+mod fake_update_tests;
 
 use std::collections::BTreeSet;
 use std::io;
@@ -42,7 +47,7 @@ use std::path::{Component, Path, PathBuf};
 
 pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
 pub use join::{fork_into, join_with_fds, move_with_fds, JoinFds};
-pub use limits::{shares_to_weight, CpuQuota, Limits};
+pub use limits::{shares_to_weight, CpuQuota, Limits, UNLIMITED};
 pub use mountinfo::{CgroupMounts, Layout, V1Mount};
 
 /// Default parent of pod cgroups, relative to each hierarchy's mount point.
@@ -309,6 +314,11 @@ impl Cgroups {
             for component in pod.relative.components() {
                 level.push(component);
                 fs::mkdir(&level)?;
+                if hierarchy.version == Version::V1
+                    && hierarchy.controllers.iter().any(|c| c == "cpuset")
+                {
+                    v1::init_cpuset(&level)?;
+                }
                 if hierarchy.version == Version::V2 {
                     v2::enable_controllers(&level, &hierarchy.controllers)?;
                 }
@@ -421,58 +431,6 @@ impl Cgroup {
                 controller,
                 path: self.relative.clone(),
             })
-    }
-
-    /// Applies `limits`, each in the hierarchy that has its controller.
-    pub fn set_limits(&self, limits: &Limits) -> Result<(), CgroupError> {
-        if let Some(bytes) = limits.memory_bytes {
-            let dir = self.dir_with("memory")?;
-            match dir.version {
-                Version::V1 => v1::set_memory(&dir.path, bytes)?,
-                Version::V2 => v2::set_memory(&dir.path, bytes)?,
-            }
-        }
-        if let Some(quota) = limits.cpu_quota {
-            let dir = self.dir_with("cpu")?;
-            match dir.version {
-                Version::V1 => v1::set_cpu_quota(&dir.path, quota)?,
-                Version::V2 => v2::set_cpu_quota(&dir.path, quota)?,
-            }
-        }
-        if let Some(shares) = limits.cpu_shares {
-            let dir = self.dir_with("cpu")?;
-            match dir.version {
-                Version::V1 => v1::set_cpu_shares(&dir.path, shares)?,
-                Version::V2 => v2::set_cpu_shares(&dir.path, shares)?,
-            }
-        }
-        if let Some(max) = limits.pids {
-            let dir = self.dir_with("pids")?;
-            match dir.version {
-                Version::V1 => v1::set_pids(&dir.path, max)?,
-                Version::V2 => v2::set_pids(&dir.path, max)?,
-            }
-        }
-        if let Some(rules) = &limits.devices {
-            // v1's devices controller if mounted, else v2's eBPF filter,
-            // which needs no controller.
-            let v1_devices = self
-                .dirs
-                .iter()
-                .find(|d| d.version == Version::V1 && d.has_controller("devices"));
-            let unified = self.dirs.iter().find(|d| d.version == Version::V2);
-            match (v1_devices, unified) {
-                (Some(dir), _) => v1::set_devices(&dir.path, rules)?,
-                (None, Some(dir)) => v2::set_devices(&dir.path, rules)?,
-                (None, None) => {
-                    return Err(CgroupError::ControllerUnavailable {
-                        controller: "devices",
-                        path: self.relative.clone(),
-                    })
-                }
-            }
-        }
-        Ok(())
     }
 
     /// How many processes the kernel's OOM killer killed in this cgroup.

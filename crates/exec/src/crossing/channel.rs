@@ -322,33 +322,7 @@ impl PodEnd {
     /// Receives what [`SupervisorEnd::send_handover`] sent: the hand-over, its
     /// descriptors renumbered to ours.
     pub fn receive_handover(&self) -> Result<Handover> {
-        // The supervisor's number of each descriptor, to ours.
-        let mut received: Vec<(RawFd, OwnedFd)> = Vec::new();
-        loop {
-            let m = recv_message(self.sock.as_fd(), "receiving the pod")?;
-            match m.tag {
-                END => break,
-                FDS => {
-                    let numbers = m
-                        .data
-                        .chunks_exact(4)
-                        .map(|b| RawFd::from_le_bytes([b[0], b[1], b[2], b[3]]));
-                    if numbers.len() != m.fds.len() {
-                        return Err(Error::msg(
-                            "receiving the pod",
-                            "descriptors went missing on the way",
-                        ));
-                    }
-                    received.extend(numbers.zip(m.fds));
-                }
-                _ => {
-                    return Err(Error::msg(
-                        "receiving the pod",
-                        "an unexpected message from the supervisor",
-                    ))
-                }
-            }
-        }
+        let received = self.receive_descriptors("receiving the pod")?;
         let mut received = received.into_iter();
         let (_, memfd) = received
             .next()
@@ -372,6 +346,35 @@ impl PodEnd {
             })?;
         }
         Ok(handover)
+    }
+
+    /// Receives the descriptors [`SupervisorEnd::send_handover`] sent, in order, each with
+    /// the sender's number for it (the hand-over's memfd first). The pod's init reads a
+    /// [`Handover`] from them; the OCI runtime's container process its own plan.
+    pub fn receive_descriptors(&self, what: &str) -> Result<Vec<(RawFd, OwnedFd)>> {
+        let mut received: Vec<(RawFd, OwnedFd)> = Vec::new();
+        loop {
+            let m = recv_message(self.sock.as_fd(), what)?;
+            match m.tag {
+                END => return Ok(received),
+                FDS => {
+                    let numbers = m
+                        .data
+                        .chunks_exact(4)
+                        .map(|b| RawFd::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    if numbers.len() != m.fds.len() {
+                        return Err(Error::msg(what, "descriptors went missing on the way"));
+                    }
+                    received.extend(numbers.zip(m.fds));
+                }
+                _ => {
+                    return Err(Error::msg(
+                        what,
+                        "an unexpected message from the supervisor",
+                    ))
+                }
+            }
+        }
     }
 
     /// Receives what [`SupervisorEnd::send_layers`] sent.

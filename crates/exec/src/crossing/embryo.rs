@@ -76,6 +76,12 @@ impl Embryo {
     /// Clones the first process into new namespaces (`flags`: CLONE_NEW*). With a user
     /// namespace it waits for [`Embryo::user_namespace_ready`] before its exec.
     pub fn spawn(flags: libc::c_int) -> Result<Embryo> {
+        Embryo::spawn_as(flags, INIT_ARGV0)
+    }
+
+    /// `spawn`, exec'ing the sealed binary under `argv0`: its entry point, the pod's init
+    /// or the OCI runtime's container process (see `container`).
+    pub fn spawn_as(flags: libc::c_int, argv0: &'static CStr) -> Result<Embryo> {
         let exe = crate::mount::read_only_self()?;
         crate::trace::mark("read-only self");
         // Through this, the child checks that we are still alive once it has asked to die
@@ -106,6 +112,7 @@ impl Embryo {
         }
         if pid == 0 {
             let e = become_init(
+                argv0,
                 &theirs,
                 exe.as_fd(),
                 supervisor.as_fd(),
@@ -179,6 +186,7 @@ impl Drop for Embryo {
 /// there is one, and exec the init with only the socket (and stdio) open. Returns only
 /// on failure.
 fn become_init(
+    argv0: &CStr,
     channel: &PodEnd,
     exe: BorrowedFd<'_>,
     supervisor: BorrowedFd<'_>,
@@ -207,5 +215,5 @@ fn become_init(
             return e;
         }
     }
-    crate::crossing::sealed::exec_sealed(exe, channel.as_fd(), INIT_ARGV0, in_user_namespace)
+    crate::crossing::sealed::exec_sealed(exe, channel.as_fd(), argv0, in_user_namespace)
 }

@@ -24,6 +24,10 @@ pub struct NetworkReady {
     /// The content of /etc/resolv.conf, when the pod binds one over the apps' own.
     #[serde(default)]
     pub resolv_conf: Option<String>,
+    /// Variables every app gets that depend on the networks (`AC_METADATA_URL`: the
+    /// metadata service at the host side of the pod's default network).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
 }
 
 /// The settings in a memfd, as the channel carries them (`SupervisorEnd::send_network`).
@@ -87,6 +91,7 @@ mod tests {
         let ready = NetworkReady {
             hosts: "127.0.0.1\tlocalhost\n".repeat(20_000),
             resolv_conf: Some("nameserver 10.0.0.2\n".into()),
+            env: vec![("AC_METADATA_URL".into(), "http://10.0.0.1:18112".into())],
         };
         ours.send_network(&ready).unwrap();
         assert_eq!(theirs.receive_network().unwrap(), ready);

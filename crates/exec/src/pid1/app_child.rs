@@ -21,6 +21,8 @@ pub struct AppChild {
     stdio: [RawFd; 3],
     terminal: bool,
     cgroup_fds: Vec<RawFd>,
+    /// Passed sockets, to be put at 3, 4, ... (socket activation).
+    listen_fds: Vec<RawFd>,
 }
 
 /// In the init, before the fork: the app's description, its user resolved in its root.
@@ -41,10 +43,21 @@ pub fn prepare(app: &AppPlan, ours: &AppHandover) -> Result<AppChild> {
         .ctx("the app's root")?;
         let passwd = crate::users::read_in(root.as_fd(), "etc/passwd")?;
         let group = crate::users::read_in(root.as_fd(), "etc/group")?;
+        // A path stands for its owner (appc): the user's uid, the group's gid.
+        let user = match user.starts_with('/') {
+            true => crate::users::owner_in(root.as_fd(), user)?.0.to_string(),
+            false => user.clone(),
+        };
+        let app_group = match app.group.as_deref() {
+            Some(g) if g.starts_with('/') => {
+                Some(crate::users::owner_in(root.as_fd(), g)?.1.to_string())
+            }
+            g => g.map(str::to_string),
+        };
         let r =
-            crate::users::resolve_in(&passwd, &group, user, app.group.as_deref()).ctx("user")?;
+            crate::users::resolve_in(&passwd, &group, &user, app_group.as_deref()).ctx("user")?;
         (d.uid, d.gid) = (r.uid, r.gid);
-        d.groups.extend(crate::users::supplementary(&group, user));
+        d.groups.extend(crate::users::supplementary(&group, &user));
         if !d.env.iter().any(|e| e.starts_with("HOME=")) {
             d.env
                 .push(format!("HOME={}", r.home.unwrap_or_else(|| "/".into())));
@@ -65,6 +78,14 @@ pub fn prepare(app: &AppPlan, ours: &AppHandover) -> Result<AppChild> {
     d.seccomp = ours.seccomp_bpf.clone();
     d.pre_start = app.pre_start.clone();
     d.post_stop = app.post_stop.clone();
+    d.listen_fds = (0..ours.listen_fds.len())
+        .map(|i| {
+            ours.listen_names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| "unknown".into())
+        })
+        .collect();
     Ok(AppChild {
         exec: AppExec::prepare(&d)?,
         root: CString::new(root_path).map_err(|_| Error::msg("the app's name", "a NUL byte"))?,
@@ -73,19 +94,21 @@ pub fn prepare(app: &AppPlan, ours: &AppHandover) -> Result<AppChild> {
             .ok_or_else(|| Error::msg("the app's stdio", "none was handed over"))?,
         terminal: app.terminal,
         cgroup_fds: ours.cgroup_fds.clone(),
+        listen_fds: ours.listen_fds.clone(),
     })
 }
 
 /// In the forked child: becomes the app, or reports why not on `err` and exits.
 pub fn run(child: &AppChild, err: OwnedFd, go: OwnedFd) -> ! {
-    let e = enter_and_exec(child, &err, go);
+    let mut err = err;
+    let e = enter_and_exec(child, &mut err, go);
     let _ = rustix::io::write(&err, &e.encode());
     // SAFETY: leave without the parent's destructors.
     unsafe { libc::_exit(127) }
 }
 
-fn enter_and_exec(child: &AppChild, err: &OwnedFd, go: OwnedFd) -> Error {
-    match enter(child, go) {
+fn enter_and_exec(child: &AppChild, err: &mut OwnedFd, go: OwnedFd) -> Error {
+    match enter(child, go).and_then(|()| place_listen_fds(&child.listen_fds, err)) {
         Err(e) => e,
         Ok(()) => child.exec.exec(Some(err.as_raw_fd())),
     }
@@ -129,6 +152,36 @@ fn enter(child: &AppChild, go: OwnedFd) -> Result<()> {
     if child.terminal {
         // The pty is our controlling terminal (we lead a new session).
         rustix::process::ioctl_tiocsctty(std::io::stdin()).ctx("taking the terminal")?;
+    }
+    Ok(())
+}
+
+/// Puts the passed sockets at 3, 4, ... for the app. Each of them, and the error pipe, is
+/// first copied above that range (close-on-exec), so that no dup2 lands on a descriptor
+/// still to be placed; the copies go with the exec.
+fn place_listen_fds(fds: &[RawFd], err: &mut OwnedFd) -> Result<()> {
+    if fds.is_empty() {
+        return Ok(());
+    }
+    let floor = 3 + fds.len() as i32;
+    let moved = fds
+        .iter()
+        .map(|fd| {
+            // SAFETY: fcntl(F_DUPFD_CLOEXEC) of a descriptor the init handed us.
+            let new = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, floor) };
+            if new < 0 {
+                Err(Error::last_os("moving a passed socket"))
+            } else {
+                Ok(new)
+            }
+        })
+        .collect::<Result<Vec<RawFd>>>()?;
+    *err = rustix::io::fcntl_dupfd_cloexec(&*err, floor).ctx("moving the error pipe")?;
+    for (i, fd) in moved.iter().enumerate() {
+        // SAFETY: dup2 onto the numbers the app expects; the copy has no close-on-exec.
+        if unsafe { libc::dup2(*fd, 3 + i as i32) } < 0 {
+            return Err(Error::last_os("placing a passed socket"));
+        }
     }
     Ok(())
 }

@@ -66,7 +66,7 @@ pub fn main() -> ! {
         })
         .and_then(|()| {
             if handover.plan.network_gate {
-                await_network(&channel)
+                await_network(&channel).map(|env| add_env(&mut handover.plan, &env))
             } else {
                 Ok(())
             }
@@ -87,8 +87,8 @@ pub fn main() -> ! {
 }
 
 /// No app starts before the supervisor says the pod's networks are up, and with what
-/// /etc/hosts and /etc/resolv.conf (see `crossing::network`).
-fn await_network(channel: &PodEnd) -> Result<()> {
+/// /etc/hosts and /etc/resolv.conf (see `crossing::network`). Returns the variables the apps get from the networks (`AC_METADATA_URL`).
+fn await_network(channel: &PodEnd) -> Result<Vec<(String, String)>> {
     let ready = channel
         .receive_network()
         .ctx("waiting for the pod's networks")?;
@@ -98,7 +98,24 @@ fn await_network(channel: &PodEnd) -> Result<()> {
     {
         channel.report(&Event::Warning { message }, None);
     }
-    Ok(())
+    Ok(ready.env)
+}
+
+/// Sets `env` in every app's environment (over a variable of the same name).
+fn add_env(plan: &mut crate::plan::PodPlan, env: &[(String, String)]) {
+    if env.is_empty() {
+        return;
+    }
+    for app in plan.apps.iter_mut() {
+        if let Some(process) = app.spec.process_mut() {
+            let vars = process.env_mut().get_or_insert_with(Vec::new);
+            for (k, v) in env {
+                let prefix = format!("{k}=");
+                vars.retain(|e| !e.starts_with(&prefix));
+                vars.push(format!("{k}={v}"));
+            }
+        }
+    }
 }
 
 /// A forked app: its pid, the read end of its error pipe, and a pidfd of it for the
@@ -129,7 +146,7 @@ fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
         let child = match crate::pid1::app_child::prepare(app, ours) {
             Ok(c) => c,
             Err(e) => {
-                for fd in ours.stdio.iter().flatten() {
+                for fd in ours.stdio.iter().flatten().chain(&ours.listen_fds) {
                     // SAFETY: closing inherited descriptors this process no longer needs.
                     unsafe { libc::close(*fd) };
                 }
@@ -137,8 +154,7 @@ fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
                 continue;
             }
         };
-        let (err_r, err_w) =
-            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")?;
+        let (err_r, err_w) = crate::app::report_channel()?;
         // SAFETY: single-threaded; the child only runs app_child::run, which ends in exec
         // or _exit.
         match unsafe { crate::cgroups::fork_into(ours.cgroup_v2_dir) } {
@@ -158,7 +174,7 @@ fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
             }
             Ok(child) => {
                 drop(err_w);
-                for fd in ours.stdio.iter().flatten() {
+                for fd in ours.stdio.iter().flatten().chain(&ours.listen_fds) {
                     // SAFETY: closing inherited descriptors this process no longer needs.
                     unsafe { libc::close(*fd) };
                 }

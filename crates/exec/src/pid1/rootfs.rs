@@ -74,6 +74,8 @@ pub enum MountOp {
         /// A volume's host source: opened refusing symlinks on the way, so one swapped in
         /// since the pod was prepared is refused rather than followed.
         no_symlinks: bool,
+        /// The spec's propagation for this mount (none: it stays as the namespace's).
+        propagation: Option<mount::Propagation>,
     },
     /// A new filesystem instance (proc, tmpfs, devpts, sysfs, mqueue...).
     New {
@@ -113,6 +115,7 @@ pub fn mount_plan(spec: &oci_spec::runtime::Spec) -> Result<Vec<MountOp>> {
                 target,
                 recursive: options.recursive,
                 attrs: options.attrs,
+                propagation: options.propagation,
             });
             continue;
         }
@@ -174,6 +177,7 @@ pub fn apply(cx: &RootContext<'_>, ops: &[MountOp], warnings: &mut Vec<String>) 
                 recursive,
                 attrs,
                 no_symlinks,
+                propagation,
             } => {
                 let src_fd = if *no_symlinks {
                     rustix::fs::openat2(
@@ -204,7 +208,7 @@ pub fn apply(cx: &RootContext<'_>, ops: &[MountOp], warnings: &mut Vec<String>) 
                         cx.app
                     ));
                 }
-                mount::bind(src_fd.as_fd(), t.as_fd(), *recursive, *attrs)
+                mount::bind_with(src_fd.as_fd(), t.as_fd(), *recursive, *attrs, *propagation)
                     .with_ctx(|| format!("bind {source} on {target}"))?;
             }
             MountOp::New {
@@ -338,6 +342,7 @@ fn mask(root: BorrowedFd<'_>, path: &str, dev_null: BorrowedFd<'_>) -> Result<()
             params: Vec::new(),
             bind: false,
             recursive: false,
+            propagation: None,
         };
         mount::mount_new("tmpfs", Some("tmpfs"), &opts, fd.as_fd())
     } else {

@@ -277,15 +277,26 @@ pub(super) fn capability_grants() -> Vec<(Capability, &'static [&'static str])> 
         (Capability::SYSLOG, &["syslog"]),
         (Capability::BPF, &["bpf"]),
         (Capability::PERFMON, &["perf_event_open"]),
-        (Capability::DAC_READ_SEARCH, FILE_HANDLES),
+        // Not open_by_handle_at: with a handle (guessable: an inode number) and any
+        // descriptor on a filesystem it opens any file there, outside every bind mount
+        // ("shocker"). Docker allows it with CAP_DAC_READ_SEARCH; Vessel only when an
+        // operator's own profile names it (`--seccomp mode=retain,...`).
+        (Capability::DAC_READ_SEARCH, &["name_to_handle_at"]),
     ]
 }
 
 /// Syscalls the default profile denies whatever the capabilities (checked
 /// by the tests; no capability grant may include them).
 #[cfg(test)]
-pub(super) const ALWAYS_DENIED: &[&[&str]] =
-    &[KEYRING, KEXEC, SWAP, LEGACY_MODULES, IO_URING, OBSOLETE];
+pub(super) const ALWAYS_DENIED: &[&[&str]] = &[
+    KEYRING,
+    KEXEC,
+    SWAP,
+    LEGACY_MODULES,
+    IO_URING,
+    OBSOLETE,
+    &["open_by_handle_at"],
+];
 
 /// Vessel's blacklist for appc `seccomp-remove-set`: calls that act on the
 /// whole host and that no application in a pod needs.

@@ -36,6 +36,9 @@ pub struct LaunchOptions {
     pub seccomp_cache: Option<PathBuf>,
     /// What the apps read as stdin; /dev/null when None.
     pub stdin: Option<OwnedFd>,
+    /// Per app (by index; missing: none), the sockets a service manager passed for it
+    /// and their names: it gets them at 3, 4, ... (socket activation).
+    pub listen_fds: Vec<Vec<(OwnedFd, String)>>,
 }
 
 /// The namespaces a pod's first process is cloned into.
@@ -70,6 +73,9 @@ pub struct Launched {
     /// The app with a terminal, whose pty master comes on the channel.
     pub terminal_app: Option<usize>,
     pub cgroups: Cgroups,
+    /// Datagram sockets the apps send `sd_notify` messages to, by app index (bound by the
+    /// caller, which sets them after launch; the supervisor's loop reads them).
+    pub notify: Vec<(usize, OwnedFd)>,
 }
 
 /// Starts the pod described by `plan`. Returns once the init process exists; its first
@@ -110,6 +116,7 @@ pub fn launch_with(
     let init_join = pod_cg.init.open_join_fds(clone_into)?;
     crate::trace::mark("pod cgroup created");
 
+    let mut listen_fds = opts.listen_fds;
     let stdin = match opts.stdin {
         Some(fd) => fd,
         None => rustix::fs::open(
@@ -190,6 +197,15 @@ pub fn launch_with(
             ours.stdio = Some([stdin_dup.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]);
             held.extend([stdin_dup, out_w, err_w]);
             outputs.push((index, [out_r, err_r]));
+        }
+        for (fd, name) in listen_fds
+            .get_mut(index)
+            .map(std::mem::take)
+            .unwrap_or_default()
+        {
+            ours.listen_fds.push(fd.as_raw_fd());
+            ours.listen_names.push(name);
+            held.push(fd);
         }
         apps.push(ours);
     }
@@ -277,6 +293,7 @@ pub fn launch_with(
         outputs,
         terminal_app,
         cgroups,
+        notify: Vec::new(),
     })
 }
 

@@ -26,6 +26,8 @@ pub trait Observer {
     fn output(&mut self, app: usize, stream: Stream, data: &[u8]);
     /// A signal arrived for the pod; it is forwarded after this returns.
     fn signal(&mut self, _sig: Signal) {}
+    /// An app sent an `sd_notify` datagram to its notify socket (`Launched::notify`).
+    fn sd_notify(&mut self, _app: usize, _message: &[u8]) {}
 }
 
 /// Blocks the signals the supervisor handles, so they queue for its signalfd. Call before
@@ -53,6 +55,7 @@ enum Source {
     Init,
     Stdin,
     Master,
+    Notify(usize),
 }
 
 struct Output {
@@ -133,6 +136,9 @@ pub fn supervise(
             if let Some(fd) = &o.fd {
                 watch(fd.as_fd(), PollFlags::POLLIN, Source::Output(k), &mut fds);
             }
+        }
+        for (k, (_, fd)) in pod.notify.iter().enumerate() {
+            watch(fd.as_fd(), PollFlags::POLLIN, Source::Notify(k), &mut fds);
         }
         watch(sigfd.as_fd(), PollFlags::POLLIN, Source::Signals, &mut fds);
         if !init_done {
@@ -261,6 +267,16 @@ pub fn supervise(
                     }
                 }
                 Source::Init => init_done = true,
+                // Drained whether or not anyone listens: an app's blocking send must
+                // never wait on a full queue.
+                Source::Notify(k) => {
+                    let (app, fd) = &pod.notify[k];
+                    while let Ok((n, _)) =
+                        rustix::net::recv(fd, &mut buf[..], rustix::net::RecvFlags::DONTWAIT)
+                    {
+                        observer.sd_notify(*app, &buf[..n.min(buf.len())]);
+                    }
+                }
                 Source::Output(k) => {
                     let o = &mut outputs[k];
                     let fd = o.fd.as_ref().expect("polled fds are open");

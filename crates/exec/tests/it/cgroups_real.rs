@@ -132,6 +132,7 @@ fn create_limit_join_and_remove() {
         cpu_shares: Some(2048),
         pids: Some(200),
         devices: Some(DeviceRule::container_defaults()),
+        ..Limits::default()
     };
     let pod = cgroups.create_pod(&test.uuid, &pod_limits).unwrap();
     let app_limits = Limits {
@@ -140,6 +141,7 @@ fn create_limit_join_and_remove() {
         cpu_shares: Some(512),
         pids: Some(50),
         devices: Some(DeviceRule::container_defaults()),
+        ..Limits::default()
     };
     let app = cgroups.create_app(&test.uuid, "web", &app_limits).unwrap();
 

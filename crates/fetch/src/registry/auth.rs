@@ -134,17 +134,20 @@ pub fn answer(
                 return Err(http::status_error(&url, resp));
             }
             let body = http::read_limited(resp, &url, 1 << 20)?;
-            let t: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
-                FetchError::http(&url, format!("the token answer is not JSON: {e}"))
-            })?;
-            let token = t
-                .token
-                .or(t.access_token)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| FetchError::http(&url, "the token answer holds no token"))?;
+            let token = parse_token_answer(&body).map_err(|e| FetchError::http(&url, e))?;
             Ok(format!("Bearer {token}"))
         }
     }
+}
+
+/// The token of a token service's answer (`token`, or OAuth's `access_token`).
+pub fn parse_token_answer(body: &[u8]) -> Result<String, String> {
+    let t: TokenAnswer =
+        serde_json::from_slice(body).map_err(|e| format!("the token answer is not JSON: {e}"))?;
+    t.token
+        .or(t.access_token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| "the token answer holds no token".to_string())
 }
 
 pub fn no_credentials(registry: &str) -> FetchError {

@@ -37,6 +37,8 @@ pub fn parse(value: &str) -> Result<User, SchemaError> {
         None => (value, ""),
     };
     let user = if user.is_empty() { ROOT } else { user };
+    crate::ids::check_user_or_group("user", user, None)?;
+    crate::ids::check_user_or_group("group", group, None)?;
     Ok(User {
         user: user.to_owned(),
         group: if group.is_empty() { ROOT } else { group }.to_owned(),
@@ -65,6 +67,11 @@ mod tests {
         assert_eq!(p("nginx:"), t("nginx", "0", true));
         assert_eq!(p(":100"), t("0", "100", false));
         assert!(parse("a:b:c").is_err());
+        // (uid_t)-1 would leave the app root.
+        assert!(parse("4294967295").is_err());
+        assert!(parse("4294967295:4294967295").is_err());
+        assert!(parse("1000:4294967295").is_err());
+        assert!(parse("-1:-1").is_err());
         assert!(parse("a\0").is_err());
     }
 }

@@ -4,6 +4,8 @@ pub mod meta;
 pub mod path;
 pub mod writer;
 
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::io::Read;
 
 use tar::EntryType;
@@ -46,6 +48,11 @@ pub fn extract_tar<R: Read>(
     let mut archive = tar::Archive::new(reader);
     let mut out = Extracted::default();
     let strip: Option<&[u8]> = if opts.aci { Some(b"rootfs") } else { None };
+    // An ACI names each path once (appc's image layout is a directory tree). Tools differ
+    // on which of two entries wins (rkt and actool take the first, tar semantics the
+    // last), so an ACI that names one twice is ambiguous and refused. OCI layers keep tar
+    // semantics: a later entry replaces an earlier one.
+    let mut seen = opts.aci.then(SeenPaths::new);
     let bad = |entry: &str, reason: String| StoreError::hostile(opts.image, entry, reason);
     let entries = archive
         .entries()
@@ -74,6 +81,13 @@ pub fn extract_tar<R: Read>(
                     .map(|p| p.as_bytes() == b"manifest")
                     == Some(true)
                 {
+                    if out.manifest.is_some() {
+                        return Err(bad(
+                            &shown,
+                            "the ACI has more than one manifest; refusing an ambiguous image"
+                                .into(),
+                        ));
+                    }
                     if entry.size() > MAX_MANIFEST {
                         return Err(bad(
                             &shown,
@@ -93,6 +107,17 @@ pub fn extract_tar<R: Read>(
                 return Err(bad(&shown, "entry outside rootfs/ in an ACI".into()));
             }
         };
+        if let Some(seen) = seen.as_mut() {
+            if !seen.insert(path.as_bytes()) {
+                return Err(bad(
+                    &shown,
+                    format!(
+                        "the ACI names rootfs/{} twice; refusing an ambiguous image",
+                        path.display().trim_start_matches('/')
+                    ),
+                ));
+            }
+        }
         let meta = meta_of(&mut entry).map_err(|r| bad(&shown, r))?;
         let (parent, name) = path.split_last();
         if opts.whiteouts && name.starts_with(WHITEOUT) {
@@ -175,6 +200,31 @@ pub fn extract_tar<R: Read>(
     writer.finish().map_err(|e| bad(&e.path, e.reason))?;
     out.bytes = writer.bytes_written;
     Ok(out)
+}
+
+/// The paths an archive has named so far, as 128-bit keyed hashes (two SipHashes with
+/// random keys): 16 bytes a path instead of the path itself, so an ACI of a million
+/// entries costs 16 MB here, not 60. Random keys mean no archive can be built to collide,
+/// and by chance two of a million paths collide with odds of about 2^-88.
+struct SeenPaths {
+    keys: (RandomState, RandomState),
+    set: HashSet<u128>,
+}
+
+impl SeenPaths {
+    fn new() -> SeenPaths {
+        SeenPaths {
+            keys: (RandomState::new(), RandomState::new()),
+            set: HashSet::new(),
+        }
+    }
+
+    /// False if `path` was seen before.
+    fn insert(&mut self, path: &[u8]) -> bool {
+        let high = u128::from(self.keys.0.hash_one(path));
+        let low = u128::from(self.keys.1.hash_one(path));
+        self.set.insert((high << 64) | low)
+    }
 }
 
 fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::result::Result<Meta, String> {

@@ -18,7 +18,7 @@ use rustix::io::Errno;
 use super::meta::{settle, NewOwner};
 pub use super::meta::{xattr_allowed, Meta};
 use super::path::EntryPath;
-use crate::digest::{Algorithm, Hasher};
+use crate::tree::KnownHashes;
 
 /// How whiteouts are written: as overlayfs whiteouts in a layer of its own (char 0/0 and
 /// the opaque xattr), or applied by deleting from a merged tree.
@@ -44,8 +44,10 @@ pub struct RootWriter {
     /// Who owns what we create, so symlinks skip a chown to the owner they already have.
     new_owner: NewOwner,
     /// sha256 of each regular file written, by (dev, inode), for the layer's tree record.
-    pub file_hashes: HashMap<(u64, u64), String>,
+    pub file_hashes: KnownHashes,
     hash_files: bool,
+    /// Whether any extended attribute was set (the tree walk lists them only then).
+    pub xattrs_written: bool,
     pub bytes_written: u64,
     buf: Vec<u8>,
 }
@@ -89,8 +91,9 @@ impl RootWriter {
             whiteouts,
             cache: None,
             dir_times: Vec::new(),
-            file_hashes: HashMap::new(),
+            file_hashes: KnownHashes::new(),
             hash_files,
+            xattrs_written: false,
             bytes_written: 0,
             buf: vec![0u8; 256 * 1024],
         })
@@ -201,8 +204,9 @@ impl RootWriter {
     }
 
     /// Gives the entry open at `fd` the owner, mode and xattrs of `meta`; returns its stat.
-    fn settle_fd(&self, fd: BorrowedFd<'_>, meta: &Meta, path: &EntryPath) -> WResult<Stat> {
+    fn settle_fd(&mut self, fd: BorrowedFd<'_>, meta: &Meta, path: &EntryPath) -> WResult<Stat> {
         let st = rustix::fs::fstat(fd).map_err(|e| WriteError::new(path, e))?;
+        self.xattrs_written |= meta.xattrs.iter().any(|(n, _)| xattr_allowed(n));
         settle(fd, &st, meta).map_err(|e| WriteError::new(path, e))?;
         Ok(st)
     }
@@ -265,7 +269,7 @@ impl RootWriter {
         size: u64,
     ) -> WResult<()> {
         let fd = self.create_excl(path, meta.create_mode())?;
-        let mut hasher = self.hash_files.then(|| Hasher::new(Algorithm::Sha256));
+        let mut hasher = self.hash_files.then(<sha2::Sha256 as sha2::Digest>::new);
         let mut left = size;
         let mut file = std::fs::File::from(fd);
         while left > 0 {
@@ -282,7 +286,7 @@ impl RootWriter {
                 Err(e) => return Err(WriteError::new(path, e)),
             };
             if let Some(h) = hasher.as_mut() {
-                h.update(&self.buf[..n]);
+                sha2::Digest::update(h, &self.buf[..n]);
             }
             io::Write::write_all(&mut file, &self.buf[..n])
                 .map_err(|e| WriteError::new(path, e))?;
@@ -301,7 +305,7 @@ impl RootWriter {
         .map_err(|e| WriteError::new(path, e))?;
         if let Some(h) = hasher {
             self.file_hashes
-                .insert((st.st_dev, st.st_ino), h.finish().hex().to_string());
+                .insert((st.st_dev, st.st_ino), sha2::Digest::finalize(h).into());
         }
         Ok(())
     }
@@ -512,6 +516,7 @@ impl RootWriter {
         .map_err(|e| WriteError::new(dir, e))?;
         match self.whiteouts {
             Whiteouts::Overlay => {
+                self.xattrs_written = true;
                 rustix::fs::fsetxattr(&fd, OPAQUE_XATTR, b"y", XattrFlags::empty())
                     .map_err(|e| WriteError::new(dir, format!("setting the opaque xattr: {e}")))
             }

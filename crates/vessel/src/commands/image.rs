@@ -7,16 +7,23 @@ use serde::Serialize;
 use store::images::{Format as ImageFormat, ImageRecord};
 use store::Store;
 
-use crate::cli::{Format, ImageCommand, ListArgs, OutputDirArgs};
+use crate::cli::{Format, ImageCommand, ImageField, ImageListArgs, OutputDirArgs, SortOrder};
 use crate::context::Context;
 use crate::output::{self, Table};
 
 pub fn run(ctx: &Context, cmd: ImageCommand) -> Result<i32> {
+    if let ImageCommand::Fetch(args) = cmd {
+        return crate::commands::fetch::run(ctx, args);
+    }
     let store = ctx.store()?;
     match cmd {
         ImageCommand::List(args) => list(&store, &args),
         ImageCommand::Rm { images } => rm(&store, &images),
-        ImageCommand::CatManifest { image, compact } => cat_manifest(&store, &image, compact),
+        ImageCommand::CatManifest {
+            image,
+            compact,
+            pretty_print,
+        } => cat_manifest(&store, &image, compact || !pretty_print),
         ImageCommand::Export {
             image,
             file,
@@ -25,7 +32,8 @@ pub fn run(ctx: &Context, cmd: ImageCommand) -> Result<i32> {
         ImageCommand::Extract(args) => to_dir(&store, args, false),
         ImageCommand::Render(args) => to_dir(&store, args, true),
         ImageCommand::Gc { grace_period } => gc(ctx, &store, grace_period),
-        ImageCommand::Verify(f) => verify(&store, f.format),
+        ImageCommand::Verify(v) => verify(&store, &v.images, v.format.format),
+        ImageCommand::Fetch(_) => unreachable!("handled above"),
     }
 }
 
@@ -33,15 +41,23 @@ pub fn resolve(store: &Store, query: &str) -> Result<ImageRecord> {
     Ok(store.resolve(query)?)
 }
 
+/// One image as `image list --format=json` prints it: rkt's `ImageListEntry` (`id`,
+/// `name`, `import_time` and `last_used_time` in nanoseconds since the epoch, `size`)
+/// plus Vessel's fields, all in rkt's snake_case.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct ImageJson {
     id: String,
     name: String,
-    names: Vec<String>,
-    format: ImageFormat,
+    import_time: i64,
+    /// 0 for an image no pod has used yet.
+    last_used_time: i64,
     size: u64,
-    import_time: chrono::DateTime<chrono::Utc>,
+    // Vessel's own.
+    names: Vec<String>,
+    /// rkt's `latest` column.
+    latest: bool,
+    format: ImageFormat,
+    imported: chrono::DateTime<chrono::Utc>,
     last_used: Option<chrono::DateTime<chrono::Utc>>,
     labels: std::collections::BTreeMap<String, String>,
     layers: Vec<String>,
@@ -56,55 +72,106 @@ fn short_id(id: &str, full: bool) -> String {
     format!("{algo}-{}", &hex[..hex.len().min(12)])
 }
 
-fn list(store: &Store, args: &ListArgs) -> Result<i32> {
+fn list(store: &Store, args: &ImageListArgs) -> Result<i32> {
     let refs = store.refs()?;
     let images = store.images()?;
-    let rows: Vec<ImageJson> = images
+    let mut rows: Vec<ImageJson> = images
         .iter()
         .map(|r| {
             let names = store.names_of(r, &refs);
+            let last_used = store.last_used(&r.id);
             ImageJson {
                 id: r.id.key(),
                 name: names
                     .first()
                     .cloned()
                     .unwrap_or_else(|| format!("{}:<none>", r.name)),
+                latest: is_latest(r, &names),
                 names,
                 format: r.format,
                 size: store.image_size(r),
-                import_time: r.imported,
-                last_used: store.last_used(&r.id),
+                import_time: r.imported.timestamp_nanos_opt().unwrap_or(0),
+                last_used_time: last_used.and_then(|t| t.timestamp_nanos_opt()).unwrap_or(0),
+                imported: r.imported,
+                last_used,
                 labels: r.labels.clone(),
                 layers: r.layers.iter().map(|l| l.key()).collect(),
                 source: r.source.clone(),
             }
         })
         .collect();
-    match args.format.format {
+    // A stable sort by the last key first leaves the first key deciding.
+    for field in args.sort.iter().rev() {
+        rows.sort_by(|a, b| compare(a, b, *field));
+    }
+    if args.order == SortOrder::Desc {
+        rows.reverse();
+    }
+    let list = &args.list;
+    match list.format.format {
         Format::Table => {
-            let mut t = Table::new(&["ID", "NAME", "SIZE", "IMPORT TIME", "LAST USED"]);
+            let fields: &[ImageField] = if args.fields.is_empty() {
+                &[
+                    ImageField::Id,
+                    ImageField::Name,
+                    ImageField::Size,
+                    ImageField::Importtime,
+                    ImageField::Lastused,
+                ]
+            } else {
+                &args.fields
+            };
+            let mut t = Table::new(&fields.iter().map(|f| header(*f)).collect::<Vec<_>>());
             for r in &rows {
-                t.row(vec![
-                    short_id(&r.id, args.full),
-                    if args.full {
-                        r.names.join(",")
-                    } else {
-                        r.name.clone()
-                    },
-                    if args.full {
-                        r.size.to_string()
-                    } else {
-                        output::size(r.size)
-                    },
-                    output::when(Some(r.import_time), args.full),
-                    output::when(r.last_used, args.full),
-                ]);
+                t.row(fields.iter().map(|f| cell(r, *f, list.full)).collect());
             }
-            print!("{}", t.render(!args.no_legend));
+            print!("{}", t.render(!list.no_legend));
         }
         f => print!("{}", output::json(&rows, f)),
     }
     Ok(0)
+}
+
+/// rkt's `latest`: the image is what its name means without a version (fetched as
+/// `NAME` or `NAME:latest`).
+fn is_latest(r: &ImageRecord, names: &[String]) -> bool {
+    r.labels.get("version").is_some_and(|v| v == "latest")
+        || names.iter().any(|n| n.ends_with(":latest"))
+}
+
+fn header(f: ImageField) -> &'static str {
+    match f {
+        ImageField::Id => "ID",
+        ImageField::Name => "NAME",
+        ImageField::Importtime => "IMPORT TIME",
+        ImageField::Lastused => "LAST USED",
+        ImageField::Size => "SIZE",
+        ImageField::Latest => "LATEST",
+    }
+}
+
+fn cell(r: &ImageJson, f: ImageField, full: bool) -> String {
+    match f {
+        ImageField::Id => short_id(&r.id, full),
+        ImageField::Name if full => r.names.join(","),
+        ImageField::Name => r.name.clone(),
+        ImageField::Importtime => output::when(Some(r.imported), full),
+        ImageField::Lastused => output::when(r.last_used, full),
+        ImageField::Size if full => r.size.to_string(),
+        ImageField::Size => output::size(r.size),
+        ImageField::Latest => r.latest.to_string(),
+    }
+}
+
+fn compare(a: &ImageJson, b: &ImageJson, f: ImageField) -> std::cmp::Ordering {
+    match f {
+        ImageField::Id => a.id.cmp(&b.id),
+        ImageField::Name => a.name.cmp(&b.name),
+        ImageField::Importtime => a.imported.cmp(&b.imported),
+        ImageField::Lastused => a.last_used.cmp(&b.last_used),
+        ImageField::Size => a.size.cmp(&b.size),
+        ImageField::Latest => a.latest.cmp(&b.latest),
+    }
 }
 
 fn rm(store: &Store, images: &[String]) -> Result<i32> {
@@ -117,7 +184,7 @@ fn rm(store: &Store, images: &[String]) -> Result<i32> {
         match res {
             Ok(r) => println!("{}", r.id.key()),
             Err(e) => {
-                eprintln!("vessel: image rm {q}: {e}");
+                crate::output::say!("image rm {q}: {e}");
                 failed += 1;
             }
         }
@@ -130,14 +197,11 @@ fn cat_manifest(store: &Store, query: &str, compact: bool) -> Result<i32> {
     let data = store.read_blob(&r.manifest)?;
     let v: serde_json::Value =
         serde_json::from_slice(&data).context("stored manifest is not JSON")?;
-    println!(
-        "{}",
-        if compact {
-            serde_json::to_string(&v)?
-        } else {
-            serde_json::to_string_pretty(&v)?
-        }
-    );
+    if compact {
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        print!("{}", output::pretty(&v));
+    }
     Ok(0)
 }
 
@@ -191,9 +255,30 @@ fn to_dir(store: &Store, args: OutputDirArgs, render: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// rkt's image gc: images not used (nor imported) for `grace` go, unless a pod uses
+/// them; then whatever layers and blobs no image uses.
 fn gc(ctx: &Context, store: &Store, grace: std::time::Duration) -> Result<i32> {
     let keep: HashSet<store::Digest> = crate::commands::pods::pinned(ctx)?;
-    let report = store.gc(grace, &keep)?;
+    let now = chrono::Utc::now();
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let refs = store.refs()?;
+    for r in store.images()? {
+        let used = store.last_used(&r.id).unwrap_or(r.imported).max(r.imported);
+        let in_use = keep.contains(&r.id) || r.layers.iter().any(|l| keep.contains(l));
+        if in_use || now.signed_duration_since(used) < grace {
+            continue;
+        }
+        let names = store.names_of(&r, &refs);
+        store
+            .remove_image(&r.id)
+            .with_context(|| format!("removing image {}", r.id.key()))?;
+        println!(
+            "removed image {} ({})",
+            r.id.key(),
+            names.first().cloned().unwrap_or_else(|| r.display_name())
+        );
+    }
+    let report = store.gc(std::time::Duration::ZERO, &keep)?;
     for l in &report.layers {
         println!("removed layer {l}");
     }
@@ -206,24 +291,55 @@ fn gc(ctx: &Context, store: &Store, grace: std::time::Duration) -> Result<i32> {
     Ok(0)
 }
 
-fn verify(store: &Store, format: Format) -> Result<i32> {
-    let report = store.verify()?;
+/// Re-hashes the store; with images named, reports only what concerns them (their
+/// blobs, layers and record), and rkt's line for each sound one.
+fn verify(store: &Store, images: &[String], format: Format) -> Result<i32> {
+    let named: Vec<ImageRecord> = images
+        .iter()
+        .map(|q| resolve(store, q))
+        .collect::<Result<_>>()?;
+    let mut report = store.verify()?;
+    let concerns = |r: &ImageRecord, problem: &str| {
+        problem.starts_with(&format!("image {}:", r.id.key()))
+            || problem.starts_with(&format!("blob {}:", r.id.oci()))
+            || std::iter::once(&r.manifest)
+                .chain(r.config.iter())
+                .any(|b| problem.starts_with(&format!("blob {}:", b.oci())))
+            || r.layers
+                .iter()
+                .any(|l| problem.starts_with(&format!("layer {}:", l.key())))
+    };
+    if !named.is_empty() {
+        report
+            .problems
+            .retain(|p| named.iter().any(|r| concerns(r, p)));
+    }
     match format {
         Format::Table => {
             for p in &report.problems {
-                println!("{p}");
+                println!("{}", output::line(p));
             }
-            eprintln!(
-                "verified {} images, {} layers, {} blobs: {}",
-                report.images,
-                report.layers,
-                report.blobs,
-                if report.problems.is_empty() {
-                    "all sound".to_string()
-                } else {
-                    format!("{} problems", report.problems.len())
+            for (q, r) in images.iter().zip(&named) {
+                if !report.problems.iter().any(|p| concerns(r, p)) {
+                    println!(
+                        "successfully verified checksum for image: {q:?} ({:?})",
+                        r.id.key()
+                    );
                 }
-            );
+            }
+            if named.is_empty() {
+                eprintln!(
+                    "verified {} images, {} layers, {} blobs: {}",
+                    report.images,
+                    report.layers,
+                    report.blobs,
+                    if report.problems.is_empty() {
+                        "all sound".to_string()
+                    } else {
+                        format!("{} problems", report.problems.len())
+                    }
+                );
+            }
         }
         f => print!("{}", output::json(&report, f)),
     }

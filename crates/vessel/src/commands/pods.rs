@@ -1,13 +1,14 @@
 //! `list`, `status`, `cat-manifest`, `logs`, `stop`, `rm`, `gc`.
 
-use std::io::{Read, Seek, Write};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use pod::state::PodState;
 use pod::{PodDir, State};
 
-use crate::cli::{Format, GcArgs, ListArgs, LogsArgs, StatusArgs, StopArgs, UuidArgs, UuidsArgs};
+use crate::cli::{
+    CatManifestArgs, Format, GcArgs, ListArgs, StatusArgs, StopArgs, UuidArgs, UuidsArgs,
+};
 use crate::context::Context;
 use crate::output::{self, Table};
 use crate::podview::PodView;
@@ -192,11 +193,11 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
                     println!("app-{}.oom-killed=true", a.name);
                 }
                 if let Some(e) = &a.error {
-                    println!("app-{}.error={e}", a.name);
+                    println!("app-{}.error={}", a.name, output::line(e));
                 }
             }
             if let Some(e) = &p.error {
-                println!("error={e}");
+                println!("error={}", output::line(e));
             }
         }
         f => print!("{}", output::json(&p, f)),
@@ -248,68 +249,16 @@ fn wait_until(
     }
 }
 
-pub fn cat_manifest(ctx: &Context, args: &UuidArgs) -> Result<i32> {
-    let pod = ctx.pods()?.find(&uuid_of(args)?)?;
+pub fn cat_manifest(ctx: &Context, args: &CatManifestArgs) -> Result<i32> {
+    let pod = ctx.pods()?.find(&uuid_of(&args.pod)?)?;
     let p = pod.paths().manifest();
     let data =
         std::fs::read(&p).with_context(|| format!("pod {} has no manifest yet", pod.uuid))?;
     let v: serde_json::Value = serde_json::from_slice(&data)?;
-    println!("{}", serde_json::to_string_pretty(&v)?);
-    Ok(0)
-}
-
-pub fn logs(ctx: &Context, args: &LogsArgs) -> Result<i32> {
-    let mut pod = ctx.pods()?.find(&uuid_of(&args.pod)?)?;
-    let state = PodState::load(&pod.path())?;
-    let apps: Vec<String> = match &args.app {
-        Some(a) => {
-            if !state.apps.iter().any(|x| &x.name == a) {
-                bail!(
-                    "pod {} has no app named {a:?} (apps: {})",
-                    pod.uuid,
-                    state
-                        .apps
-                        .iter()
-                        .map(|x| x.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            vec![a.clone()]
-        }
-        None => state.apps.iter().map(|a| a.name.clone()).collect(),
-    };
-    let mut offsets = vec![0u64; apps.len()];
-    let mut out = std::io::stdout();
-    loop {
-        for (i, app) in apps.iter().enumerate() {
-            let p = pod.paths().log(app);
-            let Ok(mut f) = std::fs::File::open(&p) else {
-                continue;
-            };
-            f.seek(std::io::SeekFrom::Start(offsets[i]))?;
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf)?;
-            offsets[i] += buf.len() as u64;
-            out.write_all(&buf)?;
-        }
-        out.flush()?;
-        if !args.follow {
-            break;
-        }
-        pod.refresh()?;
-        if !pod.is_locked() {
-            // One last read for what was written before the pod exited.
-            for (i, app) in apps.iter().enumerate() {
-                let p = pod.paths().log(app);
-                if let Ok(mut f) = std::fs::File::open(&p) {
-                    f.seek(std::io::SeekFrom::Start(offsets[i]))?;
-                    std::io::copy(&mut f, &mut out)?;
-                }
-            }
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    if args.pretty_print {
+        print!("{}", output::pretty(&v));
+    } else {
+        println!("{}", serde_json::to_string(&v)?);
     }
     Ok(0)
 }
@@ -322,7 +271,7 @@ pub fn stop(ctx: &Context, args: &StopArgs) -> Result<i32> {
         match pods.find(&q) {
             Ok(p) => found.push(p),
             Err(e) => {
-                eprintln!("vessel: stop {q}: {e}");
+                output::say!("stop {q}: {e}");
                 failed += 1;
             }
         }
@@ -333,7 +282,7 @@ pub fn stop(ctx: &Context, args: &StopArgs) -> Result<i32> {
             // As rkt: not an error, so a unit's ExecStop may run twice.
             Ok(pod::ops::Stopped::Already) => println!("pod {uuid} is already stopped"),
             Err(e) => {
-                eprintln!("vessel: stop {uuid}: {e}");
+                output::say!("stop {uuid}: {e}");
                 failed += 1;
             }
         }
@@ -352,7 +301,7 @@ pub fn rm(ctx: &Context, args: &UuidsArgs) -> Result<i32> {
         }) {
             Ok(uuid) => println!("{uuid}"),
             Err(e) => {
-                eprintln!("vessel: rm {q}: {e}");
+                output::say!("rm {q}: {e}");
                 failed += 1;
             }
         }
@@ -375,7 +324,7 @@ pub fn gc(ctx: &Context, args: &GcArgs) -> Result<i32> {
         println!("removed {u}");
     }
     for f in &report.failed {
-        eprintln!("vessel: gc: {f}");
+        output::say!("gc: {f}");
     }
     Ok(if report.failed.is_empty() { 0 } else { 1 })
 }

@@ -19,7 +19,17 @@ pub enum Mode {
 }
 
 pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
+    // First: the variables go, so no plugin or hook of ours sees them.
+    let listen_fds = sd::take_listen_fds()?;
     let network = net_flags(&args.network, &args.port)?;
+    if args.private_users {
+        passable_by_the_pods_root(&ctx.dir)?;
+    }
+    if mode == Mode::Prepare && args.mds_register.is_some() {
+        bail!("--mds-register is for run and run-prepared: a pod registers when it starts");
+    }
+    // Before the pod exists: an explicit --mds-register with no service leaves nothing.
+    let mds = metadata_service(args.mds_register)?;
     // A pod run in the foreground gets its first process now: its exec (about a
     // millisecond) then runs on another core while we resolve images and write the pod.
     // Should anything fail first, dropping it kills it.
@@ -44,11 +54,26 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     };
     let apps = match &from_manifest {
         Some(m) => m.apps.clone(),
-        None => crate::runargs::parse(&args.images).map_err(anyhow::Error::msg)?,
+        None => {
+            let parsed = crate::runargs::parse(&args.images, &pod_flag_names(&mode))
+                .map_err(crate::runargs::Usage)?;
+            for n in &parsed.notes {
+                crate::output::say!("note: {n}");
+            }
+            parsed.apps
+        }
     };
     if args.detach && mode == Mode::Prepare {
         bail!("--detach is for run, not prepare");
     }
+    if args.quiet && mode == Mode::Run {
+        bail!("--quiet is for prepare, which prints only the pod's UUID with it");
+    }
+    let pull_policy = crate::commands::fetch::deprecated_store_flags(
+        args.pull_policy,
+        args.store_only,
+        args.no_store,
+    );
     let mut set_env = Vec::new();
     for f in &args.set_env_file {
         let text = std::fs::read_to_string(f)
@@ -103,19 +128,27 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     let pod = {
         // Held until the pod records the layers it uses, so image gc cannot take them.
         let _lock = store.lock_shared()?;
-        let opts = ctx.fetch_options(args.pull_policy, false);
+        let opts = ctx.fetch_options(pull_policy, args.quiet);
         let mut images = Vec::new();
         for app in &req.apps {
+            let mut opts = opts.clone();
+            opts.signature = app.signature.clone();
             images.push(resolve_image(&store, &app.image, &opts)?);
         }
         exec::trace::mark("images resolved");
         prepare::prepare(&pods, &req, images, &net_context(ctx)?)?
     };
     exec::trace::mark("prepared");
-    if args.rm && mode == Mode::Prepare {
-        // Remembered for run-prepared (we still hold the pod's lock).
+    // What the runner reads from the pod's state (we still hold the pod's lock):
+    // `prepare --rm` for run-prepared, and the cap on the apps' logs.
+    let log_size = match args.log_size {
+        Some(n) => Some(n),
+        None => ctx.config(&["logs.d"])?.log_max_size.map(|s| s.value),
+    };
+    if (args.rm && mode == Mode::Prepare) || log_size.is_some() {
         let mut state = pod::state::PodState::load(&pod.path())?;
-        state.remove_on_exit = true;
+        state.remove_on_exit = args.rm && mode == Mode::Prepare;
+        state.log_max_bytes = log_size;
         state.save(&pod.path())?;
     }
     if let Some(f) = &args.uuid_file_save {
@@ -126,7 +159,46 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
         println!("{}", pod.uuid);
         return Ok(0);
     }
-    run_pod(ctx, pod, args.detach, args.rm, embryo)
+    run_pod(ctx, pod, args.detach, args.rm, embryo, mds, listen_fds)
+}
+
+/// A `--private-users` pod's root is an unprivileged host id, and its first process
+/// reaches the pod's stage1 mount point through `--dir`: every directory above the pods
+/// must let others pass (search, not list). A 0700 one (`mktemp -d`) is named up front,
+/// instead of "stage1: Permission denied" from inside the new user namespace.
+fn passable_by_the_pods_root(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for d in dir.ancestors() {
+        let Ok(meta) = std::fs::metadata(d) else {
+            continue; // made later by vessel, passable
+        };
+        if meta.mode() & 0o001 == 0 {
+            bail!(
+                "--private-users: the pod's root is an unprivileged host user that must pass through {} to reach the pod under --dir {}, but its mode {:04o} lets no other user in: allow passing through (chmod o+x {}: nothing becomes listable) or choose a --dir elsewhere",
+                d.display(),
+                dir.display(),
+                meta.mode() & 0o7777,
+                d.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The long names of the pod flags of `run` or `prepare`, from the command line's own
+/// definition (for messages about flags given out of place).
+fn pod_flag_names(mode: &Mode) -> Vec<String> {
+    use clap::CommandFactory;
+    let cmd = crate::cli::Cli::command();
+    let name = if *mode == Mode::Run { "run" } else { "prepare" };
+    cmd.find_subcommand(name)
+        .map(|c| {
+            c.get_arguments()
+                .filter(|a| !a.is_hide_set())
+                .filter_map(|a| a.get_long().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Finds the image in the store, importing or fetching it first when it names a file,
@@ -157,6 +229,7 @@ fn resolve_image(
 }
 
 pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
+    let listen_fds = sd::take_listen_fds()?;
     let pods = ctx.pods()?;
     let uuid = crate::commands::pods::uuid_of(&args.pod)?;
     let mut pod = pods.find(&uuid)?;
@@ -171,14 +244,81 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
         pod::network::redo(&pod.paths(), &pod.uuid, &net_context(ctx)?, &over)?;
     }
     let rm = args.rm || pod::state::PodState::load(&pod.path())?.remove_on_exit;
-    run_pod(ctx, pod, args.detach, rm, None)
+    let mds = metadata_service(args.mds_register)?;
+    run_pod(ctx, pod, args.detach, rm, None, mds, listen_fds)
 }
 
-fn run_options(attach: Attach, discard: bool) -> Result<RunOptions> {
+/// The metadata service's client when the pod is to register (`--mds-register`: None,
+/// on if the service answers; true, it must; false, off), and whether it was asked for.
+fn metadata_service(flag: Option<bool>) -> Result<Option<(mds::client::Client, bool)>> {
+    if flag == Some(false) {
+        return Ok(None);
+    }
+    let client = mds::client::Client::default_socket();
+    match client.ping() {
+        Ok(_) => Ok(Some((client, flag == Some(true)))),
+        Err(e) if flag == Some(true) => bail!(
+            "--mds-register: {e} (start `vessel metadata-service`, or run without --mds-register)"
+        ),
+        Err(_) => Ok(None),
+    }
+}
+
+/// What the pod registers: each app's image ID and image manifest (the ACI's own bytes;
+/// for an OCI image, its appc translation).
+fn metadata(
+    ctx: &Context,
+    pod: &PodDir,
+    service: Option<(mds::client::Client, bool)>,
+) -> Result<Option<pod::metadata::Metadata>> {
+    let Some((client, required)) = service else {
+        return Ok(None);
+    };
+    let state = pod::state::PodState::load(&pod.path())?;
+    let store = ctx.store()?;
+    let mut images = Vec::new();
+    for a in &state.apps {
+        let id: store::Digest = a
+            .image_id
+            .parse()
+            .map_err(|e| anyhow::anyhow!("app {}: image ID: {e}", a.name))?;
+        let record = store.image_record(&id)?;
+        let manifest = match record.format {
+            store::images::Format::Aci => String::from_utf8(store.read_blob(&record.manifest)?)
+                .with_context(|| format!("app {}: image manifest", a.name))?,
+            store::images::Format::Oci => serde_json::to_string(&store.image_manifest(&record)?)?,
+        };
+        images.push(pod::metadata::AppImage {
+            app: a.name.clone(),
+            image_id: a.image_id.clone(),
+            manifest,
+        });
+    }
+    Ok(Some(pod::metadata::Metadata {
+        client,
+        required,
+        images,
+    }))
+}
+
+fn run_options(
+    attach: Attach,
+    discard: bool,
+    metadata: Option<pod::metadata::Metadata>,
+    listen_fds: sd::ListenFds,
+) -> Result<RunOptions> {
     Ok(RunOptions {
         attach,
         discard,
         net_timeout: pod::network::timeout_from_env()?,
+        metadata,
+        // In the foreground, `vessel run` is the unit's main process; a detached pod's
+        // supervisor is not.
+        service_manager: match attach {
+            Attach::Terminal => sd::NotifySocket::from_env(),
+            Attach::None => None,
+        },
+        listen_fds,
     })
 }
 
@@ -245,17 +385,21 @@ fn run_pod(
     detach: bool,
     rm: bool,
     embryo: Option<exec::crossing::embryo::Embryo>,
+    mds: Option<(mds::client::Client, bool)>,
+    listen_fds: sd::ListenFds,
 ) -> Result<i32> {
+    let metadata = metadata(ctx, &pod, mds)?;
     if detach {
-        return run_detached(ctx, pod, rm);
+        return run_detached(ctx, pod, rm, metadata, listen_fds);
     }
     let uuid = pod.uuid.clone();
-    let result = runner::run_prepared(pod, &run_options(Attach::Terminal, rm)?, None, embryo);
+    let opts = run_options(Attach::Terminal, rm, metadata, listen_fds)?;
+    let result = runner::run_prepared(pod, &opts, None, embryo);
     let pods = ctx.pods()?;
     let code = match &result {
         Ok(state) => {
             if let Some(e) = &state.error {
-                eprintln!("vessel: pod {uuid}: {e}");
+                crate::output::say!("pod {uuid}: {e}");
             }
             for a in &state.apps {
                 if a.oom_killed {
@@ -270,7 +414,7 @@ fn run_pod(
             }
         }
         Err(e) => {
-            eprintln!("vessel: pod {uuid}: {e}");
+            crate::output::say!("pod {uuid}: {e}");
             125
         }
     };
@@ -285,10 +429,16 @@ fn run_pod(
 }
 
 /// Forks a supervisor that outlives us; returns once every app has started.
-fn run_detached(ctx: &Context, pod: PodDir, rm: bool) -> Result<i32> {
+fn run_detached(
+    ctx: &Context,
+    pod: PodDir,
+    rm: bool,
+    metadata: Option<pod::metadata::Metadata>,
+    listen_fds: sd::ListenFds,
+) -> Result<i32> {
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let uuid = pod.uuid.clone();
-    let opts = run_options(Attach::None, false)?;
+    let opts = run_options(Attach::None, false, metadata, listen_fds)?;
     // SAFETY: single-threaded here; the child runs the supervisor and exits.
     match unsafe { libc::fork() } {
         -1 => bail!("fork: {}", std::io::Error::last_os_error()),

@@ -38,10 +38,10 @@ pub fn api_service(ctx: &Context, args: &ApiServiceArgs) -> Result<i32> {
     let g = &ctx.global;
     api::server::run(api::server::Options {
         listen: args.listen.clone(),
-        vessel_dir: g.dir.clone(),
+        vessel_dir: ctx.dir.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         flags: api::service::Flags {
-            dir: g.dir.display().to_string(),
+            dir: ctx.dir.display().to_string(),
             system_config_dir: g.system_config.display().to_string(),
             local_config_dir: g.local_config.display().to_string(),
             user_config_dir: g

@@ -110,10 +110,18 @@ fn confirm(
         );
     }
     let mut err = std::io::stderr();
-    writeln!(err, "Key from {source} for {scope}:")?;
+    writeln!(
+        err,
+        "Key from {} for {scope}:",
+        schema::text::escape_controls(source)
+    )?;
     writeln!(err, "  fingerprint: {}", spaced(fp))?;
     for uid in user_ids(key) {
-        writeln!(err, "  user id:     {uid}")?;
+        writeln!(
+            err,
+            "  user id:     {}",
+            schema::text::escape_controls(&uid)
+        )?;
     }
     write!(err, "Are you sure you want to trust this key (yes/no)? ")?;
     err.flush()?;

@@ -318,13 +318,31 @@ fn logs_are_read_and_followed_and_clients_may_leave_mid_stream() {
     });
     assert_eq!(last, ["line4", "line5"]);
     let e = rt
-        .block_on(c.get_logs(GetLogsRequest {
+        .block_on(c.clone().get_logs(GetLogsRequest {
             pod_id: done.clone(),
             app_name: "nope".into(),
             ..Default::default()
         }))
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound);
+    // since_time/until_time: seconds since the epoch, against when each line was read.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let later = read(GetLogsRequest {
+        pod_id: done.clone(),
+        since_time: now + 3600,
+        ..Default::default()
+    });
+    assert!(later.is_empty(), "{later:?}");
+    let window = read(GetLogsRequest {
+        pod_id: done.clone(),
+        since_time: now - 3600,
+        until_time: now + 3600,
+        ..Default::default()
+    });
+    assert_eq!(window, all);
 
     // Follow a running pod: lines arrive as they are written.
     let running = detached(

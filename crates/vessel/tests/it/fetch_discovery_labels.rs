@@ -51,6 +51,7 @@ fn an_image_lacking_a_label_asked_for_is_refused() {
         v.run(&[
             &format!("--local-config={}", v.path("etc").display()),
             "fetch",
+            "--full",
             "--insecure-options=http,image",
             &format!("{NAME}:{version}"),
         ])

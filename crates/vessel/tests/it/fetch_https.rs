@@ -93,16 +93,16 @@ fn an_aci_over_https_is_verified_with_its_asc_signature() {
     let server = TlsFileServer::start(&root, &ca.server_cert(), &ca.server_key(), None);
     let url = format!("https://127.0.0.1:{}/images/web.aci", server.port);
     // The test CA is unknown: refused.
-    s.refused(&[&s.local(), "fetch", &url], &[], &[&url]);
+    s.refused(&[&s.local(), "fetch", "--full", &url], &[], &[&url]);
     ca.install(&s.v.path("etc"), &format!("127.0.0.1:{}", server.port));
     // Signed by a key nobody trusted yet.
     s.refused(
-        &[&s.local(), "fetch", &url],
+        &[&s.local(), "fetch", "--full", &url],
         &[],
         &[&s.key.fingerprint, "vessel trust"],
     );
     s.trust("example.com/web");
-    let run = s.v.run(&[&s.local(), "fetch", &url]).success();
+    let run = s.v.run(&[&s.local(), "fetch", "--full", &url]).success();
     assert_eq!(run.stdout.trim(), s.aci.id);
     s.v.assert_verify_clean();
 }
@@ -114,7 +114,7 @@ fn plain_http_needs_the_insecure_option() {
     s.trust("example.com/web");
     let url = h.url("web.aci");
     s.refused(
-        &[&s.local(), "fetch", &url],
+        &[&s.local(), "fetch", "--full", &url],
         &[],
         &["--insecure-options=http", &url],
     );
@@ -122,8 +122,14 @@ fn plain_http_needs_the_insecure_option() {
         h.requests().is_empty(),
         "vessel spoke plain HTTP without being allowed to"
     );
-    s.v.run(&[&s.local(), "fetch", "--insecure-options=http", &url])
-        .success();
+    s.v.run(&[
+        &s.local(),
+        "fetch",
+        "--full",
+        "--insecure-options=http",
+        &url,
+    ])
+    .success();
 }
 
 #[test]
@@ -136,9 +142,15 @@ fn etag_and_cache_control_are_honoured_under_pull_policy_update() {
     h.route("web.aci.asc", Reply::ok(s.sig.clone()));
     let url = h.url("web.aci");
     let fetch = || {
-        s.v.run(&[&s.local(), "fetch", "--insecure-options=http", &url])
-            .success()
-            .stdout
+        s.v.run(&[
+            &s.local(),
+            "fetch",
+            "--full",
+            "--insecure-options=http",
+            &url,
+        ])
+        .success()
+        .stdout
     };
     assert_eq!(fetch().trim(), s.aci.id);
     // Again: asked with If-None-Match, answered 304, not downloaded again.
@@ -155,8 +167,14 @@ fn etag_and_cache_control_are_honoured_under_pull_policy_update() {
     h2.route("web.aci.asc", Reply::ok(s.sig.clone()));
     let url2 = h2.url("web.aci");
     for _ in 0..2 {
-        s.v.run(&[&s.local(), "fetch", "--insecure-options=http", &url2])
-            .success();
+        s.v.run(&[
+            &s.local(),
+            "fetch",
+            "--full",
+            "--insecure-options=http",
+            &url2,
+        ])
+        .success();
     }
     assert_eq!(h2.requests_for("web.aci").len(), 1);
 }
@@ -175,7 +193,13 @@ fn an_html_error_page_where_an_image_should_be_is_refused() {
     );
     let url = h.url("web.aci");
     s.refused(
-        &[&s.local(), "fetch", "--insecure-options=http", &url],
+        &[
+            &s.local(),
+            "fetch",
+            "--full",
+            "--insecure-options=http",
+            &url,
+        ],
         &[],
         &[&url, "HTML"],
     );
@@ -183,7 +207,13 @@ fn an_html_error_page_where_an_image_should_be_is_refused() {
     h.route("gone.aci.asc", Reply::ok(s.sig.clone()));
     let gone = h.url("gone.aci");
     s.refused(
-        &[&s.local(), "fetch", "--insecure-options=http", &gone],
+        &[
+            &s.local(),
+            "fetch",
+            "--full",
+            "--insecure-options=http",
+            &gone,
+        ],
         &[],
         &[&gone, "404"],
     );
@@ -199,7 +229,13 @@ fn a_stalling_web_server_times_out() {
     let url = h.url("web.aci");
     let started = std::time::Instant::now();
     s.refused(
-        &[&s.local(), "fetch", "--insecure-options=http", &url],
+        &[
+            &s.local(),
+            "fetch",
+            "--full",
+            "--insecure-options=http",
+            &url,
+        ],
         &[("VESSEL_FETCH_TIMEOUT", "1")],
         &["timed out", "VESSEL_FETCH_TIMEOUT", &url],
     );
@@ -218,14 +254,26 @@ fn a_connection_dropped_halfway_stores_nothing_and_the_next_fetch_succeeds() {
     );
     let url = h.url("web.aci");
     s.refused(
-        &[&s.local(), "fetch", "--insecure-options=http", &url],
+        &[
+            &s.local(),
+            "fetch",
+            "--full",
+            "--insecure-options=http",
+            &url,
+        ],
         &[],
         &[&url],
     );
     h.route("web.aci", Reply::ok(data));
     let run =
-        s.v.run(&[&s.local(), "fetch", "--insecure-options=http", &url])
-            .success();
+        s.v.run(&[
+            &s.local(),
+            "fetch",
+            "--full",
+            "--insecure-options=http",
+            &url,
+        ])
+        .success();
     assert_eq!(run.stdout.trim(), s.aci.id);
 }
 
@@ -271,14 +319,20 @@ fn discovery_over_https_finds_verifies_and_trusts_on_first_use_when_asked() {
     let image = format!("{name}:1.0");
     // No key trusted: refused, naming the key and the command.
     s.refused(
-        &[&s.local(), "fetch", &image],
+        &[&s.local(), "fetch", "--full", &image],
         &[],
         &[&s.key.fingerprint, &format!("vessel trust --prefix={name}")],
     );
     // Trust on first use: the key discovery names is stored, recorded as such.
     let run =
-        s.v.run(&[&s.local(), "fetch", "--trust-keys-from-https", &image])
-            .success();
+        s.v.run(&[
+            &s.local(),
+            "fetch",
+            "--full",
+            "--trust-keys-from-https",
+            &image,
+        ])
+        .success();
     assert_eq!(run.stdout.trim(), s.aci.id, "{run}");
     assert!(
         run.stderr.contains("trust on first use") || run.stderr.contains("first use"),
@@ -292,7 +346,7 @@ fn discovery_over_https_finds_verifies_and_trusts_on_first_use_when_asked() {
     assert_eq!(listed[0]["prefix"], name);
     // run and prepare default to the store: no network for a stored name.
     drop(_server);
-    s.v.run(&[&s.local(), "fetch", "--pull-policy=new", &image])
+    s.v.run(&[&s.local(), "fetch", "--full", "--pull-policy=new", &image])
         .success();
 }
 
@@ -353,6 +407,7 @@ fn a_discovery_page_with_no_matching_template_is_refused() {
         &[
             &s.local(),
             "fetch",
+            "--full",
             "--insecure-options=http",
             "127.0.0.1/apps/web:1.0",
         ],

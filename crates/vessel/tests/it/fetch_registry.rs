@@ -34,7 +34,7 @@ fn pulls_an_image_over_plain_http_when_allowed_and_skips_stored_layers_next_time
     let v = Vessel::new();
     let reg = registry_with_busybox(&v, RegistryOptions::default());
     let image = reg.reference("test/busybox:v1");
-    let run = v.run(&["fetch", INSECURE_HTTP, &image]).success();
+    let run = v.run(&["fetch", "--full", INSECURE_HTTP, &image]).success();
     let id = run.stdout.trim().to_string();
     assert!(id.starts_with("sha256-"), "{run}");
     let names: Vec<String> = v.images().iter().map(|i| i["name"].to_string()).collect();
@@ -49,7 +49,7 @@ fn pulls_an_image_over_plain_http_when_allowed_and_skips_stored_layers_next_time
     v.assert_verify_clean();
     // Again: the same image, nothing new downloaded but the manifest and config.
     let layers = v.layer_dirs();
-    let again = v.run(&["fetch", INSECURE_HTTP, &image]).success();
+    let again = v.run(&["fetch", "--full", INSECURE_HTTP, &image]).success();
     assert_eq!(again.stdout.trim(), id);
     assert_eq!(v.layer_dirs(), layers);
 }
@@ -62,6 +62,7 @@ fn plain_http_is_never_implicit() {
         &v,
         &[
             "fetch",
+            "--full",
             "--insecure-options=image",
             &reg.reference("test/busybox:v1"),
         ],
@@ -76,7 +77,7 @@ fn registry_images_need_the_insecure_image_option() {
     let image = reg.reference("test/busybox:v1");
     assert_refused_leaves_store(
         &v,
-        &["fetch", "--insecure-options=http", &image],
+        &["fetch", "--full", "--insecure-options=http", &image],
         &[
             "test/busybox:v1",
             "--insecure-options=image",
@@ -102,17 +103,35 @@ fn tls_registry_is_trusted_through_certs_d() {
     // Unknown CA: refused, naming the certificate problem.
     assert_refused_leaves_store(
         &v,
-        &[&local, "fetch", "--insecure-options=image", &image],
+        &[
+            &local,
+            "fetch",
+            "--full",
+            "--insecure-options=image",
+            &image,
+        ],
         &["https://", &reg.host()],
     );
     // --insecure-options=tls skips verification.
-    v.run(&[&local, "fetch", "--insecure-options=image,tls", &image])
-        .success();
+    v.run(&[
+        &local,
+        "fetch",
+        "--full",
+        "--insecure-options=image,tls",
+        &image,
+    ])
+    .success();
     // The test CA in certs.d/<host:port>/ca.crt: verified.
     let v2 = Vessel::new();
     ca.install(&config, &reg.host());
-    v2.run(&[&local, "fetch", "--insecure-options=image", &image])
-        .success();
+    v2.run(&[
+        &local,
+        "fetch",
+        "--full",
+        "--insecure-options=image",
+        &image,
+    ])
+    .success();
     v2.assert_verify_clean();
 }
 
@@ -131,7 +150,7 @@ fn basic_auth_from_an_auth_d_file_and_401_without_credentials() {
     let local = format!("--local-config={}", config.display());
     assert_refused_leaves_store(
         &v,
-        &[&local, "fetch", INSECURE_HTTP, &image],
+        &[&local, "fetch", "--full", INSECURE_HTTP, &image],
         &["401", "credentials", "auth.d", &reg.host()],
     );
     std::fs::create_dir_all(config.join("auth.d")).unwrap();
@@ -145,7 +164,7 @@ fn basic_auth_from_an_auth_d_file_and_401_without_credentials() {
     .unwrap();
     assert_refused_leaves_store(
         &v,
-        &[&local, "fetch", INSECURE_HTTP, &image],
+        &[&local, "fetch", "--full", INSECURE_HTTP, &image],
         &["401", "refused the credentials"],
     );
     std::fs::write(
@@ -156,7 +175,8 @@ fn basic_auth_from_an_auth_d_file_and_401_without_credentials() {
         ),
     )
     .unwrap();
-    v.run(&[&local, "fetch", INSECURE_HTTP, &image]).success();
+    v.run(&[&local, "fetch", "--full", INSECURE_HTTP, &image])
+        .success();
     v.assert_verify_clean();
 }
 
@@ -182,7 +202,12 @@ fn basic_auth_from_a_docker_config_json() {
     )
     .unwrap();
     v.run_with_env(
-        &["fetch", INSECURE_HTTP, &reg.reference("test/busybox:v1")],
+        &[
+            "fetch",
+            "--full",
+            INSECURE_HTTP,
+            &reg.reference("test/busybox:v1"),
+        ],
         &[("DOCKER_CONFIG", docker.to_str().unwrap())],
     )
     .success();
@@ -194,7 +219,12 @@ fn unknown_tag_is_a_404_naming_the_manifest() {
     let reg = registry_with_busybox(&v, RegistryOptions::default());
     assert_refused_leaves_store(
         &v,
-        &["fetch", INSECURE_HTTP, &reg.reference("test/busybox:nope")],
+        &[
+            "fetch",
+            "--full",
+            INSECURE_HTTP,
+            &reg.reference("test/busybox:nope"),
+        ],
         &["404", "nope", "test/busybox"],
     );
 }
@@ -222,7 +252,12 @@ fn an_index_is_resolved_to_this_host_platform() {
     let reg = Registry::start();
     reg.push(&index_layout(&v, &["arm64", "amd64"]), "test/multi:v1");
     let id = v
-        .run(&["fetch", INSECURE_HTTP, &reg.reference("test/multi:v1")])
+        .run(&[
+            "fetch",
+            "--full",
+            INSECURE_HTTP,
+            &reg.reference("test/multi:v1"),
+        ])
         .success()
         .stdout;
     let image = &v.images()[0];
@@ -237,7 +272,12 @@ fn a_manifest_only_for_another_platform_is_refused() {
     reg.push(&index_layout(&v, &["arm64", "s390x"]), "test/other:v1");
     assert_refused_leaves_store(
         &v,
-        &["fetch", INSECURE_HTTP, &reg.reference("test/other:v1")],
+        &[
+            "fetch",
+            "--full",
+            INSECURE_HTTP,
+            &reg.reference("test/other:v1"),
+        ],
         &["linux/amd64", "linux/arm64", "test/other:v1"],
     );
 }
@@ -269,7 +309,12 @@ fn a_wrong_digest_in_one_layer_stores_no_layer_of_the_image() {
     std::fs::write(&blob, data).unwrap();
     assert_refused_leaves_store(
         &v,
-        &["fetch", INSECURE_HTTP, &reg.reference("test/layers:v1")],
+        &[
+            "fetch",
+            "--full",
+            INSECURE_HTTP,
+            &reg.reference("test/layers:v1"),
+        ],
         &["test/layers:v1"],
     );
     assert_eq!(v.layer_dirs(), Vec::<String>::new());
@@ -285,7 +330,12 @@ fn a_truncated_blob_is_refused() {
     std::fs::write(&blob, &data[..data.len() / 2]).unwrap();
     assert_refused_leaves_store(
         &v,
-        &["fetch", INSECURE_HTTP, &reg.reference("test/busybox:v1")],
+        &[
+            "fetch",
+            "--full",
+            INSECURE_HTTP,
+            &reg.reference("test/busybox:v1"),
+        ],
         &["test/busybox:v1", &hexes[0]],
     );
 }
@@ -298,11 +348,16 @@ fn a_connection_dropped_halfway_stores_nothing_and_the_next_fetch_succeeds() {
     let through_proxy = format!("docker://{}/test/layers:v1", proxy.host());
     assert_refused_leaves_store(
         &v,
-        &["fetch", INSECURE_HTTP, &through_proxy],
+        &["fetch", "--full", INSECURE_HTTP, &through_proxy],
         &["test/layers:v1"],
     );
-    v.run(&["fetch", INSECURE_HTTP, &reg.reference("test/layers:v1")])
-        .success();
+    v.run(&[
+        "fetch",
+        "--full",
+        INSECURE_HTTP,
+        &reg.reference("test/layers:v1"),
+    ])
+    .success();
     v.assert_verify_clean();
 }
 
@@ -315,7 +370,7 @@ fn a_stalling_registry_times_out_with_a_clear_message() {
     let before = v.state();
     let started = std::time::Instant::now();
     v.run_with_env(
-        &["fetch", INSECURE_HTTP, &through_proxy],
+        &["fetch", "--full", INSECURE_HTTP, &through_proxy],
         &[("VESSEL_FETCH_TIMEOUT", "1")],
     )
     .failure()
@@ -333,15 +388,32 @@ fn pull_policies_never_new_update() {
     let v = Vessel::new();
     let reg = registry_with_busybox(&v, RegistryOptions::default());
     let image = reg.reference("test/busybox:v1");
-    v.run(&["fetch", INSECURE_HTTP, "--pull-policy=never", &image])
-        .failure()
-        .stderr_names(&["not in the store", "--pull-policy=never"]);
-    let id = v.run(&["fetch", INSECURE_HTTP, &image]).success().stdout;
+    v.run(&[
+        "fetch",
+        "--full",
+        INSECURE_HTTP,
+        "--pull-policy=never",
+        &image,
+    ])
+    .failure()
+    .stderr_names(&["not in the store", "--pull-policy=never"]);
+    let id = v
+        .run(&["fetch", "--full", INSECURE_HTTP, &image])
+        .success()
+        .stdout;
     drop(reg); // the registry is gone: only the store can answer now
     for policy in ["--pull-policy=never", "--pull-policy=new"] {
-        let again = v.run(&["fetch", INSECURE_HTTP, policy, &image]).success();
+        let again = v
+            .run(&["fetch", "--full", INSECURE_HTTP, policy, &image])
+            .success();
         assert_eq!(again.stdout, id);
     }
-    v.run(&["fetch", INSECURE_HTTP, "--pull-policy=update", &image])
-        .failure();
+    v.run(&[
+        "fetch",
+        "--full",
+        INSECURE_HTTP,
+        "--pull-policy=update",
+        &image,
+    ])
+    .failure();
 }

@@ -346,8 +346,18 @@ fn oci_layer_swapping_a_directory_for_a_symlink_stays_inside() {
 }
 
 #[test]
-fn aci_swapping_a_directory_for_a_symlink_stays_inside() {
-    directory_symlink_swapped_then_written_stays_inside(Aci);
+fn aci_swapping_a_directory_for_a_symlink_is_refused() {
+    // An ACI names each path once: the second `rootfs/data` is refused before anything
+    // is written through it (aci_duplicates.rs covers duplicates as such).
+    let g = Guarded::new();
+    let s = Sentinel::new("aci-swapped");
+    let image = Aci.image(&g.v, |t, root| {
+        t.dir(&format!("{root}data"));
+        t.symlink(&format!("{root}data"), "/tmp");
+        t.file(&format!("{root}data/{}", s.name()), b"after the swap");
+    });
+    g.refused(&image, &["rootfs/data", "twice"]);
+    s.assert_absent();
 }
 
 fn file_under_a_dangling_symlink_is_refused_or_contained(format: Format) {
@@ -1257,8 +1267,15 @@ fn oci_layer_file_over_a_symlink_to_a_host_file_replaces_the_link() {
 }
 
 #[test]
-fn aci_file_over_a_symlink_to_a_host_file_replaces_the_link() {
-    file_over_a_symlink_to_a_host_file_replaces_the_link(Aci);
+fn aci_file_over_a_symlink_to_a_host_file_is_refused() {
+    let g = Guarded::new();
+    let victim = Victim::new("aci-symlink-write");
+    let image = Aci.image(&g.v, |t, root| {
+        t.symlink(&format!("{root}abs"), &victim.path().to_string_lossy());
+        t.file(&format!("{root}abs"), b"replaced");
+    });
+    g.refused(&image, &["rootfs/abs", "twice"]);
+    victim.assert_intact();
 }
 
 #[test]
@@ -1328,8 +1345,16 @@ fn oci_layer_directory_over_a_symlink_leaves_the_host_directory_alone() {
 }
 
 #[test]
-fn aci_directory_over_a_symlink_leaves_the_host_directory_alone() {
-    directory_entry_over_a_symlink_leaves_the_host_directory_alone(Aci);
+fn aci_directory_over_a_symlink_is_refused() {
+    let g = Guarded::new();
+    let victim = VictimDir::new("aci-dir-over-link");
+    let image = Aci.image(&g.v, |t, root| {
+        t.symlink(&format!("{root}d"), &victim.absolute());
+        t.dir(&format!("{root}d"));
+        t.file(&format!("{root}d/intruder"), b"inside");
+    });
+    g.refused(&image, &["rootfs/d", "twice"]);
+    victim.assert_intact();
 }
 
 fn root_replaced_by_a_symlink_is_refused_or_contained(format: Format) {

@@ -90,8 +90,15 @@ fn list_json_gives_every_field() {
     assert_eq!(image["labels"]["os"], "linux");
     assert_eq!(image["labels"]["arch"], "amd64");
     assert_eq!(image["source"], layout.reference().as_str());
-    assert!(image["lastUsed"].is_null(), "{image}");
-    let imported = image["importTime"].as_str().unwrap();
+    // rkt's fields (nanoseconds; 0 for never used) beside Vessel's dates.
+    assert!(image["last_used"].is_null(), "{image}");
+    assert_eq!(image["last_used_time"], 0, "{image}");
+    let nanos = image["import_time"].as_i64().unwrap();
+    assert!(
+        nanos > 1_700_000_000_000_000_000,
+        "nanoseconds since the epoch: {image}"
+    );
+    let imported = image["imported"].as_str().unwrap();
     assert!(
         imported.contains('T') && imported.ends_with('Z'),
         "RFC 3339 UTC: {imported}"
@@ -459,15 +466,19 @@ fn gc_keeps_what_images_use_and_removes_layers_after_their_images() {
     v.assert_verify_clean();
 }
 
+/// rkt's --grace-period is about images: those used (or imported) within it stay, with
+/// their layers; a removed image's layers go at once.
 #[test]
-fn gc_grace_period_keeps_recently_unused_layers() {
+fn gc_grace_period_keeps_recently_used_images() {
     let v = Vessel::new();
-    let [(id_one, _), _, _] = two_images_sharing_a_base(&v);
+    let [(id_one, key_one), _, _] = two_images_sharing_a_base(&v);
     let before = v.layer_dirs();
-    v.run(&["image", "rm", &id_one]).success();
     let run = v.run(&["image", "gc", "--grace-period=1h"]).success();
     assert_eq!(run.stdout, "", "{run}");
     assert_eq!(v.layer_dirs(), before);
+    v.run(&["image", "rm", &id_one]).success();
+    let run = v.run(&["image", "gc", "--grace-period=1h"]).success();
+    assert!(run.stdout.contains(&key_one), "{run}");
 }
 
 #[test]

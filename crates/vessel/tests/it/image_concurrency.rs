@@ -12,7 +12,7 @@ use common::Vessel;
 
 /// Spawns `vessel fetch --insecure-options=image IMAGE` with its output captured.
 fn spawn_fetch(v: &Vessel, image: &str) -> Child {
-    v.command(&["fetch", "--insecure-options=image", image])
+    v.command(&["fetch", "--full", "--insecure-options=image", image])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

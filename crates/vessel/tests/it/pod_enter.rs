@@ -101,20 +101,6 @@ fn enter_refuses_exited_missing_pods_and_unknown_apps() {
     p.run(&["stop", "--force", &uuid]).success();
 }
 
-/// Fills a pipe, so the next write to it blocks until someone reads.
-fn fill(w: &std::io::PipeWriter) {
-    use std::os::fd::AsRawFd;
-    let fd = w.as_raw_fd();
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        let chunk = [b'.'; 4096];
-        while libc::write(fd, chunk.as_ptr().cast(), chunk.len()) > 0 {}
-        libc::fcntl(fd, libc::F_SETFL, flags);
-    }
-}
-
 /// The test helper crates/vessel/examples/exe_grabber.rs.
 fn exe_grabber() -> std::path::PathBuf {
     common::example("exe_grabber")
@@ -165,32 +151,24 @@ fn a_pod_cannot_overwrite_the_binary_that_entered_it() {
     let copy = v.path("vessel-copy");
     std::fs::copy(common::VESSEL, &copy).unwrap();
     let before = std::fs::read(&copy).unwrap();
-    // The probe (vessel, run by the script) ends by printing a usage error. Its stderr is
-    // a full pipe, so it stays alive, blocked in that write, until the grabber has it.
-    let (mut stderr_r, stderr_w) = std::io::pipe().unwrap();
-    fill(&stderr_w);
-    let mut entered = std::process::Command::new(&copy)
+    // The probe (vessel, run by the script) ends at once with a usage error. To give the
+    // grabber its chance whatever the machine's load, the entered processes run under
+    // strace, which holds each exit_group for a few seconds: the probe stays alive,
+    // running the binary, until the grabber has it.
+    let entered = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=exit_group"])
+        .args(["-e", "inject=exit_group:delay_enter=3000000"])
+        .arg(&copy)
         .arg("--dir")
         .arg(v.dir())
         .args(["enter", &uuid, "/cve-probe"])
-        .stdout(std::process::Stdio::null())
-        .stderr(stderr_w)
-        .spawn()
-        .unwrap();
-    podkit::wait_for(
-        "the grabber to hold the probe",
-        std::time::Duration::from_secs(30),
-        || {
-            let l = logs();
-            l.contains("grabbed") || l.contains("nothing to grab")
-        },
+        .output()
+        .expect("running strace (Debian's strace)");
+    assert_ne!(
+        entered.status.code(),
+        Some(0),
+        "the probe printed a usage error"
     );
-    let drain = std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stderr_r, &mut sink);
-    });
-    assert_ne!(entered.wait().unwrap().code(), Some(0));
-    drain.join().unwrap();
     podkit::wait_for(
         "the grabber's verdict",
         std::time::Duration::from_secs(30),

@@ -81,9 +81,10 @@ fn logs_keep_each_apps_output() {
         .unwrap()
         .trim()
         .to_string();
+    // The apps' stdout to stdout, their stderr to stderr (`vessel logs --stream`).
     let logs = p.run(&["logs", &uuid]).success();
     assert!(
-        logs.stdout.contains("to-log") && logs.stdout.contains("also"),
+        logs.stdout.contains("to-log") && logs.stderr.contains("also"),
         "{logs}"
     );
     let logs = p.run(&["logs", "--app=busybox", &uuid]).success();

@@ -122,11 +122,92 @@ fn two_pods_never_share_a_range_and_ranges_are_given_back() {
         p.run(&["stop", "--force", u]).success();
         p.run(&["rm", u]).success();
     }
-    let left: Vec<_> = std::fs::read_dir(p.v.dir().join("userns"))
-        .unwrap()
-        .flatten()
-        .collect();
+    let left = registrations_of(&p);
     assert!(left.is_empty(), "ranges given back: {left:?}");
+}
+
+/// The host's registry of `--private-users` ranges, shared by every data dir.
+const REGISTRY: &str = "/var/lib/vessel-userns";
+
+/// The registrations naming `p`'s data dir: (slot, pod UUID).
+fn registrations_of(p: &PodEnv) -> Vec<(u64, String)> {
+    let dir = std::fs::canonicalize(p.v.dir()).unwrap();
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir(REGISTRY).into_iter().flatten().flatten() {
+        let Ok(slot) = ent.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let Ok(data) = std::fs::read(ent.path()) else {
+            continue;
+        };
+        let Ok(r) = serde_json::from_slice::<serde_json::Value>(&data) else {
+            continue;
+        };
+        if r["dir"].as_str() == Some(dir.to_str().unwrap()) {
+            out.push((slot, r["uuid"].as_str().unwrap_or("").to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn detached_private(p: &PodEnv) -> String {
+    p.run(&[
+        "run",
+        "--detach",
+        "--private-users",
+        &p.image,
+        "--exec",
+        "/bin/sleep",
+        "--",
+        "30",
+    ])
+    .success()
+    .stdout
+    .trim()
+    .to_string()
+}
+
+/// Hardening finding 15: two data dirs on one host take their ranges from one registry,
+/// so their pods never share host ids; a registration whose pod is gone (its data dir
+/// deleted by hand) is reclaimed by any store's gc.
+#[test]
+fn ranges_are_unique_across_data_dirs_and_stale_ones_are_reclaimed() {
+    let (p1, p2, p3) = (PodEnv::new(), PodEnv::new(), PodEnv::new());
+    let a = detached_private(&p1);
+    let b = detached_private(&p2);
+    let (ua, ub) = (host_uid_of_app(&p1, &a), host_uid_of_app(&p2, &b));
+    assert!(ua.abs_diff(ub) >= 65536, "ranges overlap: {ua} {ub}");
+    // Each pod's range is the host registry's slot naming it.
+    for (p, uuid, uid) in [(&p1, &a, ua), (&p2, &b, ub)] {
+        let regs = registrations_of(p);
+        assert_eq!(regs.len(), 1, "{regs:?}");
+        assert_eq!(&regs[0].1, uuid);
+        assert_eq!(FIRST_ID + regs[0].0 * 65536, uid, "{regs:?}");
+    }
+    // A prepared pod whose data dir loses it by hand: its registration is stale.
+    let c = p3
+        .run(&["prepare", "--private-users", &p3.image])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    let held = registrations_of(&p3);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].1, c);
+    std::fs::remove_dir_all(p3.v.dir().join("pods/prepared").join(&c)).unwrap();
+    p1.run(&["gc"]).success();
+    assert!(
+        registrations_of(&p3).is_empty(),
+        "a stale registration is reclaimed by another store's gc"
+    );
+    assert_eq!(registrations_of(&p1).len(), 1, "a live pod keeps its range");
+    assert_eq!(registrations_of(&p2).len(), 1, "a live pod keeps its range");
+    for (p, u) in [(&p1, &a), (&p2, &b)] {
+        p.run(&["stop", "--force", u]).success();
+        p.run(&["rm", u]).success();
+        assert!(registrations_of(p).is_empty(), "rm gives the range back");
+    }
 }
 
 #[test]

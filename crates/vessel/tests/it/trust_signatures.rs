@@ -58,8 +58,13 @@ impl Setup {
     }
 
     fn fetch(&self) -> common::Run {
-        self.v
-            .run(&[&self.local(), &self.system(), "fetch", &self.aci.path_str()])
+        self.v.run(&[
+            &self.local(),
+            &self.system(),
+            "fetch",
+            "--full",
+            &self.aci.path_str(),
+        ])
     }
 
     fn refused(&self, needles: &[&str]) {

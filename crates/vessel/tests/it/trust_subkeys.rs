@@ -161,6 +161,7 @@ impl Setup {
             &format!("--local-config={}", self.v.path("etc").display()),
             &format!("--system-config={}", self.v.path("usr-lib").display()),
             "fetch",
+            "--full",
             &self.aci.path_str(),
         ])
     }

@@ -196,10 +196,11 @@ impl Vessel {
         }
     }
 
-    /// `fetch --insecure-options=image IMAGE`, which must succeed; returns the ID printed.
+    /// `fetch --insecure-options=image --full IMAGE`, which must succeed; returns the
+    /// full ID printed.
     pub fn fetch(&self, image: &str) -> String {
         let run = self
-            .run(&["fetch", "--insecure-options=image", image])
+            .run(&["fetch", "--insecure-options=image", "--full", image])
             .success();
         let lines = run.stdout_lines();
         assert_eq!(lines.len(), 1, "expected one image ID on stdout:\n{run}");
