@@ -82,11 +82,6 @@ impl ImageRef {
         }
         Ok(ImageRef::Name(s.to_string()))
     }
-
-    /// Whether this names something outside the store that must be imported or fetched.
-    pub fn is_remote_or_file(&self) -> bool {
-        !matches!(self, ImageRef::Name(_))
-    }
 }
 
 #[cfg(test)]

@@ -252,25 +252,6 @@ impl Store {
         trace::mark(|| format!("layer {}: committed", staged.key));
         Ok(staged.meta)
     }
-
-    /// Extracts and commits an OCI layer unless it is already in the store.
-    pub fn import_oci_layer<R: Read + Send + 'static>(
-        &self,
-        image: &str,
-        input: impl FnOnce() -> Result<R>,
-        key: &Digest,
-        blob: Option<&Digest>,
-    ) -> Result<LayerMeta> {
-        if self.has_layer(key) {
-            return self.layer_meta(key);
-        }
-        let _lock = self.lock_key("layer", key)?;
-        if self.has_layer(key) {
-            return self.layer_meta(key);
-        }
-        let staged = self.stage_layer(image, input()?, Kind::Oci { key, blob })?;
-        self.commit_layer(staged)
-    }
 }
 
 /// Copies what it reads into a file.

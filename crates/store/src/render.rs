@@ -57,11 +57,6 @@ impl Store {
         Ok(vec![self.rendered_rootfs(record)?])
     }
 
-    /// Layer keys a pod of this image pins (for gc), including a rendered tree's.
-    pub fn pinned_layers(&self, record: &ImageRecord) -> Vec<Digest> {
-        record.layers.clone()
-    }
-
     /// The cached merged tree of an image, built on first use.
     pub fn rendered_rootfs(&self, record: &ImageRecord) -> Result<PathBuf> {
         let dest = self.rendered_dir(&record.id);

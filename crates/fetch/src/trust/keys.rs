@@ -1,7 +1,7 @@
 //! OpenPGP public keys as the trust store holds them: parsed, named by fingerprint, and
 //! judged usable (not revoked, not expired) at a given time.
 
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 
 use pgp::composed::{Deserializable, SignedPublicKey, SignedPublicSubKey};
 use pgp::packet::{Signature, SignatureType, SubpacketData};
@@ -226,11 +226,4 @@ pub fn signing_state(
         Some(t) if t <= now => Err(Unusable::Expired(t)),
         _ => Ok(()),
     }
-}
-
-/// Reads a whole (small) key or signature file.
-pub fn read_all(mut r: impl Read) -> std::io::Result<Vec<u8>> {
-    let mut v = Vec::new();
-    r.read_to_end(&mut v)?;
-    Ok(v)
 }

@@ -9,18 +9,10 @@ use std::io::Read;
 use schema::ImageManifest;
 
 use crate::digest::{Algorithm, Digest};
-use crate::error::{Result, StoreError};
+use crate::error::StoreError;
 use crate::images::{Format, ImageRecord};
 use crate::layers::Kind;
 use crate::store::Store;
-
-pub fn import_aci<R: Read + Send + 'static>(
-    store: &Store,
-    input: R,
-    shown: &str,
-) -> Result<ImageRecord> {
-    import_aci_checked(store, input, shown, |_| Ok(()))
-}
 
 /// Imports an ACI, asking `check` about it once the whole stream has been read and
 /// extracted (its signature verified along the way, say) and before anything is
