@@ -336,6 +336,23 @@ mod tests {
     }
 
     #[test]
+    fn pods_recorded_before_flavours_are_default() {
+        let old =
+            r#"{"uuid":"u","created":null,"hostname":"h","net":"none","apps":[],"pinned":[]}"#;
+        let st: crate::state::PodState = serde_json::from_str(old).unwrap();
+        assert_eq!(st.stage1, Flavour::Default);
+        let plan: exec::plan::PodPlan = serde_json::from_str(
+            r#"{"uuid":"u","hostname":"h","net":"none","stage1_dir":"stage1","apps":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(plan.flavour, Flavour::Default);
+        let mut fly = st.clone();
+        fly.stage1 = Flavour::Fly;
+        let json = serde_json::to_value(&fly).unwrap();
+        assert_eq!(json["stage1"], "fly");
+    }
+
+    #[test]
     fn kvm_is_named_but_not_available() {
         let e = Stage1::Kvm.flavour().unwrap_err();
         assert!(e.contains("the kvm stage1 is not available yet"), "{e}");
