@@ -126,20 +126,7 @@ fn a_pod_cannot_type_into_the_operators_terminal() {
 #[test]
 fn without_a_terminal_enter_passes_pipes_and_a_session_of_its_own() {
     let p = PodEnv::new();
-    let uuid = p
-        .run(&[
-            "run",
-            "--detach",
-            &p.image,
-            "--exec",
-            "/bin/sleep",
-            "--",
-            "60",
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let uuid = p.detached(&[], &["/bin/sleep", "60"]);
     let r = p.run(&[
         "enter",
         &uuid,
@@ -180,20 +167,7 @@ fn without_a_terminal_enter_passes_pipes_and_a_session_of_its_own() {
 #[test]
 fn a_process_left_behind_by_enter_holds_none_of_its_descriptors() {
     let p = PodEnv::new();
-    let uuid = p
-        .run(&[
-            "run",
-            "--detach",
-            &p.image,
-            "--exec",
-            "/bin/sleep",
-            "--",
-            "60",
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let uuid = p.detached(&[], &["/bin/sleep", "60"]);
     // The background sleep would keep the caller's stdout open, and with it this test's
     // read of enter's output, had enter passed its own descriptors on.
     let mut c = p.v.command(&[

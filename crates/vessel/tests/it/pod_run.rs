@@ -421,20 +421,7 @@ fn sigkill_to_vessel_leaves_an_exited_pod_that_gc_cleans() {
 #[test]
 fn gc_keeps_running_pods_and_waits_for_the_grace_period() {
     let p = PodEnv::new();
-    let running = p
-        .run(&[
-            "run",
-            "--detach",
-            &p.image,
-            "--exec",
-            "/bin/sleep",
-            "--",
-            "30",
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let running = p.detached(&[], &["/bin/sleep", "30"]);
     let exited = p
         .run(&["prepare", &p.image])
         .success()

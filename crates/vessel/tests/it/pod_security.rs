@@ -39,20 +39,7 @@ fn the_init_binary_is_on_a_read_only_mount_even_after_the_pod_ends() {
     // The attack of CVE-2019-5736: hold pid 1's executable, wait until nothing runs it,
     // then open it for writing. Done here from the host, which can see pid 1's exe.
     let p = PodEnv::new();
-    let uuid = p
-        .run(&[
-            "run",
-            "--detach",
-            &p.image,
-            "--exec",
-            "/bin/sleep",
-            "--",
-            "30",
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let uuid = p.detached(&[], &["/bin/sleep", "30"]);
     let pid = p.status(&uuid)["pid"].as_i64().unwrap();
     let held = std::fs::File::open(format!("/proc/{pid}/exe")).unwrap();
     use std::os::fd::AsRawFd;
@@ -83,20 +70,7 @@ fn the_init_binary_is_on_a_read_only_mount_even_after_the_pod_ends() {
 fn no_host_descriptor_and_the_working_directory_inside_the_root() {
     // Inspected from the host: the app process itself, exec'd directly (no shell).
     let p = PodEnv::new();
-    let uuid = p
-        .run(&[
-            "run",
-            "--detach",
-            &p.image,
-            "--exec",
-            "/bin/sleep",
-            "--",
-            "30",
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let uuid = p.detached(&[], &["/bin/sleep", "30"]);
     let pid = p.status(&uuid)["apps"][0]["pid"]
         .as_i64()
         .expect("app pid in status");

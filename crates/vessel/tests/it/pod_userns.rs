@@ -72,36 +72,8 @@ fn a_file_made_by_the_pods_root_in_a_host_volume_belongs_to_the_mapped_id() {
 #[test]
 fn two_pods_never_share_a_range_and_ranges_are_given_back() {
     let p = PodEnv::new();
-    let a = p
-        .run(&[
-            "run",
-            "--detach",
-            "--private-users",
-            &p.image,
-            "--exec",
-            "/bin/sleep",
-            "--",
-            "30",
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
-    let b = p
-        .run(&[
-            "run",
-            "--detach",
-            "--private-users",
-            &p.image,
-            "--exec",
-            "/bin/sleep",
-            "--",
-            "30",
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let a = p.detached(&["--private-users"], &["/bin/sleep", "30"]);
+    let b = p.detached(&["--private-users"], &["/bin/sleep", "30"]);
     let (ua, ub) = (host_uid_of_app(&p, &a), host_uid_of_app(&p, &b));
     assert!(ua >= FIRST_ID && ub >= FIRST_ID);
     assert!(ua.abs_diff(ub) >= 65536, "ranges overlap: {ua} {ub}");

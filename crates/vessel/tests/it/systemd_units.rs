@@ -367,19 +367,20 @@ fn passed_sockets_reach_the_apps_socket_activated_ports() {
     let n = Notify::new();
     let log = p.v.path("activated.log");
     let dir = p.v.dir().to_str().unwrap().to_string();
+    let serve = [
+        "--dir",
+        &dir,
+        "run",
+        "--rm",
+        "--net=none",
+        &image,
+        "--exec",
+        "/sd_app",
+        "--",
+        "serve",
+    ];
     let mut child = activated(
-        &[
-            "--dir",
-            &dir,
-            "run",
-            "--rm",
-            "--net=none",
-            &image,
-            "--exec",
-            "/sd_app",
-            "--",
-            "serve",
-        ],
+        &serve,
         &[by_number.as_raw_fd(), by_name.as_raw_fd()],
         Some("unit.socket:admin"),
         &n,
@@ -411,24 +412,7 @@ fn passed_sockets_reach_the_apps_socket_activated_ports() {
     // A socket that fits no port: refused, naming it, and nothing keeps running.
     let stray = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let log = p.v.path("stray.log");
-    let mut child = activated(
-        &[
-            "--dir",
-            &dir,
-            "run",
-            "--rm",
-            "--net=none",
-            &image,
-            "--exec",
-            "/sd_app",
-            "--",
-            "serve",
-        ],
-        &[stray.as_raw_fd()],
-        None,
-        &n,
-        &log,
-    );
+    let mut child = activated(&serve, &[stray.as_raw_fd()], None, &n, &log);
     let st = child.wait().unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!st.success(), "{text}");
