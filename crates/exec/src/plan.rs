@@ -23,6 +23,34 @@ pub enum NetMode {
     Host,
 }
 
+/// The stage1 flavour a pod runs under: which namespaces of the host it shares.
+/// (docs/architecture.md, "Stage1 flavours".)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavour {
+    /// The pod's own pid, mount, uts, ipc (and, unless `--net=host`, network) namespaces,
+    /// its init as pid 1.
+    #[default]
+    Default,
+    /// rkt's fly: one app in a mount namespace of its own (the image's root, volumes and
+    /// mounts); the host's pid, network, ipc and uts namespaces. For system apps.
+    Fly,
+}
+
+impl Flavour {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::Default => "default",
+            Flavour::Fly => "fly",
+        }
+    }
+
+    /// The pod has a uts namespace of its own (its hostname may be set).
+    pub fn own_uts(self) -> bool {
+        self == Flavour::Default
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -36,6 +64,10 @@ pub struct UserNamespace {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PodPlan {
     pub uuid: String,
+    /// The stage1 flavour: which namespaces are the pod's own (absent in plans written
+    /// before flavours existed: the default).
+    #[serde(default)]
+    pub flavour: Flavour,
     pub hostname: String,
     pub net: NetMode,
     /// An IPC namespace of the pod's own (else the host's).

@@ -15,6 +15,7 @@ pub mod prepare;
 pub mod request;
 pub mod run;
 pub mod spec;
+pub mod stage1;
 pub mod state;
 pub mod userns;
 pub mod volumes;

@@ -245,6 +245,13 @@ pub fn signal(pod: &PodDir, sig: i32) -> Result<()> {
     }
     // SAFETY: kill(2) on a pid we verified.
     unsafe { libc::kill(pid, sig) };
+    // A fly pod's init is no pid 1: its death takes no app along. What SIGKILL means for
+    // a pod, every process of it killed, is done through its cgroups.
+    if sig == libc::SIGKILL && state.stage1 == exec::plan::Flavour::Fly {
+        if let Ok(cg) = exec::cgroups::Cgroups::detect().and_then(|c| c.pod(&pod.uuid)) {
+            let _ = cg.kill();
+        }
+    }
     Ok(())
 }
 

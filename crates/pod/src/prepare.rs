@@ -96,11 +96,13 @@ pub fn prepare(
         check_hostname(h, HOSTNAME_MAX)
             .map_err(|e| PodError::Invalid(format!("--hostname {h:?}: {e}")))?;
     }
+    crate::stage1::check(req.flavour, req).map_err(PodError::Invalid)?;
     let uuid = uuid::Uuid::new_v4().to_string();
-    let hostname = req
-        .hostname
-        .clone()
-        .unwrap_or_else(|| format!("vessel-{uuid}"));
+    let hostname = match (&req.hostname, req.flavour) {
+        (Some(h), _) => h.clone(),
+        (None, exec::plan::Flavour::Fly) => crate::stage1::host_hostname(),
+        (None, exec::plan::Flavour::Default) => format!("vessel-{uuid}"),
+    };
     let planned = plan_apps(req, images, &hostname)?;
     let network = crate::network::plan(net, &uuid, &req.network, &planned.ports)?;
     for p in &planned.apps {
@@ -377,9 +379,12 @@ fn write_pod_dir(
     network.save(&net_request)?;
     let plan = PodPlan {
         uuid: pod.uuid.clone(),
+        flavour: req.flavour,
         hostname: hostname.clone(),
         net: net_plan.mode,
-        ipc_private: req.ipc == crate::request::IpcMode::Private,
+        // A fly pod is in the host's IPC namespace, whatever --ipc says.
+        ipc_private: req.ipc == crate::request::IpcMode::Private
+            && req.flavour == exec::plan::Flavour::Default,
         // Recorded relative: the pod moves between state directories.
         stage1_dir: crate::layout::rel::stage1(),
         apps,
@@ -395,6 +400,7 @@ fn write_pod_dir(
         uuid: pod.uuid.clone(),
         created: Some(chrono::Utc::now()),
         hostname,
+        stage1: req.flavour,
         net: crate::network::describe(&network),
         apps: app_states,
         userns_slot,

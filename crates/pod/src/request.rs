@@ -113,6 +113,9 @@ pub struct PodRequest {
     pub isolators: Vec<schema::Isolator>,
     /// Pod-level annotations (from a pod manifest).
     pub annotations: Vec<(String, String)>,
+    /// The stage1 flavour (`--stage1` and rkt's stage1 flags, or the configuration):
+    /// checked against the rest by `crate::stage1::check`.
+    pub flavour: exec::plan::Flavour,
 }
 
 impl PodRequest {

@@ -55,6 +55,9 @@ pub struct PodState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_start: Option<u64>,
     pub hostname: String,
+    /// The stage1 flavour the pod runs under (pods made before flavours: the default).
+    #[serde(default)]
+    pub stage1: exec::plan::Flavour,
     /// The networks asked for: host, none, or CNI network names.
     pub net: String,
     /// The CNI networks the pod joined (rkt's fields), once their ADD succeeded.

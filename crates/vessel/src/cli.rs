@@ -404,6 +404,29 @@ pub struct RunArgs {
     /// Give the (single) app a terminal and this process's stdin
     #[arg(long, short)]
     pub interactive: bool,
+    /// The stage1 flavour: default (the pod's own namespaces), fly (one app in the host's
+    /// namespaces but its own mount namespace, for system apps), kvm (not available yet)
+    /// [default: the `stage1` configuration, else default]
+    #[arg(long, value_name = "FLAVOUR")]
+    pub stage1: Option<String>,
+    /// rkt's stage1 image name: coreos.com/rkt/stage1-coreos, -fly or -kvm[:VERSION]
+    /// choose the built-in default, fly or kvm
+    #[arg(long, value_name = "NAME")]
+    pub stage1_name: Option<String>,
+    /// rkt's stage1 image file: one named stage1-coreos.aci, stage1-fly.aci or
+    /// stage1-kvm.aci chooses the built-in default, fly or kvm
+    #[arg(long, value_name = "PATH")]
+    pub stage1_path: Option<String>,
+    /// rkt's stage1 image URL: refused (Vessel's stage1s are built in)
+    #[arg(long, value_name = "URL")]
+    pub stage1_url: Option<String>,
+    /// rkt's stage1 image hash: refused (Vessel's stage1s are built in)
+    #[arg(long, value_name = "HASH")]
+    pub stage1_hash: Option<String>,
+    /// rkt's stage1 image from the stage1 images directory: refused (Vessel's stage1s
+    /// are built in)
+    #[arg(long, value_name = "FILE")]
+    pub stage1_from_dir: Option<String>,
     /// Run this appc pod manifest (its apps, volumes, isolators, annotations)
     #[arg(long, value_name = "FILE")]
     pub pod_manifest: Option<PathBuf>,

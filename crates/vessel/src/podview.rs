@@ -50,6 +50,8 @@ pub struct PodView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid_start: Option<u64>,
     pub hostname: String,
+    /// The stage1 flavour (default, fly); pods made before flavours: default.
+    pub stage1: &'static str,
     /// The network mode the pod was run with (`--net`).
     pub net: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -239,6 +241,7 @@ impl PodView {
                 None
             },
             hostname: recorded.hostname,
+            stage1: recorded.stage1.name(),
             net: recorded.net,
             userns_slot: recorded.userns_slot,
             pinned: recorded.pinned,

@@ -40,26 +40,6 @@ const DEPRECATED: &[(&str, &str)] = &[("cap-retain", "caps-retain"), ("cap-remov
 /// rkt flags Vessel knows of but does not offer, and why.
 const NOT_SUPPORTED: &[(&str, &str)] = &[
     (
-        "stage1-url",
-        "stage1 images are not selectable yet: Vessel runs its built-in stage1",
-    ),
-    (
-        "stage1-path",
-        "stage1 images are not selectable yet: Vessel runs its built-in stage1",
-    ),
-    (
-        "stage1-name",
-        "stage1 images are not selectable yet: Vessel runs its built-in stage1",
-    ),
-    (
-        "stage1-hash",
-        "stage1 images are not selectable yet: Vessel runs its built-in stage1",
-    ),
-    (
-        "stage1-from-dir",
-        "stage1 images are not selectable yet: Vessel runs its built-in stage1",
-    ),
-    (
         "no-overlay",
         "Vessel always mounts image layers with overlayfs (nothing is copied)",
     ),
@@ -361,9 +341,16 @@ mod tests {
     }
 
     fn pod_flags() -> Vec<String> {
-        ["net", "volume", "hostname", "set-env", "inherit-env"]
-            .map(String::from)
-            .to_vec()
+        [
+            "net",
+            "volume",
+            "hostname",
+            "set-env",
+            "inherit-env",
+            "stage1-name",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn apps(s: &str) -> Vec<AppRequest> {
@@ -434,7 +421,8 @@ mod tests {
         assert!(err("img --bogus 1").contains("unknown app flag --bogus"));
         assert!(err("--exec /bin/sh img").contains("--exec is an app flag"));
         assert!(err("img --net=host").contains("--net is a pod flag"));
-        assert!(err("--stage1-name=x img").contains("--stage1-name is not supported"));
+        // A pod flag (the stage1's) after the image says where it belongs.
+        assert!(err("img --stage1-name=x").contains("--stage1-name is a pod flag"));
         assert!(err("img --no-overlay").contains("not supported"));
     }
 

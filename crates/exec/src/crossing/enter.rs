@@ -164,6 +164,13 @@ fn check_in_pod(req: &EnterRequest<'_>) -> io::Result<()> {
     }
     let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid"));
     let same = ns(req.init_pid)? == ns(req.app_pid)?;
+    // An app is a child of the init. A fly pod's pid namespace is the host's, where the
+    // namespace alone proves nothing: the parent does (read while the pidfd holds the pid).
+    let parent = std::fs::read_to_string(format!("/proc/{}/status", req.app_pid))?
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse::<i32>().ok());
+    let same = same && parent == Some(req.init_pid);
     if !init_is_the_pods() {
         return Err(gone());
     }
@@ -242,7 +249,13 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
     }
     // Namespaces we already share (a pod on the host's network) are skipped: setns refuses
     // to "join" the namespace one is in only for the user namespace, but be exact anyway.
-    for (flag, name) in [(libc::CLONE_NEWNET, "net"), (libc::CLONE_NEWIPC, "ipc")] {
+    // A fly pod shares all but its mount (and the app's cgroup) namespace with the host.
+    for (flag, name) in [
+        (libc::CLONE_NEWNET, "net"),
+        (libc::CLONE_NEWIPC, "ipc"),
+        (libc::CLONE_NEWUTS, "uts"),
+        (libc::CLONE_NEWPID, "pid"),
+    ] {
         if std::fs::read_link(format!("/proc/{}/ns/{name}", req.app_pid))?
             == std::fs::read_link(format!("/proc/self/ns/{name}"))?
         {

@@ -1,4 +1,5 @@
-//! The pod init: pid 1 of the pod. It starts each app as its child, reports every start
+//! The pod init: pid 1 of the pod (of a fly pod: a subreaper in the host's pid
+//! namespace). It starts each app as its child, reports every start
 //! and exit to the supervisor, forwards the signals it receives to the apps, reaps every
 //! zombie (orphans re-parent to it), and exits when the last app has exited, which ends
 //! the pod: the kernel kills whatever the apps left behind.
@@ -132,6 +133,12 @@ fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
     mask.thread_block().ctx("blocking signals")?;
     let sigfd = SignalFd::new(&mask).ctx("signalfd")?;
 
+    // A fly pod's init is no pid 1: made a subreaper, it still adopts and reaps what its
+    // apps leave behind. What outlives it is killed with the pod's cgroups.
+    if plan.flavour == crate::plan::Flavour::Fly {
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+            .ctx("PR_SET_CHILD_SUBREAPER")?;
+    }
     let mut live: HashMap<Pid, usize> = HashMap::new();
     let mut failed = false;
     // The init's own v1 cgroups; it joins no v2 one (see cgroups::join).

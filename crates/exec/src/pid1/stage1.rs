@@ -32,8 +32,11 @@ pub fn setup(plan: &PodPlan, channel: &PodEnd) -> Result<Option<OwnedFd>> {
     };
     // No cgroup work here: the init moves itself and the apps in one go (see init.rs).
     let _ = rustix::process::setsid();
-    rustix::system::sethostname(plan.hostname.as_bytes()).ctx("sethostname")?;
-    if plan.net == NetMode::None {
+    // A fly pod shares the host's uts namespace: its hostname is the host's to keep.
+    if plan.flavour.own_uts() {
+        rustix::system::sethostname(plan.hostname.as_bytes()).ctx("sethostname")?;
+    }
+    if plan.net == NetMode::None && plan.flavour == crate::plan::Flavour::Default {
         loopback_up().ctx("bringing up lo")?;
     }
     // Nothing mounted in the pod propagates to the host, nor back.

@@ -11,7 +11,7 @@ use crate::cgroups::{Cgroups, Limits};
 use crate::crossing::channel::SupervisorEnd;
 use crate::crossing::embryo::Embryo;
 use crate::error::{Context, Error};
-use crate::plan::{AppHandover, Handover, NetMode, PodPlan};
+use crate::plan::{AppHandover, Flavour, Handover, NetMode, PodPlan};
 use crate::seccomp::{compile, SeccompProgram};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,10 +43,26 @@ pub struct LaunchOptions {
 
 /// The namespaces a pod's first process is cloned into.
 pub fn namespace_flags(plan: &PodPlan) -> libc::c_int {
-    namespace_flags_for(plan.net, plan.ipc_private, plan.userns.is_some())
+    namespace_flags_for(
+        plan.flavour,
+        plan.net,
+        plan.ipc_private,
+        plan.userns.is_some(),
+    )
 }
 
-pub fn namespace_flags_for(net: NetMode, ipc_private: bool, userns: bool) -> libc::c_int {
+/// The one place the flavour chooses namespaces: fly gets a mount namespace only (its
+/// init and app live in the host's pid, network, ipc and uts namespaces); the default
+/// flavour its own pid, mount and uts namespaces, and ipc, network and user ones as asked.
+pub fn namespace_flags_for(
+    flavour: Flavour,
+    net: NetMode,
+    ipc_private: bool,
+    userns: bool,
+) -> libc::c_int {
+    if flavour == Flavour::Fly {
+        return libc::CLONE_NEWNS;
+    }
     let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS;
     if ipc_private {
         flags |= libc::CLONE_NEWIPC;

@@ -6,6 +6,7 @@ pub mod logs;
 pub mod pods;
 pub mod run;
 pub mod services;
+pub mod stage1;
 pub mod trust;
 
 use anyhow::Result;
@@ -49,7 +50,17 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::ApiService(args) => services::api_service(&ctx, &args),
         Command::Config => {
             let cfg = config::Config::load(&ctx.config_dirs())?;
-            print!("{}", crate::output::pretty(&cfg.to_rkt_json(&ctx.dir)));
+            let mut json = cfg.to_rkt_json(&ctx.dir);
+            // Vessel's own field: the built-in flavour the stage1 entry chooses.
+            if let Some(entry) = json["stage0"]
+                .as_array_mut()
+                .and_then(|a| a.iter_mut().find(|e| e["rktKind"] == "stage1"))
+            {
+                if let Some(f) = stage1::configured_flavour(&cfg) {
+                    entry["flavour"] = f.into();
+                }
+            }
+            print!("{}", crate::output::pretty(&json));
             Ok(0)
         }
         Command::Version(f) => version(f),

@@ -54,6 +54,9 @@ pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
                 header.push("IMAGE ID");
             }
             header.extend(["STATE", "CREATED", "STARTED", "NETWORKS"]);
+            if args.full {
+                header.push("STAGE1");
+            }
             let mut t = Table::new(&header);
             // As rkt: one row per app; the pod's own columns on its first row only.
             for p in &all {
@@ -62,12 +65,15 @@ pub fn list(ctx: &Context, args: &ListArgs) -> Result<i32> {
                 } else {
                     p.name[..8].to_string()
                 };
-                let first = vec![
+                let mut first = vec![
                     p.state.to_string(),
                     output::when(p.created, args.full),
                     output::when(p.started, args.full),
                     p.networks_column(),
                 ];
+                if args.full {
+                    first.push(p.stage1.to_string());
+                }
                 let blank = vec![String::new(); first.len()];
                 let apps: Vec<(String, String, String)> = if p.apps.is_empty() {
                     vec![("-".into(), "-".into(), "-".into())]
@@ -176,6 +182,7 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> Result<i32> {
                 println!("finished={}", output::when(Some(f), true));
             }
             println!("networks={}", p.networks_column());
+            println!("stage1={}", p.stage1);
             // rkt's `app-NAME=CODE`, a plain number; what Vessel knows besides on lines of
             // their own (`app-NAME.signal=15`: an app name holds no dot).
             for a in &p.apps {

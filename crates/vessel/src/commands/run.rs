@@ -9,6 +9,8 @@ use pod::request::{parse_env_file, parse_env_pair, Insecure, IpcMode, PodRequest
 use pod::run::{self as runner, Attach, RunOptions};
 use pod::{Dir, PodDir};
 
+use exec::plan::Flavour;
+
 use crate::cli::{Ipc, NetArgs, RunArgs, RunPreparedArgs};
 use crate::context::Context;
 
@@ -21,8 +23,21 @@ pub enum Mode {
 pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     // First: the variables go, so no plugin or hook of ours sees them.
     let listen_fds = sd::take_listen_fds()?;
-    let network = net_flags(&args.network, &args.port)?;
-    if args.private_users {
+    let flavour = crate::commands::stage1::flavour(ctx, &args)?;
+    let mut network = net_flags(&args.network, &args.port)?;
+    if flavour == Flavour::Fly {
+        // A fly pod is on the host's network unless told otherwise (which it refuses).
+        if args.network.net.is_empty() {
+            network.selection = net::NetSelection::Host;
+        }
+        if args.ipc == Ipc::Private {
+            return Err(crate::runargs::Usage(
+                "--ipc=private: the fly stage1 shares the host's IPC namespace".into(),
+            )
+            .into());
+        }
+    }
+    if args.private_users && flavour == Flavour::Default {
         passable_by_the_pods_root(&ctx.dir)?;
     }
     if mode == Mode::Prepare && args.mds_register.is_some() {
@@ -35,6 +50,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     // Should anything fail first, dropping it kills it.
     let embryo = if mode == Mode::Run && !args.detach {
         let flags = exec::supervisor::launch::namespace_flags_for(
+            flavour,
             pod::request::net_mode(&network.selection),
             !matches!(args.ipc, Ipc::Parent),
             args.private_users,
@@ -117,7 +133,10 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             .as_ref()
             .map(|m| m.annotations.clone())
             .unwrap_or_default(),
+        flavour,
     };
+    // What the flavour cannot honour is refused before anything is made.
+    pod::stage1::check(flavour, &req).map_err(crate::runargs::Usage)?;
     let mut req = req;
     if let Some(m) = &from_manifest {
         req.volumes.extend(m.volumes.iter().cloned());
@@ -240,6 +259,20 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
         bail!("pod {} is being run by another process", pod.uuid);
     }
     let over = net_override(&args.network)?;
+    let flavour = pod::state::PodState::load(&pod.path())?.stage1;
+    if flavour == Flavour::Fly {
+        if let Some(sel) = over
+            .selection
+            .as_ref()
+            .filter(|s| **s != net::NetSelection::Host)
+        {
+            return Err(crate::runargs::Usage(format!(
+                "--net: pod {} runs under the fly stage1, which uses the host's network ({sel:?} cannot be given to it)",
+                pod.uuid
+            ))
+            .into());
+        }
+    }
     if !over.is_empty() {
         pod::network::redo(&pod.paths(), &pod.uuid, &net_context(ctx)?, &over)?;
     }

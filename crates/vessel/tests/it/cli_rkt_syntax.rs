@@ -92,8 +92,8 @@ fn flags_out_of_place_or_misspelled_are_named() {
             "--exec is an app flag",
         ),
         (
-            &["run", "--stage1-name=coreos.com/rkt/stage1-fly", &p.image],
-            "--stage1-name is not supported",
+            &["run", &p.image, "--stage1-name=coreos.com/rkt/stage1-fly"],
+            "--stage1-name is a pod flag",
         ),
         (
             &["run", "--no-overlay", &p.image],
