@@ -126,12 +126,27 @@ impl FaultWrap {
     /// Runs `vessel ARGS` under the wrapper, counting calls under `v.dir()` and failing
     /// the one `fault` names.
     pub fn run(&self, v: &Vessel, fault: Option<Fault>, args: &[&str]) -> (Run, Report) {
+        self.run_on(v, fault, None, args)
+    }
+
+    /// As [`FaultWrap::run`], counting only calls on paths that contain `only`.
+    pub fn run_on(
+        &self,
+        v: &Vessel,
+        fault: Option<Fault>,
+        only: Option<&str>,
+        args: &[&str],
+    ) -> (Run, Report) {
         let report = self.dir.path().join("report");
         let _ = std::fs::remove_file(&report);
         let bin = self.bin();
         let mut c = v.command_via(&[bin.as_path()], args);
         c.env("VESSEL_FAULT_DIR", v.dir())
             .env("VESSEL_FAULT_REPORT", &report);
+        match only {
+            Some(text) => c.env("VESSEL_FAULT_PATH", text),
+            None => c.env_remove("VESSEL_FAULT_PATH"),
+        };
         match fault {
             Some(f) => c.env("VESSEL_FAULT", f.to_string()),
             None => c.env_remove("VESSEL_FAULT"),
