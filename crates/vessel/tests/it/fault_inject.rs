@@ -195,7 +195,10 @@ fn assert_no_lies(v: &Vessel, what: &str) {
     );
     for pod in list(v) {
         let uuid = uuid_of(&pod);
-        assert_ne!(pod["state"], "running", "{what}: a pod claims to run: {pod}");
+        assert_ne!(
+            pod["state"], "running",
+            "{what}: a pod claims to run: {pod}"
+        );
         let st = v.run(&["status", "--format=json", &uuid]);
         assert!(st.status.success(), "{what}: status of {uuid}:\n{st}");
     }
@@ -206,7 +209,10 @@ fn clean_up(v: &Vessel) {
     for pod in list(v) {
         let uuid = uuid_of(&pod);
         let r = v.run(&["rm", &uuid]);
-        assert!(r.status.success(), "a pod left that cannot be removed: {pod}\n{r}");
+        assert!(
+            r.status.success(),
+            "a pod left that cannot be removed: {pod}\n{r}"
+        );
         assert!(
             crate::podkit::cgroup_dirs(&uuid).is_empty(),
             "cgroups of {uuid} left"
@@ -217,10 +223,7 @@ fn clean_up(v: &Vessel) {
     assert_eq!(list(v), Vec::<Value>::new(), "pods left after rm and gc");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let dir = v.dir().to_string_lossy().into_owned();
-    assert!(
-        !mounts.contains(&dir),
-        "mounts left under {dir}:\n{mounts}"
-    );
+    assert!(!mounts.contains(&dir), "mounts left under {dir}:\n{mounts}");
 }
 
 fn fetch_aci(_: &Vessel, i: &Inputs) -> Vec<String> {
@@ -428,7 +431,11 @@ fn gc_collects_the_other_pods_when_one_cannot_be_marked() {
     let injected = report.injected.expect("gc renamed nothing");
     assert_clear_failure(&r, &fault, &injected);
     let left = list(&v);
-    assert_eq!(left.len(), 1, "gc stopped at the pod it could not mark: {left:?}\n{r}");
+    assert_eq!(
+        left.len(),
+        1,
+        "gc stopped at the pod it could not mark: {left:?}\n{r}"
+    );
     assert!(r.stderr.contains(&uuid_of(&left[0])), "{r}");
     assert_no_lies(&v, &injected);
     v.run(&["gc", "--grace-period=0s"]).success();

@@ -6,7 +6,8 @@
  *
  * Why seccomp user notification and not an LD_PRELOAD shim: the vessel binary is linked
  * statically (crt-static, see .cargo/config.toml), so there is no dynamic libc to
- * interpose, and some of its calls go through rustix's raw syscalls anyway. A seccomp
+ * interpose, and rustix (linux_raw backend: the store's openat2, mkdirat, renameat)
+ * makes raw syscalls that never enter libc anyway. A seccomp
  * filter sees every syscall whichever way it is made. The filter sends the calls of
  * interest to this supervisor (SECCOMP_RET_USER_NOTIF); the supervisor resolves the
  * path from /proc/PID (the fd's link, or the path argument read from the caller's
@@ -14,6 +15,11 @@
  * directory, and answers each either "continue" (SECCOMP_USER_NOTIF_FLAG_CONTINUE: the
  * kernel runs the call as if nothing happened) or the injected errno. A plain
  * SECCOMP_RET_ERRNO filter cannot count, so it could not pick the Nth call.
+ *
+ * Why C and not a Rust example: it is a page of raw ioctls on structs that
+ * <linux/seccomp.h> defines; gcc builds it in a fraction of a second at test time, and
+ * the workspace build gains nothing. CONTINUE is unsafe as a security check (the caller
+ * may change its memory after we read it), which does not matter for a test's faults.
  *
  * Environment:
  *   VESSEL_FAULT=KIND:N:ERRNO  fail the Nth call of KIND (write: write, pwrite64, writev,
