@@ -70,6 +70,15 @@ impl Attachment {
         self.parsed_result()?.primary_ip(&self.ifname)?.gateway
     }
 
+    /// The subnet whose masquerading the host keeps for this attachment: the built-in
+    /// `default` network's as Vessel configures it now (a record made before, with ptp's
+    /// `ipMasq`, leaves it to the plugin).
+    pub fn host_masquerade(&self) -> Option<&'static str> {
+        let subnet = crate::builtin::masqueraded_subnet(&self.network)?;
+        let own = self.origin == format!("builtin:{}", self.network);
+        (own && !self.list().ok()?.masquerades()).then_some(subnet)
+    }
+
     /// Every plugin of the chain, and every IPAM plugin it delegates to, can be found.
     pub fn check_plugins(&self) -> Result<()> {
         let list = self.list()?;

@@ -1,6 +1,7 @@
 //! The two networks Vessel ships, as rkt did: `default` (a point-to-point veth to the host,
 //! an address from 172.16.28.0/24, a default route and IP masquerading: the pod reaches
-//! what the host reaches) and `default-restricted` (the same link without the route and
+//! what the host reaches; the masquerading is the subnet's, see `masquerade`, not ptp's
+//! per-pod `ipMasq`) and `default-restricted` (the same link without the route and
 //! the masquerading: the pod reaches the host only). A configuration file whose network
 //! has one of these names replaces it (rkt's "Overriding the default network").
 //!
@@ -33,14 +34,14 @@ pub fn sort_name(network: &str) -> String {
 /// portmap plugin (declaring the portMappings capability); without, it does not: a pod
 /// that maps no port saves that plugin's run at start and stop.
 pub fn conflist(name: &str, ports: bool) -> Option<Vec<u8>> {
-    let (masq, subnet, routes) = match name {
-        DEFAULT => (true, DEFAULT_SUBNET, json!([{"dst": "0.0.0.0/0"}])),
-        DEFAULT_RESTRICTED => (false, DEFAULT_RESTRICTED_SUBNET, json!([])),
+    let (subnet, routes) = match name {
+        DEFAULT => (DEFAULT_SUBNET, json!([{"dst": "0.0.0.0/0"}])),
+        DEFAULT_RESTRICTED => (DEFAULT_RESTRICTED_SUBNET, json!([])),
         _ => return None,
     };
     let mut plugins = vec![json!({
         "type": "ptp",
-        "ipMasq": masq,
+        "ipMasq": false,
         "ipam": {"type": "host-local", "subnet": subnet, "routes": routes},
     })];
     if ports {
@@ -54,6 +55,11 @@ pub fn is_builtin(name: &str) -> bool {
     name == DEFAULT || name == DEFAULT_RESTRICTED
 }
 
+/// The subnet the built-in network `name` masquerades as a whole (`masquerade::ensure`).
+pub fn masqueraded_subnet(name: &str) -> Option<&'static str> {
+    (name == DEFAULT).then_some(DEFAULT_SUBNET)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,7 +69,10 @@ mod tests {
     fn built_in_networks_parse_and_differ() {
         let d = ConfList::parse(&conflist(DEFAULT, false).unwrap(), ConfKind::Conflist).unwrap();
         assert_eq!(d.types(), ["ptp"]);
-        assert!(d.masquerades());
+        // Masqueraded by the subnet's rules, not by the plugin.
+        assert!(!d.masquerades());
+        assert_eq!(masqueraded_subnet(DEFAULT), Some(DEFAULT_SUBNET));
+        assert_eq!(masqueraded_subnet(DEFAULT_RESTRICTED), None);
         let dp = ConfList::parse(&conflist(DEFAULT, true).unwrap(), ConfKind::Conflist).unwrap();
         assert_eq!(dp.types(), ["ptp", "portmap"]);
         assert!(dp.has_capability("portMappings"));

@@ -35,6 +35,13 @@ impl NetworkDef {
             None => format!("builtin:{}", self.name),
         }
     }
+
+    /// Whether the pod's traffic leaving the network is masqueraded (by a plugin, or for a
+    /// built-in network by the subnet's rules).
+    pub fn masquerades(&self) -> bool {
+        self.list.masquerades()
+            || (self.file.is_none() && builtin::masqueraded_subnet(&self.name).is_some())
+    }
 }
 
 #[derive(Debug, Clone)]

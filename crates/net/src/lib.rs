@@ -1,8 +1,10 @@
 //! Pod networking through CNI plugins (CNI 1.0.0 and 0.4.0, and the 0.1/0.2 results rkt's
 //! plugins gave), as rkt did it. This crate reads network configurations, decides which a
 //! pod joins, runs the plugins (ADD, DEL, CHECK) and makes the pod's /etc/resolv.conf and
-//! /etc/hosts. It never does what a plugin does (links, addresses, routes, NAT): those are
-//! the real plugins' job, found in /usr/lib/cni and the operator's directories.
+//! /etc/hosts. It never does what a plugin does (links, addresses, routes, port NAT): those
+//! are the real plugins' job, found in /usr/lib/cni and the operator's directories. One
+//! exception, for speed: the built-in `default` network's masquerading is one rule set for
+//! its subnet, kept by `masquerade`, instead of ptp's eight iptables runs per pod.
 //!
 //! | module | job |
 //! |---|---|
@@ -11,6 +13,7 @@
 //! | `catalog` | every network: system and local net.d, built-ins |
 //! | `builtin` | `default` and `default-restricted` |
 //! | `plan` | a pod's attachments: networks, interface names, ports |
+//! | `masquerade` | the `default` subnet's masquerading rules on the host |
 //! | `attach` | one attachment: ADD, DEL, CHECK of a plugin chain; the record DEL needs |
 //! | `plugin` | finding and running a plugin (environment, stdin, timeout) |
 //! | `result` | plugin results of every version |
@@ -25,6 +28,7 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod etc;
+pub mod masquerade;
 pub mod names;
 pub mod netns;
 pub mod plan;

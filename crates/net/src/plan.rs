@@ -52,7 +52,7 @@ pub fn attachments(
         let chosen = able
             .iter()
             .copied()
-            .find(|&i| defs[i].list.masquerades())
+            .find(|&i| defs[i].masquerades())
             .or(able.last().copied());
         Some(chosen.ok_or_else(|| NetError::Port {
             mapping: ports[0].to_string(),

@@ -363,9 +363,10 @@ fn load_record(path: &Path) -> std::io::Result<Option<Vec<Attachment>>> {
     }
 }
 
-/// ADD in progress.
+/// ADD in progress, and beside it the check of the host's masquerading rules.
 pub struct Adding {
     thread: std::thread::JoinHandle<std::result::Result<Vec<Attachment>, net::NetError>>,
+    masquerade: Option<std::thread::JoinHandle<std::result::Result<(), net::NetError>>>,
 }
 
 /// Pins the network namespace of `pid` (the pod's first process), records the
@@ -391,16 +392,35 @@ pub fn start(paths: &NetPaths, req: &NetRequest, pid: i32, inv: Invoker) -> Resu
             Ok(atts)
         })
         .map_err(|e| PodError::Invalid(format!("starting the network thread: {e}")))?;
-    Ok(Adding { thread })
+    // Not on ADD's path: the rules only have to be there before an app sends a packet.
+    let masquerade = match req.attachments.iter().find_map(|a| {
+        a.host_masquerade()
+            .map(|subnet| (a.network.clone(), subnet))
+    }) {
+        Some((network, subnet)) => Some(
+            std::thread::Builder::new()
+                .name("masquerade".into())
+                .spawn(move || net::masquerade::ensure(&network, subnet))
+                .map_err(|e| PodError::Invalid(format!("starting the network thread: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Adding { thread, masquerade })
 }
 
 impl Adding {
     /// Waits for ADD; the attachments with their results, or why a network failed.
     pub fn finish(self) -> Result<Vec<Attachment>> {
-        match self.thread.join() {
-            Ok(r) => r.map_err(net_err),
-            Err(_) => Err(PodError::Invalid("the network thread panicked".into())),
-        }
+        let panicked = || PodError::Invalid("the network thread panicked".into());
+        let added = self.thread.join().map_err(|_| panicked())?;
+        let masqueraded = match self.masquerade {
+            Some(m) => m.join().map_err(|_| panicked())?,
+            None => Ok(()),
+        };
+        // A plugin's failure first: it is what the operator has to mend.
+        let atts = added.map_err(net_err)?;
+        masqueraded.map_err(net_err)?;
+        Ok(atts)
     }
 }
 

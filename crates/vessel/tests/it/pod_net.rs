@@ -442,3 +442,130 @@ fn all_joins_every_network_and_ipv6_where_the_config_asks() {
     let _ = pod.wait();
     net::assert_nothing_left(&uuid, &[&name, "default", "default-restricted"]);
 }
+
+/// A network namespace standing for the world beyond the host: a veth to the host on a
+/// test subnet (the host's side `.1`, the namespace's `.2`), removed when dropped.
+struct Outside {
+    netns: String,
+}
+
+impl Outside {
+    fn new(subnet: &Subnet) -> Outside {
+        let tag = subnet
+            .prefix
+            .trim_end_matches('.')
+            .replace("10.", "")
+            .replace('.', "x");
+        let netns = format!("vt-outside-{tag}");
+        let (host_if, ns_if) = (format!("vo{tag}h"), format!("vo{tag}n"));
+        let ip = |args: &[&str]| {
+            let st = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(st.success(), "ip {args:?}");
+        };
+        ip(&["netns", "add", &netns]);
+        let outside = Outside { netns };
+        let ns = outside.netns.as_str();
+        ip(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if, "netns", ns,
+        ]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", subnet.addr(1)),
+            "dev",
+            &host_if,
+        ]);
+        ip(&["link", "set", &host_if, "up"]);
+        ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{}/24", subnet.addr(2)),
+            "dev",
+            &ns_if,
+        ]);
+        ip(&["-n", ns, "link", "set", &ns_if, "up"]);
+        ip(&["-n", ns, "link", "set", "lo", "up"]);
+        outside
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth, and with it the host's side.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+/// NAT rules of Vessel's own (the default subnet's masquerading).
+fn vessel_nat_rules() -> Vec<String> {
+    let out = std::process::Command::new("iptables")
+        .args(["-t", "nat", "-S"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("VESSEL-DEFAULT"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn traffic_leaving_the_default_network_is_masqueraded_by_the_subnets_rules() {
+    let env = PodEnv::new();
+    let subnet = Subnet::new();
+    let outside = Outside::new(&subnet);
+    // A server beyond the host that prints the address it sees the client come from.
+    // It has no route back to the pods' subnet: only a masqueraded request gets an answer.
+    let port = free_port();
+    let server = std::process::Command::new("ip")
+        .args(["netns", "exec", &outside.netns, "python3", "-c"])
+        .arg(format!(
+            "import socket\ns=socket.socket()\ns.bind(('0.0.0.0',{port}))\ns.listen()\n\
+             s.settimeout(60)\nc,a=s.accept()\nc.sendall(b'seen')\nprint(a[0])"
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let target = subnet.addr(2);
+    let uuid_file = env.v.path("uuid");
+    let r = env.sh(
+        &[
+            "--net=default",
+            &format!("--uuid-file-save={}", uuid_file.display()),
+        ],
+        &format!(
+            "for i in $(seq 100); do out=$(echo hi | nc -w 2 {target} {port}); \
+             [ \"$out\" = seen ] && exit 0; sleep 0.1; done; exit 1"
+        ),
+    );
+    let seen = server.wait_with_output().unwrap();
+    r.success();
+    let uuid = read_uuid(&uuid_file);
+    assert_eq!(
+        String::from_utf8_lossy(&seen.stdout).trim(),
+        subnet.addr(1),
+        "the server beyond the host saw the pod's own address, not the host's"
+    );
+    // One rule set for the subnet, whatever the number of pods; none of the pod's own.
+    let rules = vessel_nat_rules();
+    assert_eq!(
+        rules
+            .iter()
+            .filter(|l| l.starts_with("-A POSTROUTING -s 172.16.28.0/24"))
+            .count(),
+        1,
+        "{rules:#?}"
+    );
+    assert!(
+        rules.contains(&"-A VESSEL-DEFAULT ! -d 224.0.0.0/4 -j MASQUERADE".to_string()),
+        "{rules:#?}"
+    );
+    net::assert_nothing_left(&uuid, &["default"]);
+}
