@@ -404,7 +404,12 @@ pub fn gc(pods: &Pods, opts: &GcOptions) -> Result<GcReport> {
                         continue;
                     }
                 }
-                pod.move_to(Dir::ExitedGarbage)?;
+                // One pod that cannot be marked (a full or failing disk) is named, and
+                // the others are still collected.
+                if let Err(e) = pod.move_to(Dir::ExitedGarbage) {
+                    report.failed.push(format!("{}: {e}", pod.uuid));
+                    continue;
+                }
                 let _ = pod.touch_locked(crate::layout::GC_MARK);
                 pod.unlock();
                 report.marked.push(pod.uuid.clone());

@@ -123,9 +123,14 @@ impl Store {
         };
         // An ACI's uncompressed archive is kept as a blob (export gives back the same ID).
         let aci_blob = aci.then(|| tmp.path().join("aci"));
+        let copy_error = TeeError::default();
         let outcome: Result<Extracted> = (|| {
             let mut archive: Box<dyn Read> = match &aci_blob {
-                Some(p) => Box::new(Tee::new(plain, fs::File::create(p).at(p)?)),
+                Some(p) => Box::new(Tee::new(
+                    plain,
+                    fs::File::create(p).at(p)?,
+                    copy_error.clone(),
+                )),
                 None => Box::new(plain),
             };
             let extracted = extract_tar(&mut archive, &mut writer, &opts)?;
@@ -138,6 +143,12 @@ impl Store {
         // The decompressor's own error is the real cause when extraction failed from it.
         let stream = decompressor.join().expect("decompressor thread panicked");
         let (extracted, uncompressed) = match outcome {
+            // The archive's copy could not be written: the reader saw that as a read
+            // error, but the cause is the write (a full disk), not the archive.
+            Err(_) if copy_error.is_set() => {
+                let path = aci_blob.expect("only an ACI is copied");
+                return Err::<StagedLayer, _>(copy_error.take()).at(path);
+            }
             Err(e) => {
                 return Err(match stream {
                     Err(ce) if ce.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -258,23 +269,48 @@ impl Store {
 struct Tee<R> {
     inner: R,
     out: std::io::BufWriter<fs::File>,
+    error: TeeError,
+}
+
+/// Where a [`Tee`] keeps its write error: its reader only sees that reading failed.
+#[derive(Clone, Default)]
+struct TeeError(std::rc::Rc<std::cell::RefCell<Option<std::io::Error>>>);
+
+impl TeeError {
+    fn is_set(&self) -> bool {
+        self.0.borrow().is_some()
+    }
+
+    fn take(&self) -> std::io::Error {
+        self.0.borrow_mut().take().expect("checked by is_set")
+    }
 }
 
 impl<R> Tee<R> {
-    fn new(inner: R, f: fs::File) -> Self {
+    fn new(inner: R, f: fs::File, error: TeeError) -> Self {
         Tee {
             inner,
             out: std::io::BufWriter::with_capacity(256 * 1024, f),
+            error,
         }
+    }
+
+    fn copy(&mut self, data: &[u8], end: bool) -> std::io::Result<()> {
+        std::io::Write::write_all(&mut self.out, data)?;
+        if end {
+            std::io::Write::flush(&mut self.out)?;
+        }
+        Ok(())
     }
 }
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        std::io::Write::write_all(&mut self.out, &buf[..n])?;
-        if n == 0 {
-            std::io::Write::flush(&mut self.out)?;
+        if let Err(e) = self.copy(&buf[..n], n == 0) {
+            let kind = e.kind();
+            *self.error.0.borrow_mut() = Some(e);
+            return Err(std::io::Error::new(kind, "writing the archive's copy"));
         }
         Ok(n)
     }

@@ -12,6 +12,7 @@ mod config_files;
 mod data_dir_safety;
 mod enter_terminal;
 mod fault_full_disk;
+mod fault_inject;
 mod fetch_bearer_token;
 mod fetch_discovery_labels;
 mod fetch_https;

@@ -9,6 +9,7 @@ pub mod aci;
 pub mod compress;
 pub mod digest;
 pub mod encoding;
+pub mod faults;
 pub mod gpg;
 pub mod host;
 pub mod httpd;
@@ -170,7 +171,20 @@ impl Vessel {
 
     /// A command ready to spawn (for tests that need the process itself).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(VESSEL);
+        self.command_via(&[], args)
+    }
+
+    /// A command that runs `vessel` under `prefix` (a wrapper such as the fault
+    /// injector): `PREFIX... vessel --dir DIR ARGS...`.
+    pub fn command_via(&self, prefix: &[&Path], args: &[&str]) -> Command {
+        let mut c = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(VESSEL);
+                c
+            }
+            None => Command::new(VESSEL),
+        };
         c.arg("--dir").arg(self.dir()).args(args);
         c.stdin(Stdio::null());
         c.env_remove("VESSEL_DIR")
