@@ -374,21 +374,7 @@ fn stopping_entering_and_removing_a_fly_pod_leave_nothing_behind() {
     let marker = format!("vesselfly{}", std::process::id());
     // A pod whose app has children of its own, which a fly init must not leave running.
     let script = format!("sh -c 'exec -a {marker} sleep 300' & exec sleep 300");
-    let uuid = p
-        .run(&[
-            "run",
-            "--detach",
-            "--stage1=fly",
-            &p.image,
-            "--exec=/bin/sh",
-            "--",
-            "-c",
-            &script,
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let uuid = p.detached(&["--stage1=fly"], &["/bin/sh", "-c", &script]);
     podkit::wait_for("the app's child", Duration::from_secs(10), || {
         !podkit::host_processes(&marker).is_empty()
     });
@@ -425,21 +411,7 @@ fn stopping_entering_and_removing_a_fly_pod_leave_nothing_behind() {
     assert!(host_mounts_under(p.v.dir()).is_empty());
 
     // stop --force (SIGKILL: a fly init takes no app along by dying), then gc.
-    let uuid = p
-        .run(&[
-            "run",
-            "--detach",
-            "--stage1=fly",
-            &p.image,
-            "--exec=/bin/sh",
-            "--",
-            "-c",
-            &script,
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let uuid = p.detached(&["--stage1=fly"], &["/bin/sh", "-c", &script]);
     podkit::wait_for("the app's child", Duration::from_secs(10), || {
         !podkit::host_processes(&marker).is_empty()
     });
