@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::kit::{busybox_rootfs, output, require_root, Ran, RUNTIME};
+use crate::kit::{busybox_rootfs, in_terminal, output, require_root, Ran, RUNTIME};
 
 struct Containerd {
     dir: tempfile::TempDir,
@@ -230,14 +230,11 @@ fn ctr_gives_a_terminal() {
     let rt = runtime();
     // ctr -t needs a terminal of its own: script(1) gives it one.
     let inner = format!(
-        "timeout 60 ctr -a {} run --rm -t --runc-binary {} {image} ctr-tty sh -c 'tty; echo in-tty'",
+        "timeout --foreground 60 ctr -a {} run --rm -t --runc-binary {} {image} ctr-tty sh -c 'tty; echo in-tty'",
         ctd.dir.path().join("containerd.sock").display(),
         rt.display()
     );
-    let typescript = ctd.dir.path().join("typescript");
-    let mut cmd = Command::new("script");
-    cmd.arg("-qec").arg(&inner).arg(&typescript);
-    let r = output(cmd, &["script", "ctr run -t"]);
+    let r = output(in_terminal(&inner), &["script", "ctr run -t"]);
     assert_eq!(r.code, Some(0), "{}\n{}", r.shown, ctd.log());
     assert!(r.stdout.contains("/dev/pts/0"), "{}", r.shown);
     assert!(r.stdout.contains("in-tty"), "{}", r.shown);
@@ -255,12 +252,10 @@ fn ctr_gives_a_terminal() {
     .ok();
     ctd.wait_status("ctr-tty-bg", "RUNNING");
     let inner = format!(
-        "timeout 60 ctr -a {} task exec -t --exec-id e2 ctr-tty-bg sh -c 'tty; echo exec-in-tty'",
+        "timeout --foreground 60 ctr -a {} task exec -t --exec-id e2 ctr-tty-bg sh -c 'tty; echo exec-in-tty'",
         ctd.dir.path().join("containerd.sock").display(),
     );
-    let mut cmd = Command::new("script");
-    cmd.arg("-qec").arg(&inner).arg(&typescript);
-    let r = output(cmd, &["script", "ctr task exec -t"]);
+    let r = output(in_terminal(&inner), &["script", "ctr task exec -t"]);
     assert_eq!(r.code, Some(0), "{}\n{}", r.shown, ctd.log());
     assert!(r.stdout.contains("/dev/pts/"), "{}", r.shown);
     assert!(r.stdout.contains("exec-in-tty"), "{}", r.shown);

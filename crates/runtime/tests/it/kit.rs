@@ -127,6 +127,20 @@ impl Drop for Env {
     }
 }
 
+/// `script(1)` running the shell command `line` on a terminal of its own, as a user at a
+/// shell would. The shell is fixed (script runs `$SHELL -c`): dash and bash differ in
+/// which process ends up in the terminal's foreground group. A command in `line` that
+/// sets the terminal's modes must be in that group (`timeout --foreground`), or the kernel
+/// stops it with SIGTTOU.
+pub fn in_terminal(line: &str) -> Command {
+    let mut cmd = Command::new("script");
+    cmd.arg("-qec")
+        .arg(line)
+        .arg("/dev/null")
+        .env("SHELL", "/bin/sh");
+    cmd
+}
+
 /// Runs `cmd` with stdout and stderr in files, waiting only for the command itself.
 pub fn output(mut cmd: Command, args: &[&str]) -> Ran {
     let out = tempfile::tempfile().unwrap();

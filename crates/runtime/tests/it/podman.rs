@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::kit::{busybox_rootfs, output, require_root, Ran, RUNTIME};
+use crate::kit::{busybox_rootfs, in_terminal, output, require_root, Ran, RUNTIME};
 
 struct Podman {
     dir: tempfile::TempDir,
@@ -45,7 +45,8 @@ impl Podman {
     fn command(&self, args: &[&str]) -> Command {
         let d = self.dir.path();
         let mut cmd = Command::new("timeout");
-        cmd.arg("120").arg("podman");
+        // In the foreground: under a terminal, podman sets its modes (run_in_terminal).
+        cmd.args(["--foreground", "120", "podman"]);
         for (flag, sub) in [
             ("--root", "root"),
             ("--runroot", "run"),
@@ -79,9 +80,7 @@ impl Podman {
             line.push(' ');
             line.push_str(&quote(a));
         }
-        let mut script = Command::new("script");
-        script.arg("-qec").arg(line).arg("/dev/null");
-        output(script, args)
+        output(in_terminal(&line), args)
     }
 }
 
