@@ -137,12 +137,15 @@ pub fn exec(root: &Root, a: &ExecArgs) -> Result<i32> {
 /// `--process FILE`: a whole OCI process object; runc takes it as it is.
 fn process_file(path: &std::path::Path) -> Result<Process> {
     let text = std::fs::read(path).map_err(RuntimeError::io("reading process", path))?;
-    let p: Process = serde_json::from_slice(&text).map_err(|e| {
+    let not_a_process = |e: serde_json::Error| {
         RuntimeError::Usage(format!(
             "process {}: not an OCI process: {e}",
             path.display()
         ))
-    })?;
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(not_a_process)?;
+    crate::bundle::respell_scheduler_flags(&mut value);
+    let p: Process = serde_json::from_value(value).map_err(not_a_process)?;
     check_process(&p)?;
     Ok(p)
 }
