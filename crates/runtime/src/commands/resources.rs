@@ -47,6 +47,11 @@ fn needed(limits: Option<&Limits>) -> Vec<&'static str> {
     if l.blkio_weight.is_some() {
         out.push("blkio");
     }
+    for c in l.other.controllers() {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
     out
 }
 
