@@ -60,15 +60,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> Result<i32> {
     let image = store
         .resolve(&app.image_id)
         .with_context(|| format!("the image of app {} ({})", app.name, app.image_name))?;
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&store.read_blob(&image.manifest)?)
-            .context("the image's stored manifest is not JSON")?;
-    if manifest.get("acKind").is_none() {
-        bail!(
-            "app {} runs an OCI image: export writes ACIs, from ACI images only for now",
-            app.name
-        );
-    }
+    let mut manifest = aci_manifest(&store, &image)?;
     // The app as it ran, as the pod's manifest records it.
     let pod_manifest: serde_json::Value = serde_json::from_slice(
         &std::fs::read(pod.paths().manifest())
@@ -85,15 +77,32 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> Result<i32> {
     let mut lower = vec![pod.paths().app_upper(&app.name)];
     lower.retain(|p| p.is_dir());
     lower.extend(store.lower_dirs(&image)?);
-    let part = part_path(&args.output);
-    let written = with_merged_tree(&lower, |root| write_aci(&part, &manifest, root));
+    write_merged_aci(&lower, &manifest, &args.output)?;
+    Ok(0)
+}
+
+/// The image's manifest as an ACI carries it: an ACI's own, or an OCI image's config
+/// converted (as pods see it, and as rkt's docker2aci gave a Docker image).
+pub fn aci_manifest(
+    store: &store::Store,
+    image: &store::images::ImageRecord,
+) -> Result<serde_json::Value> {
+    let manifest = store
+        .image_manifest(image)
+        .with_context(|| format!("the manifest of image {}", image.name))?;
+    Ok(serde_json::to_value(&manifest)?)
+}
+
+/// Writes `out` (through `out.part`, renamed when whole): `manifest` and the tree of
+/// `lower` overlaid (topmost first), as one flat ACI.
+pub fn write_merged_aci(lower: &[PathBuf], manifest: &serde_json::Value, out: &Path) -> Result<()> {
+    let part = part_path(out);
+    let written = with_merged_tree(lower, |root| write_aci(&part, manifest, root));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&part);
         return Err(e);
     }
-    std::fs::rename(&part, &args.output)
-        .with_context(|| format!("writing {}", args.output.display()))?;
-    Ok(0)
+    std::fs::rename(&part, out).with_context(|| format!("writing {}", out.display()))
 }
 
 fn part_path(out: &Path) -> PathBuf {

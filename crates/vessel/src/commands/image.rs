@@ -218,7 +218,12 @@ fn export(store: &Store, query: &str, file: &std::path::Path, overwrite: bool) -
             std::fs::copy(&src, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, file).with_context(|| format!("writing {}", file.display()))?;
         }
-        ImageFormat::Oci => bail!("exporting OCI images as ACI is not available yet"),
+        // Flattened into one ACI under the converted manifest, as rkt exported a Docker
+        // image it had converted at fetch (docker2aci): a new image ID, the same tree.
+        ImageFormat::Oci => {
+            let manifest = super::export::aci_manifest(store, &r)?;
+            super::export::write_merged_aci(&store.lower_dirs(&r)?, &manifest, file)?;
+        }
     }
     Ok(0)
 }

@@ -302,6 +302,50 @@ fn private_users_names_a_directory_that_blocks_it() {
 
 /// rkt's export: an exited pod's app, with what it wrote, as an ACI that imports and
 /// runs; the app's overrides become the image's app.
+/// An app of an OCI image exports too: its layers and what it changed, under the image's
+/// config converted to an appc manifest (as rkt gave a Docker image), the app as it ran.
+#[test]
+fn export_of_an_oci_images_app() {
+    let p = PodEnv::new();
+    let layout = crate::common::oci::busybox_layout(&p.v.path("layout"), "oci");
+    let id =
+        p.v.run(&["fetch", "--insecure-options=image", &layout.reference()])
+            .success()
+            .stdout
+            .trim()
+            .to_string();
+    let uuid_file = p.v.path("uuid");
+    p.run(&[
+        "run",
+        "--net=none",
+        &format!("--uuid-file-save={}", uuid_file.display()),
+        &id,
+        "--exec=/bin/sh",
+        "--",
+        "-c",
+        "echo from-oci >/hello",
+    ])
+    .success();
+    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
+    let out = p.v.path("oci-app.aci");
+    p.run(&["export", uuid.trim(), out.to_str().unwrap()])
+        .success();
+    let other = Vessel::new();
+    let aci = other.fetch(out.to_str().unwrap());
+    let r = other
+        .run(&[
+            "run",
+            "--rm",
+            "--net=none",
+            &aci,
+            "--exec=/bin/cat",
+            "--",
+            "/hello",
+        ])
+        .success();
+    assert_eq!(r.stdout, "from-oci\n", "{r}");
+}
+
 #[test]
 fn export_writes_an_exited_pods_app_as_an_aci() {
     let p = PodEnv::new();

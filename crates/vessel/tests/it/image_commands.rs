@@ -387,6 +387,48 @@ fn exported_aci_is_byte_identical_and_reimports_under_the_same_id() {
     fresh.assert_verify_clean();
 }
 
+/// An OCI image exports as one flat ACI (as rkt exported a Docker image): the layers
+/// merged (a whiteout hides what a lower layer had), under the converted manifest; the
+/// ACI imports into a fresh store with the same tree.
+#[test]
+fn an_oci_image_exports_as_one_flat_aci() {
+    let v = Vessel::new();
+    let base = Layer::new(
+        &TarWriter::new()
+            .file("keep", b"kept")
+            .file("gone", b"hidden above")
+            .finish(),
+        Compression::Gzip,
+    );
+    let top = Layer::new(
+        &TarWriter::new()
+            .file(".wh.gone", b"")
+            .file("added", b"new")
+            .finish(),
+        Compression::Gzip,
+    );
+    let (reference, id) = raw_image_layout(&v.path("layout"), &[base, top]);
+    v.fetch(&reference);
+    let out = v.path("flat.aci");
+    v.run(&["image", "export", &id, out.to_str().unwrap()])
+        .success();
+    assert!(!v.path("flat.aci.part").exists());
+    let fresh = Vessel::new();
+    let aci_id = fresh.fetch(out.to_str().unwrap());
+    assert_ne!(aci_id, id, "a new image: an ACI of the same tree");
+    let root = fresh.render(&aci_id);
+    assert_eq!(std::fs::read(root.join("keep")).unwrap(), b"kept");
+    assert_eq!(std::fs::read(root.join("added")).unwrap(), b"new");
+    assert!(!root.join("gone").exists(), "the whiteout was not applied");
+    assert!(!root.join(".wh.gone").exists());
+    let manifest = fresh.run(&["image", "cat-manifest", &aci_id]).success();
+    assert!(
+        manifest.stdout.contains("\"acKind\": \"ImageManifest\""),
+        "{manifest}"
+    );
+    fresh.assert_verify_clean();
+}
+
 #[test]
 fn export_does_not_replace_a_file_without_overwrite() {
     let v = Vessel::new();
