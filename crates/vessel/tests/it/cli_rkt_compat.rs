@@ -444,6 +444,38 @@ fn small_flags_as_rkt() {
     .failure()
     .stderr_names(&["run-sig.asc"]);
     assert!(p.list().is_empty(), "a refused run left a pod");
+    // run's deprecated spellings of --pull-policy: --store-only runs what is stored and
+    // fetches nothing; --no-store fetches again.
+    p.run(&[
+        "run",
+        "--rm",
+        "--net=none",
+        "--store-only",
+        &p.image,
+        "--exec=/bin/true",
+    ])
+    .success();
+    p.run(&[
+        "run",
+        "--rm",
+        "--store-only",
+        "example.com/absent:1",
+        "--exec=/bin/true",
+    ])
+    .failure()
+    .stderr_names(&["example.com/absent"]);
+    let aci_path = aci.path_str();
+    p.run(&[
+        "run",
+        "--rm",
+        "--net=none",
+        "--no-store",
+        "--insecure-options=image",
+        &aci_path,
+        "--exec=/bin/true",
+    ])
+    .success();
+    assert!(p.list().is_empty(), "a --rm pod was left");
     let r = p
         .run(&[
             "run",
