@@ -122,10 +122,8 @@ impl Cgroup {
     /// Writes `o`, each in the hierarchy that has its controller.
     pub(crate) fn set_other_limits(&self, o: &OtherLimits) -> Result<(), CgroupError> {
         if !o.io_throttles.is_empty() || !o.io_device_weights.is_empty() {
-            match self.dir_with("blkio") {
-                Ok(dir) => set_io_v1(&dir.path, o)?,
-                Err(_) => set_io_v2(&self.dir_with("io")?.path, o)?,
-            }
+            let dir = self.dir_with("blkio").or_else(|_| self.dir_with("io"))?;
+            set_io(&dir.path, dir.version, o)?;
         }
         if o.memory_swappiness.is_some() || o.oom_kill_disabled {
             let dir = self.dir_with("memory")?;
@@ -235,52 +233,39 @@ impl Cgroup {
     }
 }
 
-fn set_io_v1(dir: &Path, o: &OtherLimits) -> Result<(), CgroupError> {
+/// Per-device I/O limits and weights: v1's blkio files, or v2's `io.max`; the weight file
+/// is the I/O scheduler's (CFQ's or BFQ's).
+fn set_io(dir: &Path, version: Version, o: &OtherLimits) -> Result<(), CgroupError> {
     for (major, minor, kind, rate) in &o.io_throttles {
-        fs::write(
-            &dir.join(throttle_v1_file(*kind)),
-            &format!("{major}:{minor} {rate}"),
-        )?;
+        let (file, line) = match version {
+            Version::V1 => (throttle_v1_file(*kind), format!("{major}:{minor} {rate}")),
+            Version::V2 => (
+                "io.max",
+                format!("{major}:{minor} {}={rate}", throttle_v2_key(*kind)),
+            ),
+        };
+        fs::write(&dir.join(file), &line)?;
     }
-    if !o.io_device_weights.is_empty() {
-        let file = ["blkio.weight_device", "blkio.bfq.weight_device"]
-            .into_iter()
-            .map(|f| dir.join(f))
-            .find(|p| p.exists())
-            .ok_or_else(|| {
-                CgroupError::InvalidLimit(format!(
-                    "blockIO.weightDevice: no I/O scheduler here takes weights (no blkio.weight_device or blkio.bfq.weight_device in {})",
-                    dir.display()
-                ))
-            })?;
-        for (major, minor, weight) in &o.io_device_weights {
-            fs::write(&file, &format!("{major}:{minor} {weight}"))?;
-        }
+    if o.io_device_weights.is_empty() {
+        return Ok(());
     }
-    Ok(())
-}
-
-fn set_io_v2(dir: &Path, o: &OtherLimits) -> Result<(), CgroupError> {
-    for (major, minor, kind, rate) in &o.io_throttles {
-        fs::write(
-            &dir.join("io.max"),
-            &format!("{major}:{minor} {}={rate}", throttle_v2_key(*kind)),
-        )?;
-    }
-    if !o.io_device_weights.is_empty() {
-        let file = ["io.weight", "io.bfq.weight"]
-            .into_iter()
-            .map(|f| dir.join(f))
-            .find(|p| p.exists())
-            .ok_or_else(|| {
-                CgroupError::InvalidLimit(format!(
-                    "blockIO.weightDevice: no io.weight or io.bfq.weight in {}",
-                    dir.display()
-                ))
-            })?;
-        for (major, minor, weight) in &o.io_device_weights {
-            fs::write(&file, &format!("{major}:{minor} {weight}"))?;
-        }
+    let candidates = match version {
+        Version::V1 => ["blkio.weight_device", "blkio.bfq.weight_device"],
+        Version::V2 => ["io.weight", "io.bfq.weight"],
+    };
+    let file = candidates
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            CgroupError::InvalidLimit(format!(
+                "blockIO.weightDevice: no I/O scheduler here takes per-device weights (no {} in {})",
+                candidates.join(" or "),
+                dir.display()
+            ))
+        })?;
+    for (major, minor, weight) in &o.io_device_weights {
+        fs::write(&file, &format!("{major}:{minor} {weight}"))?;
     }
     Ok(())
 }
