@@ -9,20 +9,7 @@ use crate::v1alpha::{Image, ImageFilter, ImageFormat, ImageType, KeyValue};
 fn annotations_of(manifest: &serde_json::Value, format: Format) -> Vec<KeyValue> {
     match format {
         // appc: [{name, value}]
-        Format::Aci => manifest
-            .get("annotations")
-            .and_then(|a| a.as_array())
-            .map(|l| {
-                l.iter()
-                    .filter_map(|a| {
-                        Some(KeyValue {
-                            key: a.get("name")?.as_str()?.to_string(),
-                            value: a.get("value")?.as_str()?.to_string(),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        Format::Aci => crate::appc_annotations(manifest),
         // OCI: {key: value}
         Format::Oci => manifest
             .get("annotations")

@@ -35,3 +35,22 @@ pub const DEFAULT_LISTEN: &str = "localhost:15441";
 pub(crate) fn nanos(t: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
     t.and_then(|t| t.timestamp_nanos_opt()).unwrap_or(0)
 }
+
+/// appc's annotations (`[{"name", "value"}]` under `annotations` of an image or pod
+/// manifest) as the API's key-values.
+pub(crate) fn appc_annotations(manifest: &serde_json::Value) -> Vec<v1alpha::KeyValue> {
+    manifest
+        .get("annotations")
+        .and_then(|a| a.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| {
+                    Some(v1alpha::KeyValue {
+                        key: a.get("name")?.as_str()?.to_string(),
+                        value: a.get("value")?.as_str()?.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -80,7 +80,7 @@ impl PodCache {
         let annotations = manifest
             .as_deref()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-            .map(|v| manifest_annotations(&v))
+            .map(|v| crate::appc_annotations(&v))
             .unwrap_or_default();
         let files = Arc::new(PodFiles {
             state,
@@ -111,23 +111,6 @@ impl PodCache {
     fn kept(&self) -> usize {
         self.pods.lock().unwrap().len()
     }
-}
-
-fn manifest_annotations(manifest: &serde_json::Value) -> Vec<KeyValue> {
-    manifest
-        .get("annotations")
-        .and_then(|a| a.as_array())
-        .map(|list| {
-            list.iter()
-                .filter_map(|a| {
-                    Some(KeyValue {
-                        key: a.get("name")?.as_str()?.to_string(),
-                        value: a.get("value")?.as_str()?.to_string(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
