@@ -15,7 +15,7 @@ use rustix::fs::{openat, AtFlags, FileType, Mode, OFlags};
 use crate::digest::Digest;
 use crate::error::{IoContext, Result, StoreError};
 use crate::extract::path::EntryPath;
-use crate::extract::writer::{Meta, RootWriter, Whiteouts, OPAQUE_XATTR};
+use crate::extract::writer::{Meta, RootWriter, Whiteouts, opaque_xattr};
 use crate::images::ImageRecord;
 use crate::store::Store;
 
@@ -243,7 +243,7 @@ fn copy_dir(
                 let xattrs = read_xattrs(&child);
                 let opaque = xattrs
                     .iter()
-                    .any(|(k, v)| k.as_slice() == OPAQUE_XATTR.as_bytes() && v.as_slice() == b"y");
+                    .any(|(k, v)| k.as_slice() == opaque_xattr().as_bytes() && v.as_slice() == b"y");
                 w.dir(&path, &meta_of(&st, xattrs)).map_err(werr)?;
                 if opaque {
                     w.opaque(&path).map_err(werr)?;

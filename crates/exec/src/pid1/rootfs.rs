@@ -23,8 +23,9 @@ fn escape_overlay_path(p: &str) -> String {
         .replace(',', "\\,")
 }
 
-/// Mounts the app's overlay and returns a detached mount fd.
-pub fn overlay(plan: &RootfsPlan) -> Result<OwnedFd> {
+/// Mounts the app's overlay and returns a detached mount fd. `userxattr`: the layers
+/// mark opaque directories with `user.overlay.*` (written rootless, store::userns).
+pub fn overlay(plan: &RootfsPlan, userxattr: bool) -> Result<OwnedFd> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx("fsopen overlay")?;
     let lowers: Vec<String> = plan
         .lower
@@ -44,12 +45,15 @@ pub fn overlay(plan: &RootfsPlan) -> Result<OwnedFd> {
         let fs2 = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx("fsopen overlay")?;
         let joined: Vec<String> = lowers.iter().map(|l| escape_overlay_path(l)).collect();
         fsconfig_set_string(&fs2, "lowerdir", joined.join(":").as_str()).ctx("overlay lowerdir")?;
-        return finish_overlay(fs2, plan);
+        return finish_overlay(fs2, plan, userxattr);
     }
-    finish_overlay(fs, plan)
+    finish_overlay(fs, plan, userxattr)
 }
 
-fn finish_overlay(fs: OwnedFd, plan: &RootfsPlan) -> Result<OwnedFd> {
+fn finish_overlay(fs: OwnedFd, plan: &RootfsPlan, userxattr: bool) -> Result<OwnedFd> {
+    if userxattr {
+        fsconfig_set_flag(&fs, "userxattr").ctx("overlay userxattr")?;
+    }
     fsconfig_set_string(&fs, "upperdir", plan.upper.as_os_str())
         .with_ctx(|| format!("overlay upperdir {}", plan.upper.display()))?;
     fsconfig_set_string(&fs, "workdir", plan.work.as_os_str())
