@@ -357,6 +357,7 @@ fn cross_over(
 pub fn exec_main() -> ! {
     // Not dumpable again (exec reset it): nothing in the pod may look into us.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    crate::app::note_setgroups();
     let mut json = Vec::new();
     // SAFETY: the carrier was left open for us by `cross_over`; we own it from here.
     let description = unsafe { std::fs::File::from_raw_fd(CARRY_FD) }

@@ -225,6 +225,19 @@ pub fn apply(cx: &RootContext<'_>, ops: &[MountOp], warnings: &mut Vec<String>) 
                 refuse_root_itself(root, t.as_fd(), target)?;
                 match mount::mount_new(fstype, source.as_deref(), options, t.as_fd()) {
                     Ok(()) => {}
+                    // A user namespace that does not map the spec's tty group (rootless
+                    // with a single id): devpts gives its ptys the caller's group instead.
+                    Err(e)
+                        if cx.userns
+                            && fstype == "devpts"
+                            && e.errno() == Some(libc::EINVAL)
+                            && options.params.iter().any(|(k, _)| k == "gid") =>
+                    {
+                        let mut without_gid = options.clone();
+                        without_gid.params.retain(|(k, _)| k != "gid");
+                        mount::mount_new(fstype, source.as_deref(), &without_gid, t.as_fd())
+                            .map_err(|e| e.wrap(format!("mounting {fstype} on {target}")))?;
+                    }
                     // In a user namespace that does not own the host's network or IPC
                     // namespace (--net=host, --ipc=parent), sysfs and mqueue cannot be made
                     // anew: the host's are bound, read-only.

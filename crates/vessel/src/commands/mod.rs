@@ -23,7 +23,12 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
     if let Some(who) = &rootless {
         crate::rootless::apply_defaults(&mut cli.global, who)?;
     }
-    let dir = data_dir(&cli.global, rootless.as_ref())?;
+    // Commands that print only what the binary knows read no configuration.
+    let dir = if matches!(cli.command, Command::Version(_) | Command::Completion { .. }) {
+        std::path::PathBuf::new()
+    } else {
+        data_dir(&cli.global, rootless.as_ref())?
+    };
     if let Some(who) = rootless.as_ref().filter(|_| needs_data_dir(&cli.command)) {
         let note = matches!(
             cli.command,
