@@ -72,7 +72,7 @@ Recorded $(date -u '+%Y-%m-%d %H:%M UTC') by \`bench/rootless.sh --runs $runs\`,
 ## Machine
 
 $(machine_markdown)
-- Also: $(podman --version), $(newuidmap --version 2>&1 | head -n1 || echo newuidmap)
+- Also: $(podman --version), uidmap $(dpkg-query -W -f='${Version}' uidmap 2>/dev/null || echo '?')
 - cgroups: v1 controllers (hybrid): neither runtime puts a rootless container in a cgroup here
 
 ## Commands (one hyperfine run, $runs timed runs each after 5 warm-ups)
