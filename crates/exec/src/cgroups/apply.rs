@@ -95,6 +95,6 @@ impl Cgroup {
                 }
             }
         }
-        Ok(())
+        self.set_other_limits(&limits.other)
     }
 }

@@ -23,6 +23,8 @@ const FILES: &[&str] = &[
     "cpuset.cpus",
     "cpuset.mems",
     "io.weight",
+    "io.max",
+    "hugetlb.2MB.max",
     "pids.max",
     "pids.current",
 ];
@@ -225,4 +227,60 @@ fn cpuset_lists_expand() {
     assert_eq!(parse_list("0-2,5\n"), [0, 1, 2, 5]);
     assert_eq!(parse_list(""), Vec::<u16>::new());
     assert_eq!(parse_list("3"), [3]);
+}
+
+#[test]
+fn v2_other_limits_io_max_hugetlb_and_unified() {
+    let (_t, root, cgroups) = fake();
+    let cgroups = cgroups.with_controller("blkio").with_controller("hugetlb");
+    let c = cgroups.at(Path::new("default/c1")).unwrap();
+    let dir = root.join("default/c1");
+    let limits = |other: OtherLimits| Limits {
+        other,
+        ..Limits::default()
+    };
+    c.set_limits(&limits(OtherLimits {
+        io_throttles: vec![(8, 0, Throttle::WriteIops, 300)],
+        hugepages: vec![("2MB".into(), 4 << 20)],
+        unified: vec![("memory.low".into(), "1234".into())],
+        ..OtherLimits::default()
+    }))
+    .unwrap();
+    assert_eq!(read(dir.join("io.max")), "8:0 wiops=300");
+    assert_eq!(read(dir.join("hugetlb.2MB.max")), (4u64 << 20).to_string());
+    assert_eq!(read(dir.join("memory.low")), "1234");
+    // v1-only knobs, a file the cgroup lacks, a key that would leave it: refused.
+    for (other, says) in [
+        (
+            OtherLimits {
+                memory_swappiness: Some(5),
+                ..OtherLimits::default()
+            },
+            "need cgroup v1",
+        ),
+        (
+            OtherLimits {
+                unified: vec![("memory.high".into(), "1".into())],
+                ..OtherLimits::default()
+            },
+            "no memory.high",
+        ),
+        (
+            OtherLimits {
+                unified: vec![("../../x.y".into(), "1".into())],
+                ..OtherLimits::default()
+            },
+            "not a controller's interface file",
+        ),
+        (
+            OtherLimits {
+                hugepages: vec![("1GB".into(), 1)],
+                ..OtherLimits::default()
+            },
+            "no 1GB huge pages",
+        ),
+    ] {
+        let e = c.set_limits(&limits(other)).unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+    }
 }

@@ -42,6 +42,41 @@ pub struct Limits {
     pub cpuset_mems: Option<String>,
     /// Block I/O weight (10..=1000).
     pub blkio_weight: Option<u16>,
+    /// The rest of the runtime spec's resources (`other_limits.rs`).
+    pub other: OtherLimits,
+}
+
+/// Which per-device I/O limit (v1 file name part, v2 `io.max` key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Throttle {
+    ReadBps,
+    WriteBps,
+    ReadIops,
+    WriteIops,
+}
+
+/// Resources fewer containers ask for: each is written where its controller is, and
+/// refused naming the controller where this host has none (never silently dropped).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtherLimits {
+    /// `blockIO.throttle*Device`: (major, minor, kind, rate).
+    pub io_throttles: Vec<(i64, i64, Throttle, u64)>,
+    /// `blockIO.weightDevice`: (major, minor, weight).
+    pub io_device_weights: Vec<(i64, i64, u16)>,
+    /// `memory.swappiness` (v1).
+    pub memory_swappiness: Option<u64>,
+    /// `memory.disableOOMKiller` (v1).
+    pub oom_kill_disabled: bool,
+    /// `hugepageLimits`: (page size as the kernel names it, such as `2MB`; bytes).
+    pub hugepages: Vec<(String, u64)>,
+    /// `network.classID` (v1 net_cls).
+    pub net_class_id: Option<u32>,
+    /// `network.priorities` (v1 net_prio): (interface, priority).
+    pub net_priorities: Vec<(String, u32)>,
+    /// `rdma`: (device, hca_handles, hca_objects).
+    pub rdma: Vec<(String, Option<u32>, Option<u32>)>,
+    /// `unified`: v2 interface file -> value, written as they are (v2 only).
+    pub unified: Vec<(String, String)>,
 }
 
 /// An OCI signed limit: positive is a value, negative is unlimited, 0 is unset.
@@ -99,8 +134,7 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 }
 
 impl Limits {
-    /// The limits of an OCI runtime spec's `linux.resources` that Vessel
-    /// supports (memory limit, cpu quota/period/shares, pids, devices).
+    /// The limits of an OCI runtime spec's `linux.resources`.
     pub fn from_oci(resources: &oci_spec::runtime::LinuxResources) -> Result<Self, CgroupError> {
         let mut limits = Limits::default();
         if let Some(memory) = resources.memory() {
@@ -130,6 +164,7 @@ impl Limits {
         if let Some(blkio) = resources.block_io() {
             limits.blkio_weight = blkio.weight().filter(|&w| w > 0);
         }
+        limits.other = OtherLimits::from_oci(resources);
         if let Some(devices) = resources.devices() {
             limits.devices = Some(
                 devices

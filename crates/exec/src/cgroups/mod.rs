@@ -31,6 +31,7 @@ mod fs;
 mod join;
 pub mod limits;
 pub mod mountinfo;
+mod other_limits;
 pub mod stats;
 mod teardown;
 mod v1;
@@ -47,7 +48,7 @@ use std::path::{Component, Path, PathBuf};
 
 pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
 pub use join::{fork_into, join_with_fds, move_with_fds, JoinFds};
-pub use limits::{shares_to_weight, CpuQuota, Limits, UNLIMITED};
+pub use limits::{shares_to_weight, CpuQuota, Limits, OtherLimits, Throttle, UNLIMITED};
 pub use mountinfo::{CgroupMounts, Layout, V1Mount};
 
 /// Default parent of pod cgroups, relative to each hierarchy's mount point.

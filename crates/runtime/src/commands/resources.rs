@@ -18,10 +18,11 @@ fn exec_err(e: impl std::fmt::Display) -> RuntimeError {
 }
 
 /// The v1 controllers (v2 names differ only for blkio/io) an OCI container may be under
-/// beyond Vessel's own: freezer (pause), cpuacct (cpu usage), cpuset and blkio (limits,
-/// only when asked, since each costs a directory per container).
+/// beyond Vessel's own: freezer (pause), cpuacct (cpu usage), and those of the limits
+/// only some containers ask for (each costs a directory per container, so only when
+/// asked).
 pub const ALWAYS: &[&str] = &["freezer", "cpuacct"];
-pub const WHEN_ASKED: &[&str] = &["cpuset", "blkio"];
+pub const WHEN_ASKED: &[&str] = &["cpuset", "blkio", "hugetlb", "net_cls", "net_prio", "rdma"];
 
 /// The hierarchies of OCI containers: Vessel's, the ones above always, and those of
 /// `WHEN_ASKED` that `limits` needs (all of them for a handle on an existing container).
@@ -46,6 +47,11 @@ fn needed(limits: Option<&Limits>) -> Vec<&'static str> {
     }
     if l.blkio_weight.is_some() {
         out.push("blkio");
+    }
+    for c in l.other.controllers() {
+        if !out.contains(&c) {
+            out.push(c);
+        }
     }
     out
 }

@@ -234,3 +234,78 @@ fn events_stream_stats_then_an_oom_kill_and_end_with_the_container() {
     assert!(kinds.iter().any(|k| k == "oom"), "{kinds:?}");
     assert_eq!(env.status(id), "stopped");
 }
+
+/// The first block device's major:minor (the kernel takes throttles only for a real one).
+fn a_block_device() -> String {
+    let mut devs: Vec<String> = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            !n.starts_with("loop") && !n.starts_with("ram") && !n.starts_with("zram")
+        })
+        .map(|e| read(e.path().join("dev")))
+        .collect();
+    devs.sort();
+    devs.into_iter().next().expect("a block device")
+}
+
+/// The runtime spec's less common resources: written where this host has the
+/// controller (per-device I/O limits, swappiness, the OOM killer switch: v1 here), at
+/// create and by update; refused naming the controller or field where it has none
+/// (net_cls, rdma, unified on v1), the container left as it was.
+#[test]
+fn other_resources_are_written_or_refused_by_name() {
+    let dev = a_block_device();
+    let (major, minor) = dev.split_once(':').unwrap();
+    let (major, minor): (i64, i64) = (major.parse().unwrap(), minor.parse().unwrap());
+    let env = Env::new(&["sleep", "1000"]);
+    env.edit_config(|c| {
+        c["linux"]["resources"] = serde_json::json!({
+            "blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}]},
+            "memory": {"swappiness": 10, "disableOOMKiller": true}
+        });
+    });
+    let id = "orawor-1";
+    env.run(&["run", "--detach", id]).ok();
+    assert_eq!(
+        read(cg("blkio", id, "blkio.throttle.read_bps_device")),
+        format!("{dev} 1048576")
+    );
+    assert_eq!(read(cg("memory", id, "memory.swappiness")), "10");
+    assert!(read(cg("memory", id, "memory.oom_control")).contains("oom_kill_disable 1"));
+    // update -r: a write limit in IOPS over the read limit.
+    let file = env.bundle.path().join("io.json");
+    std::fs::write(
+        &file,
+        format!(r#"{{"blockIO":{{"throttleWriteIOPSDevice":[{{"major":{major},"minor":{minor},"rate":200}}]}}}}"#),
+    )
+    .unwrap();
+    env.run(&["update", "-r", file.to_str().unwrap(), id]).ok();
+    assert_eq!(
+        read(cg("blkio", id, "blkio.throttle.write_iops_device")),
+        format!("{dev} 200")
+    );
+    // What this host has no controller or hierarchy for is refused, naming it.
+    for (json, says) in [
+        (
+            r#"{"network":{"classID":1048577}}"#,
+            "no net_cls controller",
+        ),
+        (
+            r#"{"rdma":{"mlx5_1":{"hcaHandles":3}}}"#,
+            "no rdma controller",
+        ),
+        (
+            r#"{"unified":{"memory.high":"1G"}}"#,
+            "linux.resources.unified needs",
+        ),
+    ] {
+        std::fs::write(&file, json).unwrap();
+        env.run(&["update", "-r", file.to_str().unwrap(), id])
+            .fails_with(says);
+    }
+    assert_eq!(env.status(id), "running");
+    env.run(&["delete", "--force", id]).ok();
+    env.assert_gone(id);
+}
