@@ -248,11 +248,7 @@ pub struct UserDirs {
 /// [`UserDirs`] from the environment `env` (a variable set but empty, or relative, counts
 /// as unset, as the XDG specification says). `None` without $HOME where it is needed.
 pub fn user_dirs(env: impl Fn(&str) -> Option<std::ffi::OsString>, uid: u32) -> Option<UserDirs> {
-    let var = |name: &str| {
-        env(name)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
+    let var = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
     let home = var("HOME");
     let base = |xdg: &str, under_home: &str| match var(xdg) {
         Some(p) => Some(p),
@@ -300,7 +296,11 @@ mod user_dirs_tests {
     fn defaults_under_home_and_a_runtime_fallback() {
         // Empty and relative values count as unset.
         let d = user_dirs(
-            env(&[("HOME", "/home/a"), ("XDG_DATA_HOME", ""), ("XDG_CONFIG_HOME", "rel")]),
+            env(&[
+                ("HOME", "/home/a"),
+                ("XDG_DATA_HOME", ""),
+                ("XDG_CONFIG_HOME", "rel"),
+            ]),
             7,
         )
         .unwrap();

@@ -113,10 +113,7 @@ mod tests {
 
     #[test]
     fn subordinate_range_maps_its_ids_and_refuses_beyond() {
-        let v = IdView::from_maps(
-            "0 1001 1\n1 100000 65536\n",
-            "0 1001 1\n1 100000 65536\n",
-        );
+        let v = IdView::from_maps("0 1001 1\n1 100000 65536\n", "0 1001 1\n1 100000 65536\n");
         assert!(v.nested());
         assert_eq!(v.fit(1000, 1000), Ok((1000, 1000)));
         assert_eq!(v.fit(65536, 0), Ok((65536, 0)));

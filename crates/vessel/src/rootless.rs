@@ -54,7 +54,11 @@ pub fn info(g: &Global, dir: &std::path::Path, who: Option<&Identity>) -> serde_
         None => (
             true,
             None,
-            vec!["none", "host", "CNI networks (default, default-restricted, net.d)"],
+            vec![
+                "none",
+                "host",
+                "CNI networks (default, default-restricted, net.d)",
+            ],
             "a tmpfs /dev with the standard device nodes",
         ),
         Some(_) => (
@@ -141,7 +145,14 @@ pub fn print_table(v: &serde_json::Value) {
     let e = &v["enforced"];
     println!("namespaces\t{}", s(&e["namespaces"]));
     println!("capabilities, seccomp, no_new_privs\tyes");
-    println!("cgroup limits\t{}", if e["cgroupLimits"] == true { "yes" } else { "no" });
+    println!(
+        "cgroup limits\t{}",
+        if e["cgroupLimits"] == true {
+            "yes"
+        } else {
+            "no"
+        }
+    );
     if let Some(n) = e["cgroupLimitsNote"].as_str() {
         println!("\t{n}");
     }

@@ -426,9 +426,8 @@ static SETGROUPS_DENIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// Records [`SETGROUPS_DENIED`]: apps then keep their groups instead of failing.
 pub fn note_setgroups() {
-    let _ = SETGROUPS_DENIED.set(
-        std::fs::read("/proc/self/setgroups").is_ok_and(|s| s.starts_with(b"deny")),
-    );
+    let _ = SETGROUPS_DENIED
+        .set(std::fs::read("/proc/self/setgroups").is_ok_and(|s| s.starts_with(b"deny")));
 }
 
 #[cfg(test)]

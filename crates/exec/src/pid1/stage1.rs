@@ -101,7 +101,8 @@ pub fn setup(plan: &PodPlan, channel: &PodEnd) -> Result<Option<OwnedFd>> {
         } else {
             app.rootfs.clone()
         };
-        let overlay = rootfs::overlay(&rootfs, plan.rootless).with_ctx(|| format!("app {}", app.name))?;
+        let overlay =
+            rootfs::overlay(&rootfs, plan.rootless).with_ctx(|| format!("app {}", app.name))?;
         mount::attach(&overlay, target.as_fd())
             .with_ctx(|| format!("app {}: attaching its root", app.name))?;
         let root = rustix::fs::openat(

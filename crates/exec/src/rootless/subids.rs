@@ -56,8 +56,14 @@ mod tests {
         assert_eq!(
             ranges_in(file, Some("alice"), 1001),
             [
-                SubRange { start: 100000, count: 65536 },
-                SubRange { start: 300000, count: 1000 }
+                SubRange {
+                    start: 100000,
+                    count: 65536
+                },
+                SubRange {
+                    start: 300000,
+                    count: 1000
+                }
             ]
         );
         assert_eq!(ranges_in(file, Some("bob"), 7), []);

@@ -24,7 +24,10 @@ pub fn dispatch(mut cli: Cli) -> Result<i32> {
         crate::rootless::apply_defaults(&mut cli.global, who)?;
     }
     // Commands that print only what the binary knows read no configuration.
-    let dir = if matches!(cli.command, Command::Version(_) | Command::Completion { .. }) {
+    let dir = if matches!(
+        cli.command,
+        Command::Version(_) | Command::Completion { .. }
+    ) {
         std::path::PathBuf::new()
     } else {
         data_dir(&cli.global, rootless.as_ref())?

@@ -53,9 +53,14 @@ impl User {
             .lines()
             .find_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
-                (f.len() == 3 && f[0] == name).then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
+                (f.len() == 3 && f[0] == name)
+                    .then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
             });
-        assert_eq!(range.is_some(), subids, "{name}'s subordinate ids: {range:?}");
+        assert_eq!(
+            range.is_some(),
+            subids,
+            "{name}'s subordinate ids: {range:?}"
+        );
         // The build's target directory may be closed to other users: a copy they can run.
         let shared = tempfile::Builder::new()
             .prefix("vessel-test-rootless-")
@@ -108,8 +113,17 @@ impl User {
     /// A file the user may read, from one the test made.
     fn give(&self, path: &Path) -> String {
         let to = self.shared.path().join(path.file_name().unwrap());
-        Command::new("cp").arg("-a").arg(path).arg(&to).status().unwrap();
-        Command::new("chmod").args(["-R", "a+rX"]).arg(&to).status().unwrap();
+        Command::new("cp")
+            .arg("-a")
+            .arg(path)
+            .arg(&to)
+            .status()
+            .unwrap();
+        Command::new("chmod")
+            .args(["-R", "a+rX"])
+            .arg(&to)
+            .status()
+            .unwrap();
         to.to_string_lossy().into_owned()
     }
 
@@ -121,7 +135,9 @@ impl User {
     fn fetch_busybox(&self, v: &Vessel) -> String {
         let aci = busybox_aci(v.work(), "example.com/busybox", "1", Compression::Gzip);
         let path = self.give(&aci.path);
-        let r = self.run(&["fetch", "--insecure-options=image", "--full", &path]).success();
+        let r = self
+            .run(&["fetch", "--insecure-options=image", "--full", &path])
+            .success();
         assert_eq!(r.stdout.trim(), aci.id, "{r}");
         aci.id
     }
@@ -130,13 +146,14 @@ impl User {
 impl Drop for User {
     fn drop(&mut self) {
         // Whatever a failed test left running of this user's (its own ids and its range).
-        let mine = |uid: u32| {
-            uid == self.uid || self.subids.is_some_and(|(s, n)| uid >= s && uid < s + n)
-        };
+        let mine =
+            |uid: u32| uid == self.uid || self.subids.is_some_and(|(s, n)| uid >= s && uid < s + n);
         for _ in 0..3 {
             let mut left = 0;
             for e in std::fs::read_dir("/proc").unwrap().flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
                 if std::fs::metadata(e.path()).is_ok_and(|m| mine(m.uid())) {
                     // SAFETY: a signal to a process of this test's own user.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -148,7 +165,10 @@ impl Drop for User {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let _ = Command::new("userdel").args(["-r", "-f"]).arg(&self.name).output();
+        let _ = Command::new("userdel")
+            .args(["-r", "-f"])
+            .arg(&self.name)
+            .output();
         let _ = Command::new("rm").arg("-rf").arg(&self.home).status();
     }
 }
@@ -170,13 +190,28 @@ fn info_says_rootless_and_the_xdg_directories() {
     // System trust is still read from /etc/vessel.
     assert_eq!(i["configDirs"]["local"], "/etc/vessel");
     assert_eq!(i["runtimeDir"], format!("/tmp/vessel-{}", u.uid));
-    assert!(i["runtimeDirNote"].as_str().unwrap().contains("XDG_RUNTIME_DIR"), "{i}");
+    assert!(
+        i["runtimeDirNote"]
+            .as_str()
+            .unwrap()
+            .contains("XDG_RUNTIME_DIR"),
+        "{i}"
+    );
     assert_eq!(i["userNamespace"]["mappedIds"], 65537, "{i}");
     assert_eq!(i["enforced"]["cgroupLimits"], false);
-    assert!(i["enforced"]["cgroupLimitsNote"].as_str().unwrap().contains("v1"), "{i}");
+    assert!(
+        i["enforced"]["cgroupLimitsNote"]
+            .as_str()
+            .unwrap()
+            .contains("v1"),
+        "{i}"
+    );
     let i = info(
         &u,
-        &[("XDG_DATA_HOME", "/srv/d"), ("XDG_RUNTIME_DIR", "/run/user/77")],
+        &[
+            ("XDG_DATA_HOME", "/srv/d"),
+            ("XDG_RUNTIME_DIR", "/run/user/77"),
+        ],
     );
     assert_eq!(i["dataDir"], "/srv/d/vessel");
     assert_eq!(i["runtimeDir"], "/run/user/77/vessel");
@@ -198,33 +233,76 @@ fn a_user_fetches_runs_and_manages_pods() {
     let id = u.fetch_busybox(&v);
     // The image's owners are the user's subordinate ids on the host: /home/app is 1000's.
     let layer = u.data_dir().join("store/layers").join(&id).join("rootfs");
-    assert_eq!(std::fs::metadata(layer.join("home/app")).unwrap().uid(), start + 999);
-    assert_eq!(std::fs::metadata(layer.join("bin/busybox")).unwrap().uid(), u.uid);
+    assert_eq!(
+        std::fs::metadata(layer.join("home/app")).unwrap().uid(),
+        start + 999
+    );
+    assert_eq!(
+        std::fs::metadata(layer.join("bin/busybox")).unwrap().uid(),
+        u.uid
+    );
     busybox_layout(&v.path("oci"), "v1");
     let oci_ref = format!("oci:{}:v1", u.give(&v.path("oci")));
-    u.run(&["fetch", "--insecure-options=image", &oci_ref]).success();
+    u.run(&["fetch", "--insecure-options=image", &oci_ref])
+        .success();
     let r = u
-        .run(&["run", "--rm", "--insecure-options=image", &oci_ref, "--user=1000", "--exec=/bin/sh", "--", "-c", "id -u; echo x > /tmp/f && stat -c %u /tmp/f"])
+        .run(&[
+            "run",
+            "--rm",
+            "--insecure-options=image",
+            &oci_ref,
+            "--user=1000",
+            "--exec=/bin/sh",
+            "--",
+            "-c",
+            "id -u; echo x > /tmp/f && stat -c %u /tmp/f",
+        ])
         .success();
     assert_eq!(r.stdout_lines(), ["1000", "1000"], "{r}");
     let r = u
         .run(&[
-            "run", "--volume=v,kind=empty,mode=0777",
-            "example.com/busybox:1", "--name=writer", "--mount=volume=v,target=/v", "--exec=/bin/sh", "--", "-c", "echo shared > /v/f",
-            "---", "example.com/busybox:1", "--name=reader", "--mount=volume=v,target=/v", "--exec=/bin/sh", "--", "-c", "while [ ! -s /v/f ]; do sleep 0.05; done; cat /v/f",
+            "run",
+            "--volume=v,kind=empty,mode=0777",
+            "example.com/busybox:1",
+            "--name=writer",
+            "--mount=volume=v,target=/v",
+            "--exec=/bin/sh",
+            "--",
+            "-c",
+            "echo shared > /v/f",
+            "---",
+            "example.com/busybox:1",
+            "--name=reader",
+            "--mount=volume=v,target=/v",
+            "--exec=/bin/sh",
+            "--",
+            "-c",
+            "while [ ! -s /v/f ]; do sleep 0.05; done; cat /v/f",
         ])
         .success();
     assert!(r.stdout.contains("shared"), "{r}");
 
     let uuid = u
-        .run(&["run", "--detach", "example.com/busybox:1", "--exec=/bin/sh", "--", "-c", "echo hello; exec sleep 600"])
+        .run(&[
+            "run",
+            "--detach",
+            "example.com/busybox:1",
+            "--exec=/bin/sh",
+            "--",
+            "-c",
+            "echo hello; exec sleep 600",
+        ])
         .success()
         .stdout
         .trim()
         .to_string();
     let list = u.run(&["list", "--format=json"]).success().json();
     let pods = list.as_array().unwrap();
-    assert!(pods.iter().any(|p| p["name"] == uuid.as_str() && p["state"] == "running"), "{list}");
+    assert!(
+        pods.iter()
+            .any(|p| p["name"] == uuid.as_str() && p["state"] == "running"),
+        "{list}"
+    );
     let status = u.run(&["status", "--format=json", &uuid]).success().json();
     assert_eq!(status["state"], "running", "{status}");
     let mut logs = String::new();
@@ -236,7 +314,15 @@ fn a_user_fetches_runs_and_manages_pods() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(logs.contains("hello"), "{logs}");
-    let r = u.run(&["enter", &uuid, "/bin/sh", "-c", "id -u; cat /proc/1/cmdline | tr '\\0' ' '"]).success();
+    let r = u
+        .run(&[
+            "enter",
+            &uuid,
+            "/bin/sh",
+            "-c",
+            "id -u; cat /proc/1/cmdline | tr '\\0' ' '",
+        ])
+        .success();
     assert!(r.stdout.starts_with("0\n"), "{r}");
     u.run(&["stop", &uuid]).success();
     let mut state = Value::Null;
@@ -253,7 +339,9 @@ fn a_user_fetches_runs_and_manages_pods() {
     let list = u.run(&["list", "--format=json"]).success().json();
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
     // What the user made stays out of other users' reach.
-    let mode = std::fs::metadata(u.data_dir().join("store")).unwrap().mode();
+    let mode = std::fs::metadata(u.data_dir().join("store"))
+        .unwrap()
+        .mode();
     assert_eq!(mode & 0o077, 0, "store mode {mode:o}");
 }
 
@@ -272,8 +360,27 @@ fn what_a_rootless_pod_cannot_have_is_refused_saying_why() {
         .failure()
         .stderr_names(&["CNI", "--net=none"]);
     // The host's network works, and the default is a namespace of the pod's own.
-    let host = u.run(&["run", "--rm", "--net=host", "example.com/busybox:1", "--exec=/bin/ls", "--", "/sys/class/net"]).success();
-    let own = u.run(&["run", "--rm", "example.com/busybox:1", "--exec=/bin/ls", "--", "/sys/class/net"]).success();
+    let host = u
+        .run(&[
+            "run",
+            "--rm",
+            "--net=host",
+            "example.com/busybox:1",
+            "--exec=/bin/ls",
+            "--",
+            "/sys/class/net",
+        ])
+        .success();
+    let own = u
+        .run(&[
+            "run",
+            "--rm",
+            "example.com/busybox:1",
+            "--exec=/bin/ls",
+            "--",
+            "/sys/class/net",
+        ])
+        .success();
     assert_eq!(own.stdout.trim(), "lo", "{own}");
     assert!(host.stdout.lines().count() > 1, "{host}");
 }
@@ -294,7 +401,12 @@ fn another_users_or_roots_pods_are_refused() {
     let a_dir = a.data_dir();
     std::fs::set_permissions(&a.home, std::fs::Permissions::from_mode(0o755)).unwrap();
     // b may pass through a's home (0755 on Debian) but the data dir is a's.
-    for args in [vec!["list"], vec!["status", &uuid], vec!["rm", &uuid], vec!["gc"]] {
+    for args in [
+        vec!["list"],
+        vec!["status", &uuid],
+        vec!["rm", &uuid],
+        vec!["gc"],
+    ] {
         let mut full = vec!["--dir", a_dir.to_str().unwrap()];
         full.extend(args.iter().copied());
         b.run(&full)
@@ -320,14 +432,41 @@ fn without_subordinate_ids_a_single_id_is_mapped_with_a_note() {
     assert_eq!(info(&u, &[])["userNamespace"]["mappedIds"], 1);
     let aci = busybox_aci(v.work(), "example.com/busybox", "1", Compression::None);
     let path = u.give(&aci.path);
-    let r = u.run(&["fetch", "--insecure-options=image", &path]).success();
-    assert!(r.stderr.contains("no subordinate ids") && r.stderr.contains("usermod"), "{r}");
-    let layer = u.data_dir().join("store/layers").join(&aci.id).join("rootfs");
-    assert_eq!(std::fs::metadata(layer.join("home/app")).unwrap().uid(), u.uid);
-    let r = u.run(&["run", "--rm", "example.com/busybox:1", "--exec=/bin/id", "--", "-u"]).success();
+    let r = u
+        .run(&["fetch", "--insecure-options=image", &path])
+        .success();
+    assert!(
+        r.stderr.contains("no subordinate ids") && r.stderr.contains("usermod"),
+        "{r}"
+    );
+    let layer = u
+        .data_dir()
+        .join("store/layers")
+        .join(&aci.id)
+        .join("rootfs");
+    assert_eq!(
+        std::fs::metadata(layer.join("home/app")).unwrap().uid(),
+        u.uid
+    );
+    let r = u
+        .run(&[
+            "run",
+            "--rm",
+            "example.com/busybox:1",
+            "--exec=/bin/id",
+            "--",
+            "-u",
+        ])
+        .success();
     assert_eq!(r.stdout.trim(), "0", "{r}");
     // Another user in the image cannot be had.
-    let r = u.run(&["run", "--rm", "example.com/busybox:1", "--user=1000", "--exec=/bin/true"]);
+    let r = u.run(&[
+        "run",
+        "--rm",
+        "example.com/busybox:1",
+        "--user=1000",
+        "--exec=/bin/true",
+    ]);
     assert_ne!(r.code(), Some(0), "{r}");
 }
 
@@ -342,9 +481,12 @@ fn newuidmap_missing_or_not_setuid_is_named() {
         .failure()
         .stderr_names(&[copy, "not a setuid-root"]);
     let missing = u.shared.path().join("nowhere");
-    u.run_env(&["list"], &[("VESSEL_NEWGIDMAP", missing.to_str().unwrap())])
-        .failure()
-        .stderr_names(&[missing.to_str().unwrap(), "uidmap"]);
+    u.run_env(
+        &["list"],
+        &[("VESSEL_NEWGIDMAP", missing.to_str().unwrap())],
+    )
+    .failure()
+    .stderr_names(&[missing.to_str().unwrap(), "uidmap"]);
     // Nothing was made.
     assert!(!u.data_dir().join("pods").exists());
 }
@@ -359,7 +501,13 @@ fn setuid_programs_and_device_nodes_give_no_privilege() {
     // argv[0] names, so the setuid copy is .../busybox too.
     let busybox = std::fs::read("/bin/busybox").unwrap();
     let tar = raw_aci(&manifest_bytes("example.com/suid"), |t| {
-        for d in ["rootfs/bin", "rootfs/bin/suid", "rootfs/etc", "rootfs/dev", "rootfs/tmp"] {
+        for d in [
+            "rootfs/bin",
+            "rootfs/bin/suid",
+            "rootfs/etc",
+            "rootfs/dev",
+            "rootfs/tmp",
+        ] {
             t.dir(d);
         }
         t.file_with_mode("rootfs/bin/busybox", &busybox, 0o755);
@@ -367,24 +515,48 @@ fn setuid_programs_and_device_nodes_give_no_privilege() {
         for applet in ["sh", "ls", "id"] {
             t.symlink(&format!("rootfs/bin/{applet}"), "busybox");
         }
-        t.file("rootfs/etc/passwd", b"root:x:0:0::/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n");
+        t.file(
+            "rootfs/etc/passwd",
+            b"root:x:0:0::/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n",
+        );
         t.file("rootfs/etc/group", b"root:x:0:\napp:x:1000:\n");
         t.char_device("rootfs/dev/mem", 1, 1);
     });
     let aci = write_aci(&v.path("suid.aci"), &tar, Compression::None);
     let path = u.give(&aci.path);
-    u.run(&["fetch", "--insecure-options=image", &path]).success();
-    let layer = u.data_dir().join("store/layers").join(&aci.id).join("rootfs");
+    u.run(&["fetch", "--insecure-options=image", &path])
+        .success();
+    let layer = u
+        .data_dir()
+        .join("store/layers")
+        .join(&aci.id)
+        .join("rootfs");
     assert!(!layer.join("dev/mem").exists(), "a device node was made");
     // The setuid bit is kept for the image's sake, on a file only the user can reach.
     let m = std::fs::metadata(layer.join("bin/suid/busybox")).unwrap();
     assert_eq!((m.uid(), m.mode() & 0o4000), (u.uid, 0o4000));
     let r = u
-        .run(&["run", "--rm", "example.com/suid:1.0", "--user=1000", "--exec=/bin/suid/busybox", "--", "id", "-u"])
+        .run(&[
+            "run",
+            "--rm",
+            "example.com/suid:1.0",
+            "--user=1000",
+            "--exec=/bin/suid/busybox",
+            "--",
+            "id",
+            "-u",
+        ])
         .success();
     assert_eq!(r.stdout.trim(), "1000", "{r}");
     let r = u
-        .run(&["run", "--rm", "example.com/suid:1.0", "--exec=/bin/ls", "--", "/dev"])
+        .run(&[
+            "run",
+            "--rm",
+            "example.com/suid:1.0",
+            "--exec=/bin/ls",
+            "--",
+            "/dev",
+        ])
         .success();
     assert!(!r.stdout.split_whitespace().any(|d| d == "mem"), "{r}");
 }
