@@ -256,6 +256,9 @@ pub struct Credentials {
     pub uid: u32,
     pub gid: u32,
     pub supplementary_groups: Vec<u32>,
+    /// Leave the supplementary groups as they are: the user namespace forbids setgroups
+    /// (rootless with a single-id mapping, where /proc/self/setgroups says "deny").
+    pub keep_groups: bool,
 }
 
 /// A failed step of [`CapSets::apply`]; `Copy` so that reporting it from
@@ -461,15 +464,17 @@ fn check(ret: libc::c_long, step: &'static str) -> Result<(), ApplyError> {
 /// single-threaded child wants, and take no libc locks.
 fn switch_user(user: &Credentials) -> Result<(), ApplyError> {
     let groups = &user.supplementary_groups;
-    // SAFETY: the pointer and length describe a live slice of gid_t (u32).
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_setgroups,
-            groups.len() as libc::size_t,
-            groups.as_ptr(),
-        )
-    };
-    check(ret, "set supplementary groups")?;
+    if !user.keep_groups {
+        // SAFETY: the pointer and length describe a live slice of gid_t (u32).
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_setgroups,
+                groups.len() as libc::size_t,
+                groups.as_ptr(),
+            )
+        };
+        check(ret, "set supplementary groups")?;
+    }
     // SAFETY: integer arguments only.
     let ret = unsafe { libc::syscall(libc::SYS_setresgid, user.gid, user.gid, user.gid) };
     check(ret, "set group id")?;

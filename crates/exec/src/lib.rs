@@ -27,6 +27,7 @@ pub mod error;
 pub mod mount;
 pub mod plan;
 pub mod proto;
+pub mod rootless;
 pub mod seccomp;
 pub mod terminal;
 pub mod trace;

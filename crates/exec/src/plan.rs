@@ -80,6 +80,10 @@ pub struct PodPlan {
     /// `--private-users`: a user namespace mapping ids 0..size to base..base+size.
     #[serde(default)]
     pub userns: Option<UserNamespace>,
+    /// The pod runs rootless (exec::rootless): in the user's user namespace, with no
+    /// cgroups, devices bound from the host, layers marked with `user.overlay.*` xattrs.
+    #[serde(default)]
+    pub rootless: bool,
     /// The apps' /etc/resolv.conf (bound over theirs); None: the image's own.
     #[serde(default)]
     pub resolv_conf: Option<String>,

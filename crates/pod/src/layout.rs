@@ -23,6 +23,8 @@
 //! <dir>/userns/<slot>             a --private-users range taken before ranges were host-wide
 //! /var/lib/vessel-userns/<slot>   a --private-users pod's id range, host-wide (userns.rs)
 //! /var/lib/vessel-userns/.lock    flocked while the registry changes
+//!
+//! Rootless (a user without root), the defaults follow XDG: see [`user_dirs`].
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -226,5 +228,86 @@ mod tests {
             seccomp_cache(Path::new("/d")),
             Path::new("/d/cache/seccomp")
         );
+    }
+}
+
+/// Where a user without root keeps everything (rootless mode), from the XDG base
+/// directories: data (the store and the pods), configuration (the user configuration
+/// directory), runtime state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDirs {
+    /// `$XDG_DATA_HOME/vessel`, else `~/.local/share/vessel`.
+    pub data: PathBuf,
+    /// `$XDG_CONFIG_HOME/vessel`, else `~/.config/vessel`.
+    pub config: PathBuf,
+    /// `$XDG_RUNTIME_DIR/vessel`, else `/tmp/vessel-<uid>` (then `runtime_fallback`).
+    pub runtime: PathBuf,
+    pub runtime_fallback: bool,
+}
+
+/// [`UserDirs`] from the environment `env` (a variable set but empty, or relative, counts
+/// as unset, as the XDG specification says). `None` without $HOME where it is needed.
+pub fn user_dirs(env: impl Fn(&str) -> Option<std::ffi::OsString>, uid: u32) -> Option<UserDirs> {
+    let var = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let home = var("HOME");
+    let base = |xdg: &str, under_home: &str| match var(xdg) {
+        Some(p) => Some(p),
+        None => home.as_ref().map(|h| h.join(under_home)),
+    };
+    let (runtime, runtime_fallback) = match var("XDG_RUNTIME_DIR") {
+        Some(r) => (r.join("vessel"), false),
+        None => (PathBuf::from(format!("/tmp/vessel-{uid}")), true),
+    };
+    Some(UserDirs {
+        data: base("XDG_DATA_HOME", ".local/share")?.join("vessel"),
+        config: base("XDG_CONFIG_HOME", ".config")?.join("vessel"),
+        runtime,
+        runtime_fallback,
+    })
+}
+
+#[cfg(test)]
+mod user_dirs_tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> + 'a {
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into())
+    }
+
+    #[test]
+    fn xdg_variables_win_over_home() {
+        let d = user_dirs(
+            env(&[
+                ("HOME", "/home/a"),
+                ("XDG_DATA_HOME", "/d"),
+                ("XDG_CONFIG_HOME", "/c"),
+                ("XDG_RUNTIME_DIR", "/run/user/7"),
+            ]),
+            7,
+        )
+        .unwrap();
+        assert_eq!(d.data, Path::new("/d/vessel"));
+        assert_eq!(d.config, Path::new("/c/vessel"));
+        assert_eq!(d.runtime, Path::new("/run/user/7/vessel"));
+        assert!(!d.runtime_fallback);
+    }
+
+    #[test]
+    fn defaults_under_home_and_a_runtime_fallback() {
+        // Empty and relative values count as unset.
+        let d = user_dirs(
+            env(&[
+                ("HOME", "/home/a"),
+                ("XDG_DATA_HOME", ""),
+                ("XDG_CONFIG_HOME", "rel"),
+            ]),
+            7,
+        )
+        .unwrap();
+        assert_eq!(d.data, Path::new("/home/a/.local/share/vessel"));
+        assert_eq!(d.config, Path::new("/home/a/.config/vessel"));
+        assert_eq!(d.runtime, Path::new("/tmp/vessel-7"));
+        assert!(d.runtime_fallback);
+        assert_eq!(user_dirs(env(&[]), 7), None);
     }
 }

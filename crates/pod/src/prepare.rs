@@ -104,6 +104,9 @@ pub fn prepare(
         (None, exec::plan::Flavour::Default) => format!("vessel-{uuid}"),
     };
     let planned = plan_apps(req, images, &hostname)?;
+    if exec::rootless::active() {
+        check_rootless(req, &planned)?;
+    }
     let network = crate::network::plan(net, &uuid, &req.network, &planned.ports)?;
     for p in &planned.apps {
         for w in &p.spec.warnings {
@@ -115,6 +118,45 @@ pub fn prepare(
         }
     }
     write_pod_dir(pods, req, &uuid, hostname, planned, network)
+}
+
+/// What a rootless pod cannot have, refused before it exists: cgroup limits (no cgroup
+/// is the user's here), CNI networks (their plugins need root), `--private-users` (the
+/// whole pod already runs in the user's namespace, which holds no range for another).
+fn check_rootless(req: &PodRequest, planned: &PlannedPod) -> Result<()> {
+    for p in &planned.apps {
+        let limited = p
+            .spec
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .is_some_and(|r| {
+                r.memory().as_ref().is_some_and(|m| m.limit().is_some())
+                    || r.cpu()
+                        .as_ref()
+                        .is_some_and(|c| c.quota().is_some() || c.shares().is_some())
+                    || r.pids().is_some()
+            });
+        if limited {
+            return Err(PodError::Invalid(format!(
+                "app {}: --memory/--cpu (or the image's resource isolators) cannot be enforced: {}",
+                p.name,
+                exec::rootless::no_cgroups_reason()
+            )));
+        }
+    }
+    if req.network.selection.uses_cni() {
+        return Err(PodError::Invalid(
+            "rootless pods cannot join CNI networks (their plugins need root): use --net=none or --net=host".into(),
+        ));
+    }
+    if req.private_users {
+        return Err(PodError::Invalid(
+            "--private-users: a rootless pod already runs in your user namespace, which has no id range to spare for another".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the request against its images and translates every app: its name, mounts,
@@ -389,6 +431,7 @@ fn write_pod_dir(
         stage1_dir: crate::layout::rel::stage1(),
         apps,
         userns,
+        rootless: exec::rootless::active(),
         resolv_conf: net_plan.resolv_conf,
         hosts: Some(net_plan.hosts),
         network_gate: net_plan.gate,

@@ -25,6 +25,12 @@ fn unsafe_dir(path: &Path, reason: String) -> StoreError {
     }
 }
 
+/// The data dir whose ancestors were checked from the host's user namespace. Rootless,
+/// the checks run before the process enters its own (exec::rootless), where every
+/// directory of root or of another user shows as owned by the overflow id: they are not
+/// repeated there.
+static CHECKED_ON_HOST: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 /// Makes the data dir if it is missing (0755: `--dir` itself holds nothing secret; what
 /// lies below is 0700), then checks it and the directories above it. Returns its canonical
 /// path.
@@ -38,6 +44,9 @@ pub fn prepare(dir: &Path) -> Result<PathBuf> {
     }
     let real = fs::canonicalize(dir).at(dir)?;
     check_owned(&real)?;
+    if CHECKED_ON_HOST.get() == Some(&real) {
+        return Ok(real);
+    }
     let me = euid();
     for above in real.ancestors().skip(1) {
         let m = fs::symlink_metadata(above).at(above)?;
@@ -61,6 +70,9 @@ pub fn prepare(dir: &Path) -> Result<PathBuf> {
                 ),
             ));
         }
+    }
+    if !crate::userns::IdView::read_now().nested() {
+        let _ = CHECKED_ON_HOST.set(real.clone());
     }
     Ok(real)
 }

@@ -16,6 +16,7 @@ pub mod lock;
 pub mod render;
 pub mod store;
 pub mod tree;
+pub mod userns;
 pub mod verify;
 
 pub use digest::Digest;

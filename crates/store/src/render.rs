@@ -15,7 +15,7 @@ use rustix::fs::{openat, AtFlags, FileType, Mode, OFlags};
 use crate::digest::Digest;
 use crate::error::{IoContext, Result, StoreError};
 use crate::extract::path::EntryPath;
-use crate::extract::writer::{Meta, RootWriter, Whiteouts, OPAQUE_XATTR};
+use crate::extract::writer::{opaque_xattr, Meta, RootWriter, Whiteouts};
 use crate::images::ImageRecord;
 use crate::store::Store;
 
@@ -241,9 +241,9 @@ fn copy_dir(
                 )
                 .map_err(|e| format!("{}: {e}", path.display()))?;
                 let xattrs = read_xattrs(&child);
-                let opaque = xattrs
-                    .iter()
-                    .any(|(k, v)| k.as_slice() == OPAQUE_XATTR.as_bytes() && v.as_slice() == b"y");
+                let opaque = xattrs.iter().any(|(k, v)| {
+                    k.as_slice() == opaque_xattr().as_bytes() && v.as_slice() == b"y"
+                });
                 w.dir(&path, &meta_of(&st, xattrs)).map_err(werr)?;
                 if opaque {
                     w.opaque(&path).map_err(werr)?;

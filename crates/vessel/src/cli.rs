@@ -104,6 +104,9 @@ pub enum Command {
     /// Print the configuration in effect (system, local and user directories merged) as
     /// rkt's JSON: {"stage0": [auth, dockerAuth, paths, stage1, ...]}
     Config,
+    /// Say whether Vessel runs rootless (as a user without root), where it keeps its data
+    /// and configuration, and what it can enforce
+    Info(FormatArgs),
     /// Print the version
     Version(FormatArgs),
     /// Print a shell completion script

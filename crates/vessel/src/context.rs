@@ -10,6 +10,8 @@ pub struct Context {
     /// The data directory in effect: --dir, $VESSEL_DIR, the `paths` configuration's
     /// data, or /var/lib/vessel; absolute.
     pub dir: std::path::PathBuf,
+    /// Run by a user without root (see crate::rootless).
+    pub rootless: bool,
 }
 
 impl Context {

@@ -7,6 +7,7 @@ mod insecure;
 mod output;
 mod podmanifest;
 mod podview;
+mod rootless;
 mod runargs;
 
 use clap::Parser;

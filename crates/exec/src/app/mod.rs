@@ -204,6 +204,7 @@ impl AppExec {
                 uid: d.uid,
                 gid: d.gid,
                 supplementary_groups: d.groups.clone(),
+                keep_groups: SETGROUPS_DENIED.get().copied().unwrap_or(false),
             },
             caps: d.caps,
             rlimits: d.rlimits.clone(),
@@ -416,6 +417,17 @@ mod cap_sets {
             ambient,
         })
     }
+}
+
+/// Whether this process's user namespace forbids setgroups (rootless with a single-id
+/// mapping): read by [`note_setgroups`] while /proc is at hand, before the pod's init
+/// pivots away from the host's; unread (false) on the root path.
+static SETGROUPS_DENIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Records [`SETGROUPS_DENIED`]: apps then keep their groups instead of failing.
+pub fn note_setgroups() {
+    let _ = SETGROUPS_DENIED
+        .set(std::fs::read("/proc/self/setgroups").is_ok_and(|s| s.starts_with(b"deny")));
 }
 
 #[cfg(test)]

@@ -251,6 +251,13 @@ impl Cgroups {
         Ok(self)
     }
 
+    /// The same host with no hierarchy used: pods get no cgroups (rootless, where none
+    /// may be written).
+    pub fn without_hierarchies(mut self) -> Self {
+        self.hierarchies.clear();
+        self
+    }
+
     pub fn layout(&self) -> Layout {
         self.layout
     }

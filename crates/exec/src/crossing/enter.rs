@@ -224,7 +224,10 @@ pub fn enter(req: EnterRequest<'_>) -> io::Result<i32> {
     let terminal = crate::crossing::enter_io::wants_terminal();
     // The binary to cross with, taken while the host's mounts are still ours.
     let exe = crate::mount::read_only_self()?;
-    join_cgroups_of(req.app_pid)?;
+    // Rootless, the pod has no cgroups of its own and the user may move into none.
+    if !crate::rootless::active() {
+        join_cgroups_of(req.app_pid)?;
+    }
     // No other process may look into us while we cross over (the app cannot open our
     // /proc/PID/exe without CAP_SYS_PTRACE); the flag carries over the fork.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
@@ -354,6 +357,7 @@ fn cross_over(
 pub fn exec_main() -> ! {
     // Not dumpable again (exec reset it): nothing in the pod may look into us.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    crate::app::note_setgroups();
     let mut json = Vec::new();
     // SAFETY: the carrier was left open for us by `cross_over`; we own it from here.
     let description = unsafe { std::fs::File::from_raw_fd(CARRY_FD) }

@@ -53,6 +53,9 @@ pub fn main() -> ! {
     }
     crate::trace::mark_at("init: main entered", entered);
     crate::trace::mark("init: plan received");
+    if handover.plan.rootless {
+        crate::app::note_setgroups();
+    }
     let started = crate::pid1::stage1::setup(&handover.plan, &channel)
         .ctx("starting the pod")
         .map(|terminal| {

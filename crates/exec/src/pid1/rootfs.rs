@@ -23,8 +23,9 @@ fn escape_overlay_path(p: &str) -> String {
         .replace(',', "\\,")
 }
 
-/// Mounts the app's overlay and returns a detached mount fd.
-pub fn overlay(plan: &RootfsPlan) -> Result<OwnedFd> {
+/// Mounts the app's overlay and returns a detached mount fd. `userxattr`: the layers
+/// mark opaque directories with `user.overlay.*` (written rootless, store::userns).
+pub fn overlay(plan: &RootfsPlan, userxattr: bool) -> Result<OwnedFd> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx("fsopen overlay")?;
     let lowers: Vec<String> = plan
         .lower
@@ -44,12 +45,15 @@ pub fn overlay(plan: &RootfsPlan) -> Result<OwnedFd> {
         let fs2 = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx("fsopen overlay")?;
         let joined: Vec<String> = lowers.iter().map(|l| escape_overlay_path(l)).collect();
         fsconfig_set_string(&fs2, "lowerdir", joined.join(":").as_str()).ctx("overlay lowerdir")?;
-        return finish_overlay(fs2, plan);
+        return finish_overlay(fs2, plan, userxattr);
     }
-    finish_overlay(fs, plan)
+    finish_overlay(fs, plan, userxattr)
 }
 
-fn finish_overlay(fs: OwnedFd, plan: &RootfsPlan) -> Result<OwnedFd> {
+fn finish_overlay(fs: OwnedFd, plan: &RootfsPlan, userxattr: bool) -> Result<OwnedFd> {
+    if userxattr {
+        fsconfig_set_flag(&fs, "userxattr").ctx("overlay userxattr")?;
+    }
     fsconfig_set_string(&fs, "upperdir", plan.upper.as_os_str())
         .with_ctx(|| format!("overlay upperdir {}", plan.upper.display()))?;
     fsconfig_set_string(&fs, "workdir", plan.work.as_os_str())
@@ -221,6 +225,19 @@ pub fn apply(cx: &RootContext<'_>, ops: &[MountOp], warnings: &mut Vec<String>) 
                 refuse_root_itself(root, t.as_fd(), target)?;
                 match mount::mount_new(fstype, source.as_deref(), options, t.as_fd()) {
                     Ok(()) => {}
+                    // A user namespace that does not map the spec's tty group (rootless
+                    // with a single id): devpts gives its ptys the caller's group instead.
+                    Err(e)
+                        if cx.userns
+                            && fstype == "devpts"
+                            && e.errno() == Some(libc::EINVAL)
+                            && options.params.iter().any(|(k, _)| k == "gid") =>
+                    {
+                        let mut without_gid = options.clone();
+                        without_gid.params.retain(|(k, _)| k != "gid");
+                        mount::mount_new(fstype, source.as_deref(), &without_gid, t.as_fd())
+                            .map_err(|e| e.wrap(format!("mounting {fstype} on {target}")))?;
+                    }
                     // In a user namespace that does not own the host's network or IPC
                     // namespace (--net=host, --ipc=parent), sysfs and mqueue cannot be made
                     // anew: the host's are bound, read-only.

@@ -101,7 +101,8 @@ pub fn setup(plan: &PodPlan, channel: &PodEnd) -> Result<Option<OwnedFd>> {
         } else {
             app.rootfs.clone()
         };
-        let overlay = rootfs::overlay(&rootfs).with_ctx(|| format!("app {}", app.name))?;
+        let overlay =
+            rootfs::overlay(&rootfs, plan.rootless).with_ctx(|| format!("app {}", app.name))?;
         mount::attach(&overlay, target.as_fd())
             .with_ctx(|| format!("app {}: attaching its root", app.name))?;
         let root = rustix::fs::openat(
@@ -117,7 +118,7 @@ pub fn setup(plan: &PodPlan, channel: &PodEnd) -> Result<Option<OwnedFd>> {
             root: root.as_fd(),
             stage1: stage1.as_fd(),
             dev_null: dev_null.as_fd(),
-            userns: plan.userns.is_some(),
+            userns: plan.userns.is_some() || plan.rootless,
         };
         rootfs::apply(&cx, &ops, &mut warnings).with_ctx(|| format!("app {}", app.name))?;
         if app.terminal {

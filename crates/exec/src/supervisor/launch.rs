@@ -113,7 +113,12 @@ pub fn launch_with(
         Some(e) if e.flags == namespace_flags(&plan) => e,
         _ => Embryo::spawn(namespace_flags(&plan)).ctx("starting the pod's first process")?,
     };
-    let cgroups = Cgroups::detect()?;
+    // Rootless, no cgroup is the user's: the pod runs in none (pod::prepare refused limits).
+    let cgroups = if plan.rootless {
+        Cgroups::detect()?.without_hierarchies()
+    } else {
+        Cgroups::detect()?
+    };
     // Any failure from here on takes the pod's cgroups away again.
     let mut cgroup_guard = RemoveOnFailure {
         cgroups: cgroups.clone(),
@@ -122,8 +127,10 @@ pub fn launch_with(
     };
     // Every process of the pod may use only the standard devices: with CAP_MKNOD (in the
     // default set) an app could otherwise create and open any device node of the host.
+    // Rootless, there is no devices cgroup, nor any need: no mknod in a user namespace,
+    // and the only nodes in the pod are the standard ones bound from the host.
     let pod_limits = Limits {
-        devices: Some(crate::cgroups::DeviceRule::container_defaults()),
+        devices: (!plan.rootless).then(crate::cgroups::DeviceRule::container_defaults),
         ..Limits::default()
     };
     let pod_cg = cgroups.create_pod(&plan.uuid, &pod_limits)?;

@@ -88,6 +88,7 @@ fn non_root_user_keeps_ambient_capabilities() {
         uid: 65534,
         gid: 65534,
         supplementary_groups: vec![65534],
+        keep_groups: false,
     };
     let (status, uid) =
         status_after_apply(CapSets::retaining(set).with_ambient(), Some(nobody), true);
@@ -107,6 +108,7 @@ fn non_root_user_without_ambient_has_none() {
         uid: 1000,
         gid: 1000,
         supplementary_groups: vec![],
+        keep_groups: false,
     };
     let (status, uid) = status_after_apply(CapSets::retaining(set), Some(user), false);
     assert_eq!(uid, "1000");

@@ -27,9 +27,11 @@ impl Meta {
 }
 
 /// Only these xattrs from an image reach the disk: user data, file capabilities and ACLs.
-/// `trusted.*` in particular would let an image forge overlayfs metadata.
+/// `trusted.*` in particular would let an image forge overlayfs metadata, and so would
+/// `user.overlay.*` rootless, where overlayfs reads those (crate::userns).
 pub fn xattr_allowed(name: &[u8]) -> bool {
-    name.starts_with(b"user.")
+    (name.starts_with(b"user.")
+        && !(name.starts_with(b"user.overlay.") && crate::userns::IdView::current().nested()))
         || name == b"security.capability"
         || name == b"system.posix_acl_access"
         || name == b"system.posix_acl_default"

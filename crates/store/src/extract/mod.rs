@@ -278,6 +278,8 @@ fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::result::Result<Meta, 
             }
         }
     }
+    // Rootless, an owner the user namespace does not map is refused or becomes its root.
+    (meta.uid, meta.gid) = crate::userns::IdView::current().fit(meta.uid, meta.gid)?;
     Ok(meta)
 }
 

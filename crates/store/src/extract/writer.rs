@@ -28,7 +28,11 @@ pub enum Whiteouts {
     Apply,
 }
 
-pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The opaque marker overlayfs reads: `trusted.overlay.opaque` as root of the host,
+/// `user.overlay.opaque` rootless (crate::userns).
+pub fn opaque_xattr() -> &'static str {
+    crate::userns::IdView::current().opaque_xattr()
+}
 
 const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT
     .union(ResolveFlags::NO_MAGICLINKS)
@@ -517,7 +521,7 @@ impl RootWriter {
         match self.whiteouts {
             Whiteouts::Overlay => {
                 self.xattrs_written = true;
-                rustix::fs::fsetxattr(&fd, OPAQUE_XATTR, b"y", XattrFlags::empty())
+                rustix::fs::fsetxattr(&fd, opaque_xattr(), b"y", XattrFlags::empty())
                     .map_err(|e| WriteError::new(dir, format!("setting the opaque xattr: {e}")))
             }
             Whiteouts::Apply => {

@@ -21,6 +21,13 @@ pub fn run(ctx: &Context, args: EnterArgs) -> Result<i32> {
         rest
     };
     let pod = ctx.pods()?.find(&uuid)?;
+    if ctx.rootless {
+        // Into the namespace the pod runs in: only there do our capabilities reach it.
+        let state = pod::state::PodState::load(&pod.path())?;
+        if let Some(pid) = state.pid {
+            exec::rootless::join(pid).context("rootless: entering the pod's user namespace")?;
+        }
+    }
     let status = pod::ops::enter(&pod, args.app.as_deref(), command)?;
     Ok(exec::proto::ExitStatus::from_wait(status).code)
 }

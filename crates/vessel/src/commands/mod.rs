@@ -16,11 +16,34 @@ use crate::cli::{Cli, Command, Format, FormatArgs};
 use crate::context::Context;
 
 /// Runs a command; the result is the process exit status.
-pub fn dispatch(cli: Cli) -> Result<i32> {
-    if needs_data_dir(&cli.command) {
-        check_root()?;
+pub fn dispatch(mut cli: Cli) -> Result<i32> {
+    // A user without root runs rootless: XDG defaults, then a user namespace of their own
+    // before anything is read or written under the data directory.
+    let rootless = crate::rootless::identity();
+    if let Some(who) = &rootless {
+        crate::rootless::apply_defaults(&mut cli.global, who)?;
     }
-    let dir = data_dir(&cli.global)?;
+    // Commands that print only what the binary knows read no configuration.
+    let dir = if matches!(
+        cli.command,
+        Command::Version(_) | Command::Completion { .. }
+    ) {
+        std::path::PathBuf::new()
+    } else {
+        data_dir(&cli.global, rootless.as_ref())?
+    };
+    if let Some(who) = rootless.as_ref().filter(|_| needs_data_dir(&cli.command)) {
+        let note = matches!(
+            cli.command,
+            Command::Fetch(_) | Command::Run(_) | Command::Prepare(_) | Command::RunPrepared(_)
+        );
+        if matches!(cli.command, Command::Enter(_)) {
+            // `enter` joins the user namespace of the pod it enters (commands::enter).
+            crate::rootless::check_dir(&dir)?;
+        } else {
+            crate::rootless::enter(&dir, who, note)?;
+        }
+    }
     if cli.global.insecure_options.ondisk {
         eprintln!(
             "vessel: note: --insecure-options=ondisk has no effect: images are checked when they are fetched, and `vessel image verify` re-checks the store"
@@ -29,6 +52,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let ctx = Context {
         global: cli.global,
         dir,
+        rootless: rootless.is_some(),
     };
     match cli.command {
         Command::Fetch(args) => fetch::run(&ctx, args),
@@ -63,6 +87,14 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             print!("{}", crate::output::pretty(&json));
             Ok(0)
         }
+        Command::Info(f) => {
+            let v = crate::rootless::info(&ctx.global, &ctx.dir, rootless.as_ref());
+            match f.format {
+                Format::Table => crate::rootless::print_table(&v),
+                other => print!("{}", crate::output::json(&v, other)),
+            }
+            Ok(0)
+        }
         Command::Version(f) => version(f),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vessel", &mut std::io::stdout());
@@ -73,17 +105,28 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 
 /// --dir, else $VESSEL_DIR (clap reads it into the flag), else the `paths`
 /// configuration's `data`, else the default; absolute, because pods record paths under it
-/// and their processes change directory.
-fn data_dir(g: &crate::cli::Global) -> Result<std::path::PathBuf> {
+/// and their processes change directory. Rootless, only the user's own configuration
+/// may move it (the system's names root's), and the default is under $XDG_DATA_HOME.
+fn data_dir(
+    g: &crate::cli::Global,
+    rootless: Option<&exec::rootless::Identity>,
+) -> Result<std::path::PathBuf> {
     let dir = match &g.dir {
         Some(d) => d.clone(),
         None => {
-            let mut dirs = vec![g.system_config.clone(), g.local_config.clone()];
+            let mut dirs = Vec::new();
+            if rootless.is_none() {
+                dirs.extend([g.system_config.clone(), g.local_config.clone()]);
+            }
             dirs.extend(g.user_config.clone());
-            config::Config::load_only(&dirs, &["paths.d"])?
+            let configured = config::Config::load_only(&dirs, &["paths.d"])?
                 .data_dir()
-                .map(|d| d.to_path_buf())
-                .unwrap_or_else(|| config::DEFAULT_DATA_DIR.into())
+                .map(|d| d.to_path_buf());
+            match (configured, rootless) {
+                (Some(d), _) => d,
+                (None, Some(who)) => crate::rootless::user_dirs(who)?.data,
+                (None, None) => config::DEFAULT_DATA_DIR.into(),
+            }
         }
     };
     Ok(if dir.is_relative() {
@@ -98,19 +141,8 @@ fn data_dir(g: &crate::cli::Global) -> Result<std::path::PathBuf> {
 fn needs_data_dir(cmd: &Command) -> bool {
     !matches!(
         cmd,
-        Command::Version(_) | Command::Completion { .. } | Command::Config
+        Command::Version(_) | Command::Completion { .. } | Command::Config | Command::Info(_)
     )
-}
-
-/// Vessel works as root: stores, pods and their namespaces are root's. A user without it
-/// is told so before anything is read or written, rather than meeting "Permission
-/// denied" halfway through.
-fn check_root() -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        anyhow::bail!("this needs root (or a --dir you own, once rootless mode exists)");
-    }
-    Ok(())
 }
 
 /// Commands that read and print, and change nothing: a closed stdout may end them.
@@ -123,6 +155,7 @@ pub fn only_prints(cmd: &Command) -> bool {
         | Command::Logs(_)
         | Command::Version(_)
         | Command::Config
+        | Command::Info(_)
         | Command::Completion { .. } => true,
         Command::Trust(t) => t.list,
         Command::Image(i) => matches!(i, I::List(_) | I::CatManifest { .. } | I::Verify(_)),

@@ -25,6 +25,11 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     let listen_fds = sd::take_listen_fds()?;
     let flavour = crate::commands::stage1::flavour(ctx, &args)?;
     let mut network = net_flags(&args.network, &args.port)?;
+    // Rootless, no CNI network is within reach: a pod gets a network namespace of its own
+    // with loopback only unless told --net=host.
+    if exec::rootless::active() && args.network.net.is_empty() {
+        network.selection = net::NetSelection::None;
+    }
     if flavour == Flavour::Fly {
         // A fly pod is on the host's network unless told otherwise (which it refuses).
         if args.network.net.is_empty() {

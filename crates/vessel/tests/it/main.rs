@@ -52,6 +52,7 @@ mod pod_security;
 mod pod_security_flags;
 mod pod_userns;
 mod pod_volumes;
+mod rootless;
 mod systemd_units;
 mod trust_signatures;
 mod trust_subkeys;
