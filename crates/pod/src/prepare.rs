@@ -101,7 +101,9 @@ pub fn prepare(
     let hostname = match (&req.hostname, req.flavour) {
         (Some(h), _) => h.clone(),
         (None, exec::plan::Flavour::Fly) => crate::stage1::host_hostname(),
-        (None, exec::plan::Flavour::Default) => format!("vessel-{uuid}"),
+        (None, exec::plan::Flavour::Default | exec::plan::Flavour::Kvm) => {
+            format!("vessel-{uuid}")
+        }
     };
     let planned = plan_apps(req, images, &hostname)?;
     let network = crate::network::plan(net, &uuid, &req.network, &planned.ports)?;
@@ -331,6 +333,7 @@ fn write_pod_dir(
                 lower: p.lower,
                 upper: crate::layout::rel::app_upper(&p.name),
                 work: crate::layout::rel::app_work(&p.name),
+                bind: None,
             },
             spec: p.spec.spec,
             user: Some(p.spec.user),

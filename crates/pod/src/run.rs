@@ -291,7 +291,15 @@ pub fn run_prepared(
         seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
         stdin: None,
         listen_fds,
+        kvm: None,
     };
+    let mut launch_opts = launch_opts;
+    if plan.flavour == exec::plan::Flavour::Kvm {
+        match crate::kvm::configure(pod.vessel_dir(), &paths, &plan) {
+            Ok(k) => launch_opts.kvm = Some(k),
+            Err(e) => return Err(failed(&mut state, e)),
+        }
+    }
     let mut network = match PodNet::begin(&paths, opts.net_timeout, pod.lock_fd()) {
         Ok(n) => n,
         Err(e) => return Err(failed(&mut state, e)),

@@ -21,6 +21,12 @@ pub fn run(ctx: &Context, args: EnterArgs) -> Result<i32> {
         rest
     };
     let pod = ctx.pods()?.find(&uuid)?;
+    if pod::state::PodState::load(&pod.path())?.stage1 == exec::plan::Flavour::Kvm {
+        bail!(
+            "pod {}: enter is not available for the kvm stage1 yet (its apps run in a virtual machine)",
+            pod.uuid
+        );
+    }
     let status = pod::ops::enter(&pod, args.app.as_deref(), command)?;
     Ok(exec::proto::ExitStatus::from_wait(status).code)
 }

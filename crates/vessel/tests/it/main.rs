@@ -29,6 +29,7 @@ mod pod_cli_lifecycle;
 mod pod_enter;
 mod pod_file_handles;
 mod pod_fly;
+mod pod_kvm;
 mod pod_forged_reports;
 mod pod_full_disk;
 mod pod_gc_by_descriptor;
