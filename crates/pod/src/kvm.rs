@@ -31,7 +31,11 @@ fn invalid(msg: String) -> PodError {
 
 pub fn configure(vessel_dir: &Path, paths: &PodPaths, plan: &PodPlan) -> Result<KvmPlan> {
     let device = env("VESSEL_KVM_DEVICE").unwrap_or_else(|| "/dev/kvm".into());
-    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open(&device) {
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&device)
+    {
         return Err(invalid(format!(
             "the kvm stage1 needs KVM: {device}: {e} (no virtualisation here: use the default stage1)"
         )));
@@ -79,7 +83,9 @@ pub fn configure(vessel_dir: &Path, paths: &PodPaths, plan: &PodPlan) -> Result<
     };
     let boot_timeout_s: u64 = match env("VESSEL_KVM_BOOT_TIMEOUT") {
         Some(t) => t.parse().map_err(|_| {
-            invalid(format!("VESSEL_KVM_BOOT_TIMEOUT={t:?}: a number of seconds"))
+            invalid(format!(
+                "VESSEL_KVM_BOOT_TIMEOUT={t:?}: a number of seconds"
+            ))
         })?,
         None if accel == "tcg" => 180,
         None => 30,
@@ -137,10 +143,20 @@ pub fn size(plan: &PodPlan) -> (u64, u32) {
     let mut cpus: f64 = 0.0;
     let mut limited = false;
     for app in &plan.apps {
-        let Some(r) = app.spec.linux().as_ref().and_then(|l| l.resources().clone()) else {
+        let Some(r) = app
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+        else {
             continue;
         };
-        if let Some(m) = r.memory().as_ref().and_then(|m| m.limit()).filter(|m| *m > 0) {
+        if let Some(m) = r
+            .memory()
+            .as_ref()
+            .and_then(|m| m.limit())
+            .filter(|m| *m > 0)
+        {
             memory += (m as u64).div_ceil(1 << 20);
             limited = true;
         }

@@ -98,9 +98,9 @@ impl Reader {
                 },
                 data: payload[3..].to_vec(),
             },
-            b'S' if payload.len() == 4 => {
-                Frame::Signal(i32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]))
-            }
+            b'S' if payload.len() == 4 => Frame::Signal(i32::from_le_bytes([
+                payload[0], payload[1], payload[2], payload[3],
+            ])),
             other => return Err(format!("an unknown frame (tag {other:#x})")),
         }))
     }
@@ -115,7 +115,10 @@ pub fn send(fd: std::os::fd::BorrowedFd<'_>, frame: &Frame) -> std::io::Result<(
             Ok(n) => done += n,
             Err(rustix::io::Errno::INTR) => {}
             Err(rustix::io::Errno::AGAIN) => {
-                let mut p = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::OUT)];
+                let mut p = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::OUT,
+                )];
                 let second = rustix::time::Timespec {
                     tv_sec: 1,
                     tv_nsec: 0,
@@ -137,10 +140,13 @@ mod tests {
         let frames = vec![
             Frame::Ready,
             Frame::Handover(b"{\"plan\":1}".to_vec()),
-            Frame::Event(Event::Exited { app: 1, status: 256 }),
+            Frame::Event(Event::Exited {
+                app: 1,
+                status: 256,
+            }),
             Frame::Event(Event::Failed {
                 app: 0,
-                error: crate::error::Error::reported("not found".into(), Some(2), true),
+                error: crate::error::Error::reported("not found", Some(2), true),
             }),
             Frame::Output {
                 app: 3,

@@ -91,7 +91,14 @@ fn load_modules() -> Result<()> {
 fn switch_root() -> Result<()> {
     std::fs::create_dir_all("/root").ctx("/root")?;
     mount("tmpfs", "/root", "tmpfs", 0, "mode=755")?;
-    for d in ["proc", "sys", "dev", &SHARE_DIR[1..], &STAGE1_DIR[1..], "tmp"] {
+    for d in [
+        "proc",
+        "sys",
+        "dev",
+        &SHARE_DIR[1..],
+        &STAGE1_DIR[1..],
+        "tmp",
+    ] {
         std::fs::create_dir_all(format!("/root/{d}")).ctx(d)?;
     }
     rustix::process::chdir("/root").ctx("chdir /root")?;
@@ -110,14 +117,21 @@ fn open_port() -> Result<OwnedFd> {
                 let name = std::fs::read_to_string(e.path().join("name")).unwrap_or_default();
                 if name.trim() == PORT_NAME {
                     let dev = format!("/dev/{}", e.file_name().to_string_lossy());
-                    if let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&dev) {
+                    if let Ok(f) = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(&dev)
+                    {
                         return Ok(OwnedFd::from(f));
                     }
                 }
             }
         }
         if std::time::Instant::now() > deadline {
-            return Err(Error::msg("the serial port to the host", "no virtio port named vessel"));
+            return Err(Error::msg(
+                "the serial port to the host",
+                "no virtio port named vessel",
+            ));
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -218,8 +232,11 @@ fn relay(mut handover: Handover, port: OwnedFd, mut reader: Reader) -> Result<()
     sup.expect_sender(child);
     let memfd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
         .ctx("memfd")?;
-    rustix::io::write(&memfd, &serde_json::to_vec(&handover).expect("serialisable"))
-        .ctx("writing the hand-over")?;
+    rustix::io::write(
+        &memfd,
+        &serde_json::to_vec(&handover).expect("serialisable"),
+    )
+    .ctx("writing the hand-over")?;
     rustix::fs::seek(&memfd, rustix::fs::SeekFrom::Start(0)).ctx("seek")?;
     let named: Vec<BorrowedFd<'_>> = held.iter().map(|f| f.as_fd()).collect();
     sup.send_handover(memfd.as_fd(), &named)

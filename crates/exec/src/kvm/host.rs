@@ -51,9 +51,18 @@ fn run(h: &Handover, channel: &PodEnd) -> Result<()> {
     for fd in h
         .apps
         .iter()
-        .flat_map(|a| a.cgroup_fds.iter().chain(&a.cgroup_v2_dir).chain(&a.cgroup_v2_procs))
+        .flat_map(|a| {
+            a.cgroup_fds
+                .iter()
+                .chain(&a.cgroup_v2_dir)
+                .chain(&a.cgroup_v2_procs)
+        })
         .chain(&h.init_cgroup_fds)
-        .chain(h.apps.iter().filter_map(|a| a.stdio.as_ref().map(|s| &s[0])))
+        .chain(
+            h.apps
+                .iter()
+                .filter_map(|a| a.stdio.as_ref().map(|s| &s[0])),
+        )
     {
         // SAFETY: descriptors handed to us that we no longer need.
         unsafe { libc::close(*fd) };
@@ -170,16 +179,21 @@ fn share(h: &Handover) -> Result<Handover> {
                 rustix::fs::ResolveFlags::NO_SYMLINKS,
             )
             .with_ctx(what)?;
-            let dir = rustix::fs::fstat(&src).with_ctx(what)?.st_mode & libc::S_IFMT
-                == libc::S_IFDIR;
+            let dir =
+                rustix::fs::fstat(&src).with_ctx(what)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
             let rel = format!("vols/{i}.{k}");
             let t = mount::open_target(
                 stage1.as_fd(),
                 &rel,
                 if dir { Target::Dir } else { Target::File },
             )?;
-            mount::bind(src.as_fd(), t.as_fd(), true, rustix::mount::MountAttrFlags::empty())
-                .with_ctx(what)?;
+            mount::bind(
+                src.as_fd(),
+                t.as_fd(),
+                true,
+                rustix::mount::MountAttrFlags::empty(),
+            )
+            .with_ctx(what)?;
             m.set_source(Some(format!("{SHARE_DIR}/{rel}").into()));
         }
     }
@@ -192,11 +206,13 @@ fn spawn_qemu(kvm: &KvmPlan, share: &std::path::Path, port: BorrowedFd<'_>) -> R
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
-    .ctx(&kvm.qemu_log.to_string_lossy())?;
+    .ctx(kvm.qemu_log.to_string_lossy())?;
     let null = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .ctx("/dev/null")?;
     let args = qemu_args(kvm, share);
-    let c = |s: &str| std::ffi::CString::new(s).map_err(|_| Error::msg("qemu's arguments", s.to_string()));
+    let c = |s: &str| {
+        std::ffi::CString::new(s).map_err(|_| Error::msg("qemu's arguments", s.to_string()))
+    };
     let cargs: Vec<std::ffi::CString> = std::iter::once(kvm.qemu.to_string_lossy().into_owned())
         .chain(args)
         .map(|a| c(&a))
@@ -411,7 +427,9 @@ fn drain(
     outputs: &[[Option<RawFd>; 2]],
     buf: &mut [u8],
 ) -> Result<()> {
-    while let Ok(n) = rustix::net::recv(sock, &mut *buf, rustix::net::RecvFlags::DONTWAIT).map(|(n, _)| n) {
+    while let Ok(n) =
+        rustix::net::recv(sock, &mut *buf, rustix::net::RecvFlags::DONTWAIT).map(|(n, _)| n)
+    {
         if n == 0 {
             break;
         }

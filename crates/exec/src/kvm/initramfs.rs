@@ -31,7 +31,13 @@ impl<W: Write> Cpio<W> {
         }
     }
 
-    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) -> std::io::Result<()> {
+    fn entry(
+        &mut self,
+        name: &str,
+        mode: u32,
+        rdev: (u32, u32),
+        data: &[u8],
+    ) -> std::io::Result<()> {
         let header = format!(
             "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
             self.ino,
@@ -151,7 +157,8 @@ pub fn ensure(cache_dir: &Path, kernel: &Path, modules: &[Module]) -> Result<Pat
         order.push_str(&m.name);
         order.push('\n');
     }
-    cpio.file("modules/order", 0o644, order.as_bytes()).map_err(io)?;
+    cpio.file("modules/order", 0o644, order.as_bytes())
+        .map_err(io)?;
     let bytes = cpio.finish().map_err(io)?;
     let tmp = cache_dir.join(format!(".initramfs-{}.{}", &key[..32], std::process::id()));
     std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;

@@ -128,13 +128,27 @@ mod tests {
              kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko\nkernel/drivers/virtio/virtio_ring.ko:\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("modules.builtin"), "kernel/drivers/virtio/virtio_pci.ko\n").unwrap();
+        std::fs::write(
+            dir.path().join("modules.builtin"),
+            "kernel/drivers/virtio/virtio_pci.ko\n",
+        )
+        .unwrap();
         let names: Vec<String> = modules(dir.path(), &["virtio_pci", "9pnet_virtio", "9p"])
             .unwrap()
             .into_iter()
             .map(|m| m.name)
             .collect();
-        assert_eq!(names, ["9pnet", "virtio_ring", "virtio", "9pnet_virtio", "netfs", "9p"]);
+        assert_eq!(
+            names,
+            [
+                "9pnet",
+                "virtio_ring",
+                "virtio",
+                "9pnet_virtio",
+                "netfs",
+                "9p"
+            ]
+        );
         let e = modules(dir.path(), &["vsock"]).unwrap_err();
         assert!(e.contains("no module vsock"), "{e}");
     }
@@ -149,7 +163,7 @@ mod tests {
         img[0x202..0x206].copy_from_slice(b"HdrS");
         img[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
         img[0x300..0x300 + 20].copy_from_slice(b"6.1.0-57-amd64 (deb)");
-        assert_eq!(version(&junk.with_file_name("x")).is_err(), true);
+        assert!(version(&junk.with_file_name("x")).is_err());
         std::fs::write(&junk, &img).unwrap();
         assert_eq!(version(&junk).unwrap(), "6.1.0-57-amd64");
     }

@@ -104,12 +104,8 @@ pub fn setup(plan: &PodPlan, channel: &PodEnd) -> Result<Option<OwnedFd>> {
         };
         // In a kvm guest the host composed the root; it comes over the 9p share.
         let overlay = match &rootfs.bind {
-            Some(ready) => mount::clone_tree(
-                rustix::fs::CWD,
-                &ready.to_string_lossy(),
-                false,
-            )
-            .with_ctx(|| format!("app {}: its root from the host", app.name))?,
+            Some(ready) => mount::clone_tree(rustix::fs::CWD, &ready.to_string_lossy(), false)
+                .with_ctx(|| format!("app {}: its root from the host", app.name))?,
             None => rootfs::overlay(&rootfs).with_ctx(|| format!("app {}", app.name))?,
         };
         mount::attach(&overlay, target.as_fd())

@@ -49,7 +49,11 @@ fn nothing_left(p: &PodEnv, uuid: Option<&str>) {
         .collect();
     assert!(mounts.is_empty(), "mounts left: {mounts:?}");
     if let Some(u) = uuid {
-        assert!(cgroup_dirs(u).is_empty(), "cgroups left: {:?}", cgroup_dirs(u));
+        assert!(
+            cgroup_dirs(u).is_empty(),
+            "cgroups left: {:?}",
+            cgroup_dirs(u)
+        );
     }
 }
 
@@ -106,10 +110,21 @@ fn two_apps_share_one_machine_and_a_host_volume() {
             .unwrap_or_else(|| panic!("no boot id from {who}:\n{r}"))
             .to_string()
     };
-    assert_eq!(boot("first"), boot("second"), "both apps run in one machine");
+    assert_eq!(
+        boot("first"),
+        boot("second"),
+        "both apps run in one machine"
+    );
     let host_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    assert_ne!(boot("first"), host_boot.trim(), "the apps run on the host's kernel");
-    assert!(r.stdout.contains("host-data"), "the volume's file is seen:\n{r}");
+    assert_ne!(
+        boot("first"),
+        host_boot.trim(),
+        "the apps run on the host's kernel"
+    );
+    assert!(
+        r.stdout.contains("host-data"),
+        "the volume's file is seen:\n{r}"
+    );
     assert_eq!(
         std::fs::read_to_string(host.join("first")).unwrap(),
         "written-by-first\n"
@@ -130,29 +145,63 @@ fn stop_ends_a_kvm_pod_and_a_guest_ignoring_it_is_killed_after_the_timeout() {
     // One app stops on SIGTERM, the other ignores it.
     let out = p
         .run(&[
-            "run", "--detach", "--stage1=kvm",
-            &p.image, "--name=polite", "--exec", "/bin/sleep", "--", "1000",
+            "run",
+            "--detach",
+            "--stage1=kvm",
+            &p.image,
+            "--name=polite",
+            "--exec",
+            "/bin/sleep",
+            "--",
+            "1000",
             "---",
-            &p.image, "--name=stubborn", "--exec", "/bin/sh", "--", "-c",
-            "trap '' TERM; while true; do sleep 1; done",
+            &p.image,
+            "--name=stubborn",
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            "trap '' TERM; echo trapped; while true; do sleep 1; done",
             "---",
         ])
         .success();
     let uuid = out.stdout.trim().to_string();
     assert_eq!(p.status(&uuid)["state"], "running");
     let r = p.v.run(&["enter", &uuid, "/bin/true"]).failure();
-    assert!(r.stderr.contains("kvm stage1"), "enter is refused, naming why:\n{r}");
+    assert!(
+        r.stderr.contains("kvm stage1"),
+        "enter is refused, naming why:\n{r}"
+    );
+    // Started is not yet trapping: the shell says when it ignores SIGTERM.
+    crate::podkit::wait_for(
+        "the stubborn app's trap",
+        std::time::Duration::from_secs(60),
+        || p.v.run(&["logs", &uuid]).stdout.contains("trapped"),
+    );
     let started = std::time::Instant::now();
     p.v.run(&["stop", "--timeout=3s", &uuid]).success();
-    crate::podkit::wait_for("the pod to exit", std::time::Duration::from_secs(30), || {
-        p.status(&uuid)["state"] == "exited"
-    });
+    crate::podkit::wait_for(
+        "the pod to exit",
+        std::time::Duration::from_secs(30),
+        || p.status(&uuid)["state"] == "exited",
+    );
     assert!(
         started.elapsed() >= std::time::Duration::from_secs(3),
-        "the stubborn app held the pod until the timeout"
+        "the stubborn app held the pod until the timeout: {}",
+        p.status(&uuid)
     );
-    assert_eq!(p.app_exit(&uuid, "polite"), Some(143), "{}", p.status(&uuid));
-    assert_eq!(p.app_exit(&uuid, "stubborn"), Some(137), "{}", p.status(&uuid));
+    assert_eq!(
+        p.app_exit(&uuid, "polite"),
+        Some(143),
+        "{}",
+        p.status(&uuid)
+    );
+    assert_eq!(
+        p.app_exit(&uuid, "stubborn"),
+        Some(137),
+        "{}",
+        p.status(&uuid)
+    );
     p.v.run(&["rm", &uuid]).success();
     nothing_left(&p, Some(&uuid));
 }
@@ -172,9 +221,11 @@ fn a_kvm_pod_whose_qemu_is_killed_ends_with_an_error_and_leaves_nothing() {
     assert_eq!(qemu.len(), 1, "one QEMU for the pod");
     // SAFETY: a signal to a process this test started through vessel.
     unsafe { libc::kill(qemu[0], libc::SIGKILL) };
-    crate::podkit::wait_for("the pod to exit", std::time::Duration::from_secs(30), || {
-        p.status(&uuid)["state"] == "exited"
-    });
+    crate::podkit::wait_for(
+        "the pod to exit",
+        std::time::Duration::from_secs(30),
+        || p.status(&uuid)["state"] == "exited",
+    );
     let status = p.status(&uuid);
     let error = status["error"].as_str().unwrap_or_default().to_string();
     assert!(error.contains("QEMU ended"), "the error says so: {status}");
@@ -195,7 +246,12 @@ fn a_kernel_that_does_not_boot_times_out_with_a_clear_error() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("vmlinuz-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vmlinuz-")
+        })
         .expect("a /boot/vmlinuz-* (linux-image-amd64)");
     let mut bytes = std::fs::read(&real).unwrap();
     let from = 64 << 10;
@@ -204,7 +260,14 @@ fn a_kernel_that_does_not_boot_times_out_with_a_clear_error() {
     }
     let broken = p.v.path("vmlinuz-broken");
     std::fs::write(&broken, &bytes).unwrap();
-    let args = ["run", "--rm", "--stage1=kvm", &p.image, "--exec", "/bin/true"];
+    let args = [
+        "run",
+        "--rm",
+        "--stage1=kvm",
+        &p.image,
+        "--exec",
+        "/bin/true",
+    ];
     let started = std::time::Instant::now();
     let r = p.v.run_with_env(
         &args,
@@ -215,8 +278,14 @@ fn a_kernel_that_does_not_boot_times_out_with_a_clear_error() {
     );
     assert_ne!(r.code(), Some(0), "{r}");
     assert!(r.stderr.contains("did not boot within 8 s"), "{r}");
-    assert!(r.stderr.contains("vmlinuz-broken"), "the error names the kernel:\n{r}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{r}");
+    assert!(
+        r.stderr.contains("vmlinuz-broken"),
+        "the error names the kernel:\n{r}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{r}"
+    );
     nothing_left(&p, None);
 }
 
@@ -226,18 +295,34 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
         return;
     }
     let p = PodEnv::new();
-    let args = ["run", "--rm", "--stage1=kvm", &p.image, "--exec", "/bin/true"];
+    let args = [
+        "run",
+        "--rm",
+        "--stage1=kvm",
+        &p.image,
+        "--exec",
+        "/bin/true",
+    ];
     // No KVM (the device named elsewhere), no kernel, a kernel that is no kernel.
-    let r = p.v.run_with_env(&args, &[("VESSEL_KVM_DEVICE", "/nonexistent/kvm")]).failure();
+    let r =
+        p.v.run_with_env(&args, &[("VESSEL_KVM_DEVICE", "/nonexistent/kvm")]);
+    assert_eq!(r.code(), Some(125), "a pod that cannot start:\n{r}");
     assert!(
         r.stderr.contains("needs KVM") && r.stderr.contains("/nonexistent/kvm"),
         "{r}"
     );
-    let r = p.v.run_with_env(&args, &[("VESSEL_KVM_KERNEL", "/nonexistent/vmlinuz")]).failure();
-    assert!(r.stderr.contains("/nonexistent/vmlinuz") && r.stderr.contains("no such file"), "{r}");
+    let r =
+        p.v.run_with_env(&args, &[("VESSEL_KVM_KERNEL", "/nonexistent/vmlinuz")]);
+    assert_eq!(r.code(), Some(125), "{r}");
+    assert!(
+        r.stderr.contains("/nonexistent/vmlinuz") && r.stderr.contains("no such file"),
+        "{r}"
+    );
     let junk = p.v.path("junk-kernel");
     std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
-    let r = p.v.run_with_env(&args, &[("VESSEL_KVM_KERNEL", junk.to_str().unwrap())]).failure();
+    let r =
+        p.v.run_with_env(&args, &[("VESSEL_KVM_KERNEL", junk.to_str().unwrap())]);
+    assert_eq!(r.code(), Some(125), "{r}");
     assert!(r.stderr.contains("not a Linux kernel"), "{r}");
     // What the flavour does not do is a usage error.
     for (flag, needle) in [
@@ -245,9 +330,20 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
         ("--private-users", "--private-users"),
         ("--ipc=parent", "--ipc=parent"),
     ] {
-        let r = p.run(&["run", "--rm", "--stage1=kvm", flag, &p.image, "--exec", "/bin/true"]);
+        let r = p.run(&[
+            "run",
+            "--rm",
+            "--stage1=kvm",
+            flag,
+            &p.image,
+            "--exec",
+            "/bin/true",
+        ]);
         assert_eq!(r.code(), Some(2), "{flag}:\n{r}");
-        assert!(r.stderr.contains(needle) && r.stderr.contains("kvm"), "{flag}:\n{r}");
+        assert!(
+            r.stderr.contains(needle) && r.stderr.contains("kvm"),
+            "{flag}:\n{r}"
+        );
     }
     nothing_left(&p, None);
     assert!(p.list().iter().all(|pod| pod["state"] != "running"));
