@@ -6,6 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | `pods` | pod directories → `v1alpha.Pod`, pod filters |
+//! | `podcache` | each pod's state and manifest as last read, kept while unchanged |
 //! | `images` | store records → `v1alpha.Image`, image filters |
 //! | `events` | inotify on the pod and image directories, pidfds of pods' inits → `Event`s |
 //! | `logs` | apps' log files, their last lines, following them |
@@ -15,6 +16,7 @@
 pub mod events;
 pub mod images;
 pub mod logs;
+pub mod podcache;
 pub mod pods;
 pub mod server;
 pub mod service;

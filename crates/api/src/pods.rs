@@ -1,12 +1,14 @@
 //! Pods as the API describes them, read from the pod directories (`pod::Pods`) and their
-//! `state.json` and manifest, and the `PodFilter` rules: conditions inside one filter
+//! `state.json` and manifest (kept between calls: `podcache`), and the `PodFilter` rules: conditions inside one filter
 //! are ANDed, filters are ORed.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use pod::state::PodState as Recorded;
 use pod::{PodDir, Pods, State};
 
+use crate::podcache::PodCache;
 use crate::v1alpha::{App, AppState, Image, KeyValue, Pod, PodFilter, PodState};
 
 pub fn api_state(s: State) -> PodState {
@@ -45,25 +47,8 @@ fn key_values(m: &std::collections::BTreeMap<String, String>) -> Vec<KeyValue> {
         .collect()
 }
 
-fn manifest_annotations(manifest: &serde_json::Value) -> Vec<KeyValue> {
-    manifest
-        .get("annotations")
-        .and_then(|a| a.as_array())
-        .map(|list| {
-            list.iter()
-                .filter_map(|a| {
-                    Some(KeyValue {
-                        key: a.get("name")?.as_str()?.to_string(),
-                        value: a.get("value")?.as_str()?.to_string(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The API's view of one pod. `detail`: manifest, app states and exit codes too.
-pub fn describe(pd: &PodDir, detail: bool) -> Pod {
+pub fn describe(pd: &PodDir, detail: bool, cache: &PodCache) -> Pod {
     let state = pd.state();
     let mut out = Pod {
         id: pd.uuid.clone(),
@@ -71,10 +56,10 @@ pub fn describe(pd: &PodDir, detail: bool) -> Pod {
         state: api_state(state) as i32,
         ..Default::default()
     };
-    let dir = pd.path();
-    let Ok(rec) = Recorded::load(&dir) else {
+    let Some(files) = cache.read(&pd.path(), &pd.uuid) else {
         return out;
     };
+    let rec = &files.rec;
     out.created_at = crate::nanos(rec.created);
     if matches!(
         state,
@@ -89,11 +74,14 @@ pub fn describe(pd: &PodDir, detail: bool) -> Pod {
             out.cgroup = cgroup_of(pid, &pd.uuid);
         }
     }
-    let mark = pd.paths().gc_mark();
-    if let Ok(m) = std::fs::metadata(&mark).and_then(|m| m.modified()) {
-        out.gc_marked_at = crate::nanos(Some(m.into()));
+    // gc leaves its mark as it moves a pod to exited-garbage/: only those carry one.
+    if state == State::ExitedGarbage {
+        let mark = pd.paths().gc_mark();
+        if let Ok(m) = std::fs::metadata(&mark).and_then(|m| m.modified()) {
+            out.gc_marked_at = crate::nanos(Some(m.into()));
+        }
     }
-    out.networks = networks(&rec);
+    out.networks = networks(rec);
     out.apps = rec
         .apps
         .iter()
@@ -121,45 +109,32 @@ pub fn describe(pd: &PodDir, detail: bool) -> Pod {
             annotations: key_values(&a.annotations),
         })
         .collect();
-    // Pod annotations live in the manifest: read it (the one extra file) for those.
-    if let Ok(bytes) = std::fs::read(pd.paths().manifest()) {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-            out.annotations = manifest_annotations(&v);
-        }
-        if detail {
-            out.manifest = bytes;
-        }
+    // Pod annotations live in the manifest.
+    out.annotations = files.annotations.clone();
+    if detail {
+        out.manifest = files.manifest.clone().unwrap_or_default();
     }
     out
 }
 
 /// The networks a pod joined, with its addresses, as its state records them.
 fn networks(rec: &Recorded) -> Vec<crate::v1alpha::Network> {
-    let v = serde_json::to_value(rec).unwrap_or_default();
-    v.get("networks")
-        .and_then(|n| n.as_array())
-        .map(|list| {
-            list.iter()
-                .filter_map(|n| {
-                    let name = n.get("name")?.as_str()?.to_string();
-                    let ip = |k: &str| {
-                        n.get(k)
-                            .and_then(|x| x.as_str())
-                            .unwrap_or("")
-                            .split('/')
-                            .next()
-                            .unwrap_or("")
-                            .to_string()
-                    };
-                    Some(crate::v1alpha::Network {
-                        name,
-                        ipv4: ip("ip"),
-                        ipv6: ip("ip6"),
-                    })
-                })
-                .collect()
+    rec.networks
+        .iter()
+        .map(|n| crate::v1alpha::Network {
+            name: n.net_name.clone(),
+            ipv4: n
+                .ip
+                .filter(|ip| ip.is_ipv4())
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
+            ipv6: n
+                .ip
+                .filter(|ip| ip.is_ipv6())
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 fn has_all_key_values(have: &[KeyValue], want: &[KeyValue]) -> bool {
@@ -191,14 +166,20 @@ pub fn satisfies_any(p: &Pod, filters: &[PodFilter]) -> bool {
 }
 
 /// Every pod but those being deleted (garbage/), oldest first.
-pub fn list(vessel_dir: &Path, detail: bool, filters: &[PodFilter]) -> std::io::Result<Vec<Pod>> {
+pub fn list(
+    vessel_dir: &Path,
+    detail: bool,
+    filters: &[PodFilter],
+    cache: &PodCache,
+) -> std::io::Result<Vec<Pod>> {
     let pods = Pods::open(vessel_dir).map_err(std::io::Error::other)?;
-    let mut out: Vec<Pod> = pods
-        .all()
-        .map_err(std::io::Error::other)?
+    let all = pods.all().map_err(std::io::Error::other)?;
+    let present: HashSet<&str> = all.iter().map(|p| p.uuid.as_str()).collect();
+    cache.keep_only(&present);
+    let mut out: Vec<Pod> = all
         .iter()
         .filter(|p| p.dir != pod::Dir::Garbage)
-        .map(|p| describe(p, detail))
+        .map(|p| describe(p, detail, cache))
         .filter(|p| satisfies_any(p, filters))
         .collect();
     out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
@@ -206,13 +187,13 @@ pub fn list(vessel_dir: &Path, detail: bool, filters: &[PodFilter]) -> std::io::
 }
 
 /// One pod by its full UUID.
-pub fn inspect(vessel_dir: &Path, id: &str) -> Option<Pod> {
+pub fn inspect(vessel_dir: &Path, id: &str, cache: &PodCache) -> Option<Pod> {
     if id.len() != 36 {
         return None;
     }
     let pods = Pods::open(vessel_dir).ok()?;
     let pd = pods.find(id).ok()?;
-    (pd.uuid == id).then(|| describe(&pd, true))
+    (pd.uuid == id).then(|| describe(&pd, true, cache))
 }
 
 #[cfg(test)]

@@ -78,6 +78,7 @@ pub fn run(opts: Options) -> Result<(), ServerError> {
             version: opts.version.clone(),
             flags: opts.flags.clone(),
             events,
+            pods: Default::default(),
         };
         eprintln!("api-service: listening on {local}");
         let _ = sd::notify(&format!("READY=1\nSTATUS=listening on {local}"));

@@ -31,6 +31,7 @@ pub struct Service {
     pub version: String,
     pub flags: Flags,
     pub events: broadcast::Sender<Event>,
+    pub pods: std::sync::Arc<crate::podcache::PodCache>,
 }
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -73,8 +74,9 @@ impl PublicApi for Service {
     ) -> Result<Response<ListPodsResponse>, Status> {
         let r = req.into_inner();
         let dir = self.vessel_dir.clone();
+        let cache = self.pods.clone();
         let pods = blocking(move || {
-            crate::pods::list(&dir, r.detail, &r.filters)
+            crate::pods::list(&dir, r.detail, &r.filters, &cache)
                 .map_err(|e| Status::internal(format!("listing pods: {e}")))
         })
         .await?;
@@ -87,8 +89,9 @@ impl PublicApi for Service {
     ) -> Result<Response<InspectPodResponse>, Status> {
         let id = req.into_inner().id;
         let dir = self.vessel_dir.clone();
+        let cache = self.pods.clone();
         let pod = blocking(move || {
-            crate::pods::inspect(&dir, &id)
+            crate::pods::inspect(&dir, &id, &cache)
                 .ok_or_else(|| Status::not_found(format!("no pod {id:?}")))
         })
         .await?;

@@ -554,7 +554,10 @@ impl PodDir {
     }
 
     pub fn state(&self) -> State {
-        State::of(self.dir, self.is_locked())
+        // Only prepare/ and run/ hold two states apart by the lock: elsewhere it is not
+        // asked (three syscalls saved per pod when listing many prepared pods).
+        let locked = matches!(self.dir, Dir::Prepare | Dir::Run) && self.is_locked();
+        State::of(self.dir, locked)
     }
 
     /// Takes the exclusive lock without waiting; false if another process holds it.

@@ -99,7 +99,32 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Spec, BundleError> {
             found: version.to_string(),
         });
     }
+    let mut value = value;
+    if let Some(process) = value.get_mut("process") {
+        respell_scheduler_flags(process);
+    }
     serde_json::from_value(value).map_err(not_json)
+}
+
+/// The runtime spec names two scheduler flags `SCHED_FLAG_RESET_ON_FORK` and
+/// `SCHED_FLAG_DL_OVERRUN`; oci-spec (0.10) reads them only as `SCHED_RESET_ON_FORK` and
+/// `SCHED_FLAG_D_L_OVERRUN`. A config in the spec's words is read by respelling those two
+/// before parsing (oci-spec's spellings are taken too).
+pub fn respell_scheduler_flags(process: &mut serde_json::Value) {
+    let Some(flags) = process
+        .pointer_mut("/scheduler/flags")
+        .and_then(|f| f.as_array_mut())
+    else {
+        return;
+    };
+    for f in flags {
+        let respelt = match f.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *f = serde_json::Value::from(respelt);
+    }
 }
 
 /// 1.0.0 to 1.MAX_MINOR.x, with pre-release tags (`1.0.2-dev`).
@@ -498,6 +523,28 @@ mod tests {
         assert!(
             e.starts_with("JSON specification file config.json not found"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn scheduler_flags_in_the_specs_spelling_are_read() {
+        let config = br#"{"ociVersion":"1.2.0","root":{"path":"rootfs"},"process":{"cwd":"/","args":["true"],"user":{"uid":0,"gid":0},
+            "scheduler":{"policy":"SCHED_DEADLINE","runtime":1,"deadline":2,"flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN","SCHED_FLAG_RECLAIM"]}}}"#;
+        let spec = parse(Path::new("/b/config.json"), config).unwrap();
+        let flags = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .scheduler()
+            .as_ref()
+            .unwrap()
+            .flags()
+            .clone()
+            .unwrap();
+        use oci_spec::runtime::LinuxSchedulerFlag::*;
+        assert_eq!(
+            flags,
+            vec![SchedResetOnFork, SchedFlagDLOverrun, SchedFlagReclaim]
         );
     }
 }

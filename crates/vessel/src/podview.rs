@@ -142,17 +142,21 @@ impl PodView {
         let state = pod.state();
         let dir = pod.path();
         let paths = pod::layout::PodPaths::new(&dir);
-        let recorded = PodState::load(&dir).unwrap_or_else(|_| PodState {
-            uuid: pod.uuid.clone(),
-            ..Default::default()
-        });
-        // Networks are read from the raw record, so whatever the network code stores
-        // there (rkt's NetInfo fields) is shown as it is.
-        let networks = std::fs::read(paths.state())
+        // The state file is read once: the record, and its networks as they are stored
+        // (rkt's NetInfo fields), shown as they are.
+        let raw = std::fs::read(paths.state())
             .ok()
-            .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+            .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok());
+        let networks = raw
+            .as_ref()
             .and_then(|v| v.get("networks").and_then(|n| n.as_array()).cloned())
             .unwrap_or_default();
+        let recorded = raw
+            .and_then(|v| serde_json::from_value::<PodState>(v).ok())
+            .unwrap_or_else(|| PodState {
+                uuid: pod.uuid.clone(),
+                ..Default::default()
+            });
         let manifest = std::fs::read(paths.manifest())
             .ok()
             .and_then(|d| schema::PodManifest::from_slice(&d).ok());

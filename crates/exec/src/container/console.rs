@@ -3,7 +3,7 @@
 //! the message's bytes naming it. containerd's shim and conmon read it that way.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// Sends `master` over `sock` (connected to the client's console socket).
 pub fn send_master(sock: BorrowedFd<'_>, master: BorrowedFd<'_>) -> io::Result<()> {
@@ -18,4 +18,29 @@ pub fn send_master(sock: BorrowedFd<'_>, master: BorrowedFd<'_>) -> io::Result<(
         rustix::net::SendFlags::NOSIGNAL,
     )?;
     Ok(())
+}
+
+/// The client's side: receives the master a runtime sent over `sock` (the runtime's own
+/// foreground relay uses it: `vessel-runtime run` and `exec` with a terminal and no
+/// console socket).
+pub fn receive_master(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+    let mut name = [0u8; 64];
+    rustix::net::recvmsg(
+        sock,
+        &mut [io::IoSliceMut::new(&mut name)],
+        &mut control,
+        rustix::net::RecvFlags::CMSG_CLOEXEC,
+    )?;
+    for msg in control.drain() {
+        if let rustix::net::RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            if let Some(fd) = fds.next() {
+                return Ok(fd);
+            }
+        }
+    }
+    Err(io::Error::other(
+        "the container's process sent no terminal (it ended before opening one)",
+    ))
 }

@@ -597,42 +597,7 @@ fn prepare_process(spec: &Spec, seccomp: Option<Vec<u8>>) -> Result<AppDescripti
             l,
         )?;
     }
-    if let Some(io) = process.io_priority() {
-        use oci_spec::runtime::IOPriorityClass::*;
-        let class = match io.class() {
-            IoprioClassRt => 1,
-            IoprioClassBe => 2,
-            IoprioClassIdle => 3,
-        };
-        // SAFETY: ioprio_set for this process.
-        if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, (class << 13) | io.priority()) } != 0
-        {
-            return Err(Failure::io(
-                "process.ioPriority",
-                std::io::Error::last_os_error(),
-            ));
-        }
-    }
-    if process.scheduler().is_some() {
-        return Err(Failure::msg(
-            "process.scheduler",
-            "not supported by vessel-runtime yet",
-        ));
-    }
-    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
-        use oci_spec::runtime::LinuxPersonalityDomain::*;
-        let persona = match p.domain() {
-            PerLinux => 0,
-            PerLinux32 => 8,
-        };
-        // SAFETY: personality(2) with a plain value.
-        if unsafe { libc::personality(persona) } < 0 {
-            return Err(Failure::io(
-                "linux.personality",
-                std::io::Error::last_os_error(),
-            ));
-        }
-    }
+    super::attributes::apply(process, spec)?;
     Ok(app)
 }
 

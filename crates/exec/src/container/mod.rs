@@ -15,6 +15,7 @@
 //! /proc/PID/exe, CVE-2019-5736), holding the read end of the exec fifo, close-on-exec:
 //! `start` writes a byte and sees the end close when the exec happened.
 
+pub mod attributes;
 pub mod console;
 pub mod hooks;
 pub mod init;

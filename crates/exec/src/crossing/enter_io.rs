@@ -75,47 +75,65 @@ impl EnterStdio {
     /// In the parent once the child is forked: drops the child's ends (so an end of
     /// input or output shows) and relays until the child `pid` exits; its wait status.
     pub fn relay(self, pid: i32) -> io::Result<i32> {
-        let pidfd = rustix::process::pidfd_open(
-            rustix::process::Pid::from_raw(pid).ok_or_else(|| io::Error::other("bad pid"))?,
-            rustix::process::PidfdFlags::empty(),
-        )?;
-        let mut mask = SigSet::empty();
-        for s in [
-            Signal::SIGINT,
-            Signal::SIGTERM,
-            Signal::SIGHUP,
-            Signal::SIGQUIT,
-            Signal::SIGWINCH,
-        ] {
-            mask.add(s);
-        }
-        mask.thread_block()?;
-        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-        let streams = match self {
+        relay_streams(pid, || match self {
             EnterStdio::Terminal { master, slave } => {
                 drop(slave);
-                set_nonblocking(master.as_fd())?;
-                Streams::Terminal {
-                    relay: Relay::new(master),
-                    open: true,
-                }
+                terminal_streams(master)
             }
             EnterStdio::Pipes { child, parent } => {
                 drop(child);
                 let [to_stdin, from_stdout, from_stderr] = parent;
                 set_nonblocking(to_stdin.as_fd())?;
-                Streams::Pipes {
+                Ok(Streams::Pipes {
                     to_stdin: Some(to_stdin),
                     pending: Vec::new(),
                     stdin_open: true,
                     outputs: [Some(from_stdout), Some(from_stderr)],
-                }
+                })
             }
-        };
-        let result = relay_until_exit(streams, pid, &pidfd, &signals);
-        let _ = mask.thread_unblock();
-        result
+        })
     }
+}
+
+/// Relays a terminal whose `master` another process sent (the OCI runtime's foreground
+/// `run` and `exec`, when no console socket was given: runc's own relay) until our
+/// child `pid` exits; its wait status.
+pub fn relay_pty(master: OwnedFd, pid: i32) -> io::Result<i32> {
+    relay_streams(pid, || terminal_streams(master))
+}
+
+fn terminal_streams(master: OwnedFd) -> io::Result<Streams> {
+    set_nonblocking(master.as_fd())?;
+    Ok(Streams::Terminal {
+        relay: Relay::new(master),
+        open: true,
+    })
+}
+
+/// Blocks the signals we pass on (before the streams are set up, so none is lost), sets
+/// up the streams, relays until `pid` exits.
+fn relay_streams(pid: i32, setup: impl FnOnce() -> io::Result<Streams>) -> io::Result<i32> {
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid).ok_or_else(|| io::Error::other("bad pid"))?,
+        rustix::process::PidfdFlags::empty(),
+    )?;
+    let mut mask = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGWINCH,
+    ] {
+        mask.add(s);
+    }
+    // Restored after, not unblocked: a caller that blocked them (the runtime's `run`)
+    // keeps them blocked while it cleans up.
+    let before = mask.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+    let result = setup().and_then(|streams| relay_until_exit(streams, pid, &pidfd, &signals));
+    let _ = before.thread_set_mask();
+    result
 }
 
 /// Opens a pty pair in the devpts mounted at /dev/pts of our (the app's) root, refusing

@@ -19,6 +19,8 @@ const DEFAULT_CGROUP_PARENT: &str = "vessel-runtime";
 /// A created container's process.
 pub struct Created {
     pub pid: i32,
+    /// Where the terminal's master arrives when we relay it (`terminal::relay`).
+    pub terminal: Option<OwnedFd>,
     /// Held while `run` waits (the pid cannot be reused meanwhile).
     pub _pidfd: OwnedFd,
     pub record: Record,
@@ -119,8 +121,9 @@ pub(super) fn console_socket(path: &Path) -> Result<OwnedFd> {
 pub enum Start {
     /// Wait for `start` (create).
     Create,
-    /// Run at once (run).
-    Run,
+    /// Run at once (run); `foreground`: not detached, so a terminal with no console
+    /// socket is relayed by us.
+    Run { foreground: bool },
 }
 
 pub fn create(root: &Root, a: &CreateArgs, mode: Start) -> Result<Created> {
@@ -134,20 +137,12 @@ pub fn create(root: &Root, a: &CreateArgs, mode: Start) -> Result<Created> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    let console = match (&a.console_socket, terminal) {
-        (Some(p), true) => Some(console_socket(p)?),
-        (Some(_), false) => {
-            return Err(RuntimeError::Usage(
-                "--console-socket given but process.terminal is false".into(),
-            ))
-        }
-        (None, true) => {
-            return Err(RuntimeError::Usage(
-                "process.terminal is true: pass --console-socket (vessel-runtime relays no terminal itself)".into(),
-            ))
-        }
-        (None, false) => None,
-    };
+    let mut console = super::terminal::Console::choose(
+        a.console_socket.as_deref(),
+        terminal,
+        mode == Start::Run { foreground: true },
+        "process.terminal",
+    )?;
     // The cgroup, with its limits, before the process exists.
     let linux = spec.linux().clone().unwrap_or_default();
     let cgroup_path = linux
@@ -211,10 +206,10 @@ pub fn create(root: &Root, a: &CreateArgs, mode: Start) -> Result<Created> {
             roles.push(FdRole::ExecFifo);
             Some(fd)
         }
-        Start::Run => None,
+        Start::Run { .. } => None,
     };
     held.extend(fifo);
-    if let Some(c) = console {
+    if let Some(c) = console.to_container.take() {
         roles.push(FdRole::ConsoleSocket);
         held.push(c);
     }
@@ -317,6 +312,7 @@ pub fn create(root: &Root, a: &CreateArgs, mode: Start) -> Result<Created> {
     drop(held);
     Ok(Created {
         pid,
+        terminal: console.relayed,
         _pidfd: pidfd,
         record,
     })

@@ -8,7 +8,7 @@ use exec::container::plan::{namespaces_of, ContainerPlan, FdRole, Report};
 use oci_spec::runtime::{Capability, Process, Spec};
 use rustix::fs::{Mode, OFlags};
 
-use super::create::{ambient_within_inheritable, console_socket, take_seccomp, write_pid_file};
+use super::create::{ambient_within_inheritable, take_seccomp, write_pid_file};
 use super::lifecycle::{block_forwarded_signals, wait_forwarding};
 use crate::cli::ExecArgs;
 use crate::error::{Result, RuntimeError};
@@ -41,23 +41,15 @@ pub fn exec(root: &Root, a: &ExecArgs) -> Result<i32> {
         .unwrap_or(false);
     let mut roles = Vec::new();
     let mut held: Vec<OwnedFd> = Vec::new();
-    match (&a.console_socket, terminal) {
-        (Some(p), true) => {
-            roles.push(FdRole::ConsoleSocket);
-            held.push(console_socket(p)?);
-        }
-        (Some(_), false) => {
-            return Err(RuntimeError::Usage(
-                "--console-socket given but the process has no terminal (-t)".into(),
-            ))
-        }
-        (None, true) => {
-            return Err(RuntimeError::Usage(
-                "a terminal (-t) needs --console-socket (vessel-runtime relays no terminal itself)"
-                    .into(),
-            ))
-        }
-        (None, false) => {}
+    let mut console = super::terminal::Console::choose(
+        a.console_socket.as_deref(),
+        terminal,
+        !a.detach,
+        "the process's terminal (-t)",
+    )?;
+    if let Some(fd) = console.to_container.take() {
+        roles.push(FdRole::ConsoleSocket);
+        held.push(fd);
     }
     let seccomp_bpf = take_seccomp(root, &a.id, &mut spec)?;
     ambient_within_inheritable(&mut spec);
@@ -131,18 +123,24 @@ pub fn exec(root: &Root, a: &ExecArgs) -> Result<i32> {
     if a.detach {
         return Ok(0);
     }
-    Ok(wait_forwarding(child))
+    match console.relayed {
+        Some(ours) => super::terminal::relay(ours, child),
+        None => Ok(wait_forwarding(child)),
+    }
 }
 
 /// `--process FILE`: a whole OCI process object; runc takes it as it is.
 fn process_file(path: &std::path::Path) -> Result<Process> {
     let text = std::fs::read(path).map_err(RuntimeError::io("reading process", path))?;
-    let p: Process = serde_json::from_slice(&text).map_err(|e| {
+    let not_a_process = |e: serde_json::Error| {
         RuntimeError::Usage(format!(
             "process {}: not an OCI process: {e}",
             path.display()
         ))
-    })?;
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(not_a_process)?;
+    crate::bundle::respell_scheduler_flags(&mut value);
+    let p: Process = serde_json::from_value(value).map_err(not_a_process)?;
     check_process(&p)?;
     Ok(p)
 }

@@ -93,12 +93,21 @@ pub fn run(root: &Root, a: &RunArgs) -> Result<i32> {
     if !a.detach {
         block_forwarded_signals();
     }
-    let created = create(root, &a.create, Start::Run)?;
+    let created = create(
+        root,
+        &a.create,
+        Start::Run {
+            foreground: !a.detach,
+        },
+    )?;
     run_hooks("poststart", &created.record, Status::Running, false)?;
     if a.detach {
         return Ok(0);
     }
-    let status = wait_forwarding(created.pid);
+    let status = match created.terminal {
+        Some(ours) => super::terminal::relay(ours, created.pid)?,
+        None => wait_forwarding(created.pid),
+    };
     exec::trace::mark("container exited");
     if !a.keep {
         let c = Container::open(root, &a.create.id)?;

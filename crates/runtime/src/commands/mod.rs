@@ -5,6 +5,7 @@ mod exec;
 mod info;
 mod lifecycle;
 mod resources;
+mod terminal;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Result, RuntimeError};

@@ -99,9 +99,9 @@ fn exec_refusals() {
         serde_json::from_str::<Vec<i32>>(&ps.stdout).unwrap().len(),
         1
     );
-    // A terminal needs somewhere to send it.
-    env.run(&["exec", "-t", "er-e1", "true"])
-        .fails_with("needs --console-socket");
+    // A detached process's terminal needs somewhere to go.
+    env.run(&["exec", "-t", "--detach", "er-e1", "true"])
+        .fails_with("pass --console-socket (only a foreground run or exec relays");
     // Paused: refused unless --ignore-paused.
     env.run(&["pause", "er-e1"]).ok();
     env.run(&["exec", "er-e1", "true"])
@@ -200,4 +200,44 @@ fn terminals_for_create_and_exec() {
     assert!(text.contains("exec-in-tty"), "{text:?}");
     env.run(&["delete", "--force", "tfcae-t1"]).ok();
     assert!(read_all(first).contains("/dev/pts/0"));
+}
+
+/// runc's first experience: `spec` (terminal: true) then `run` at a shell, no console
+/// socket. The runtime relays the container's terminal to its own, for `run` and for a
+/// foreground `exec -t`; from a pipe too (input passed on, its end an end-of-file).
+#[test]
+fn foreground_run_and_exec_relay_the_terminal() {
+    let env = Env::new(&["sh", "-c", "tty; read line; echo got:$line; exit 3"]);
+    env.edit_config(|c| c["process"]["terminal"] = true.into());
+    let quote = |p: &std::path::Path| format!("'{}'", p.display());
+    let line = format!(
+        "cd {} && printf 'hello\\n' | timeout --foreground 60 {} --root {} run frae-t1",
+        quote(env.bundle.path()),
+        crate::kit::RUNTIME,
+        quote(env.root.path()),
+    );
+    let r = crate::kit::output(crate::kit::in_terminal(&line), &["script", "run"]);
+    assert_eq!(r.code, Some(3), "{}", r.shown);
+    assert!(r.stdout.contains("/dev/pts/0"), "{}", r.shown);
+    assert!(r.stdout.contains("got:hello"), "{}", r.shown);
+    env.assert_gone("frae-t1");
+
+    // On a real terminal: exec -t into a running container, no console socket.
+    env.edit_config(|c| c["process"]["terminal"] = false.into());
+    env.edit_config(|c| c["process"]["args"] = serde_json::json!(["sleep", "1000"]));
+    env.run(&["run", "--detach", "frae-t2"]).ok();
+    let line = format!(
+        "timeout --foreground 60 {} --root {} exec -t frae-t2 sh -c 'tty; stty size; exit 5'",
+        crate::kit::RUNTIME,
+        quote(env.root.path()),
+    );
+    let r = crate::kit::output(
+        crate::kit::in_terminal(&format!("stty rows 33 cols 101; {line}")),
+        &["script", "exec -t"],
+    );
+    assert_eq!(r.code, Some(5), "{}", r.shown);
+    assert!(r.stdout.contains("/dev/pts/"), "{}", r.shown);
+    // Our window size reached the container's terminal.
+    assert!(r.stdout.contains("33 101"), "{}", r.shown);
+    env.run(&["delete", "--force", "frae-t2"]).ok();
 }

@@ -18,9 +18,9 @@ fn service(p: &PodEnv) -> ApiService {
     ApiService::start(p.v.dir(), p.v.path("api-service.log"))
 }
 
-fn detached(p: &PodEnv, script: &str) -> String {
+fn detached(p: &PodEnv, net: &str, script: &str) -> String {
     p.run(&[
-        "run", "--detach", &p.image, "--exec", "/bin/sh", "--", "-c", script,
+        "run", "--detach", net, &p.image, "--exec", "/bin/sh", "--", "-c", script,
     ])
     .success()
     .stdout
@@ -54,7 +54,11 @@ fn exited(p: &PodEnv, script: &str) -> String {
 #[test]
 fn pods_are_listed_and_inspected_in_every_state() {
     let p = PodEnv::new();
-    let running = detached(&p, "trap 'exit 0' TERM; while true; do sleep 0.05; done");
+    let running = detached(
+        &p,
+        "--net=default",
+        "trap 'exit 0' TERM; while true; do sleep 0.05; done",
+    );
     p.run(&["status", "--wait-ready=10s", &running]).success();
     let done = exited(&p, "exit 3");
     let ready = prepared(&p);
@@ -160,6 +164,11 @@ fn pods_are_listed_and_inspected_in_every_state() {
         .unwrap();
     assert!(pod.pid > 0, "{pod:?}");
     assert!(pod.cgroup.contains(&running), "{pod:?}");
+    // The network it joined, with its address (rkt's Network message).
+    assert_eq!(pod.networks.len(), 1, "{pod:?}");
+    assert_eq!(pod.networks[0].name, "default");
+    assert!(pod.networks[0].ipv4.starts_with("172.16.28."), "{pod:?}");
+    assert!(pod.networks[0].ipv6.is_empty(), "{pod:?}");
     assert!(!pod.manifest.is_empty());
     assert_eq!(pod.apps.len(), 1);
     assert_eq!(pod.apps[0].image.as_ref().unwrap().id, p.v.image_ids()[0]);
@@ -347,6 +356,7 @@ fn logs_are_read_and_followed_and_clients_may_leave_mid_stream() {
     // Follow a running pod: lines arrive as they are written.
     let running = detached(
         &p,
+        "--net=none",
         "echo first; i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.2; done",
     );
     let mut s = rt
