@@ -35,6 +35,9 @@ pub enum Flavour {
     /// rkt's fly: one app in a mount namespace of its own (the image's root, volumes and
     /// mounts); the host's pid, network, ipc and uts namespaces. For system apps.
     Fly,
+    /// Each pod in a virtual machine of its own (QEMU): the same init as the guest's
+    /// PID 1, the apps' roots shared from the host over 9p (`crate::kvm`).
+    Kvm,
 }
 
 impl Flavour {
@@ -42,12 +45,13 @@ impl Flavour {
         match self {
             Flavour::Default => "default",
             Flavour::Fly => "fly",
+            Flavour::Kvm => "kvm",
         }
     }
 
     /// The pod has a uts namespace of its own (its hostname may be set).
     pub fn own_uts(self) -> bool {
-        self == Flavour::Default
+        self != Flavour::Fly
     }
 }
 
@@ -104,6 +108,10 @@ pub struct RootfsPlan {
     pub lower: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
+    /// A root composed already, bound instead of an overlay: inside a kvm guest, the
+    /// host's overlay of the app as the 9p share shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -153,6 +161,31 @@ pub struct Handover {
     /// The CPUs the init takes back once handed the pod (`Embryo::spawn` kept it off the
     /// supervisor's CPU until then).
     pub cpus: Option<Vec<u32>>,
+    /// A kvm pod: the virtual machine to start (on the host), or the guest's side of it.
+    #[serde(default)]
+    pub kvm: Option<KvmPlan>,
+}
+
+/// What a kvm pod's init needs besides the plan (`crate::kvm`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KvmPlan {
+    /// QEMU's system emulator.
+    pub qemu: PathBuf,
+    /// The guest kernel (a bzImage) and Vessel's initramfs for it.
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    /// QEMU's accelerator: `kvm`, or `tcg` (emulation, where /dev/kvm cannot boot the kernel).
+    pub accel: String,
+    pub memory_mib: u64,
+    pub cpus: u32,
+    /// How long the guest may take to boot and ask for the pod.
+    pub boot_timeout_ms: u64,
+    /// The guest's kernel messages and QEMU's own, in the pod's directory.
+    pub console_log: PathBuf,
+    pub qemu_log: PathBuf,
+    /// Set in the copy the guest receives: the init runs inside the virtual machine.
+    #[serde(default)]
+    pub in_guest: bool,
 }
 
 /// An app's part of one start.

@@ -18,8 +18,10 @@
 //!   network.json                  what prepare decided of its network (network::NetRequest)
 //!   netns                         its network namespace, pinned (a bind mount) while DEL is owed
 //!   attachments.json              what DEL needs (net::Attachment per network), while owed
+//!   kvm-console.log, kvm-qemu.log a kvm pod's guest console and QEMU's own messages
 //! <dir>/cache/base-rootfs/        the base layer: mount points and /etc files every app needs
 //! <dir>/cache/seccomp/<key>       compiled seccomp filters
+//! <dir>/cache/kvm/initramfs-<key>.cpio   the kvm guest's initramfs, by kernel and binary digest
 //! <dir>/userns/<slot>             a --private-users range taken before ranges were host-wide
 //! /var/lib/vessel-userns/<slot>   a --private-users pod's id range, host-wide (userns.rs)
 //! /var/lib/vessel-userns/.lock    flocked while the registry changes
@@ -47,6 +49,11 @@ pub fn base_layer(vessel_dir: &Path) -> PathBuf {
 /// `<dir>/cache/seccomp`: compiled filters, keyed by profile and versions.
 pub fn seccomp_cache(vessel_dir: &Path) -> PathBuf {
     cache(vessel_dir).join("seccomp")
+}
+
+/// `<dir>/cache/kvm`: initramfs archives of the kvm stage1 (`exec::kvm::initramfs`).
+pub fn kvm_cache(vessel_dir: &Path) -> PathBuf {
+    cache(vessel_dir).join("kvm")
 }
 
 /// `<dir>/userns`: `--private-users` ranges taken before they were host-wide, root's alone.
@@ -205,6 +212,16 @@ impl PodPaths {
 
     pub fn logs(&self) -> PathBuf {
         self.dir.join("logs")
+    }
+
+    /// A kvm pod's guest console (the kernel's messages, the guest init's errors).
+    pub fn kvm_console(&self) -> PathBuf {
+        self.dir.join("kvm-console.log")
+    }
+
+    /// What QEMU itself said (its errors).
+    pub fn kvm_qemu_log(&self) -> PathBuf {
+        self.dir.join("kvm-qemu.log")
     }
 
     /// An app's log: its stdout and stderr.

@@ -5,6 +5,7 @@ pub mod activation;
 pub mod dir;
 pub mod effective;
 pub mod error;
+pub mod kvm;
 pub mod layout;
 pub mod logs;
 pub mod metadata;

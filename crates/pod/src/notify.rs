@@ -219,6 +219,7 @@ mod tests {
                 lower: vec![],
                 upper: "u".into(),
                 work: "w".into(),
+                bind: None,
             },
             spec: Spec::default(),
             user: None,

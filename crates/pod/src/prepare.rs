@@ -101,7 +101,9 @@ pub fn prepare(
     let hostname = match (&req.hostname, req.flavour) {
         (Some(h), _) => h.clone(),
         (None, exec::plan::Flavour::Fly) => crate::stage1::host_hostname(),
-        (None, exec::plan::Flavour::Default) => format!("vessel-{uuid}"),
+        (None, exec::plan::Flavour::Default | exec::plan::Flavour::Kvm) => {
+            format!("vessel-{uuid}")
+        }
     };
     let planned = plan_apps(req, images, &hostname)?;
     if exec::rootless::active() {
@@ -150,6 +152,14 @@ fn check_rootless(req: &PodRequest, planned: &PlannedPod) -> Result<()> {
         return Err(PodError::Invalid(
             "rootless pods cannot join CNI networks (their plugins need root): use --net=none or --net=host".into(),
         ));
+    }
+    if req.flavour != exec::plan::Flavour::Default {
+        // fly shares the host's pid and network namespaces, which a user namespace cannot
+        // mount /proc or sysfs for; kvm composes roots and runs QEMU as the host's root.
+        return Err(PodError::Invalid(format!(
+            "--stage1={}: rootless pods run only with the default stage1 (fly and kvm need root)",
+            req.flavour.name()
+        )));
     }
     if req.private_users {
         return Err(PodError::Invalid(
@@ -373,6 +383,7 @@ fn write_pod_dir(
                 lower: p.lower,
                 upper: crate::layout::rel::app_upper(&p.name),
                 work: crate::layout::rel::app_work(&p.name),
+                bind: None,
             },
             spec: p.spec.spec,
             user: Some(p.spec.user),

@@ -67,8 +67,11 @@ impl Observer for PodObserver<'_> {
         match e {
             Event::Started { app, pid } => {
                 exec::trace::mark("app started");
-                if let Some(a) = self.state.apps.get_mut(*app) {
-                    a.pid = host_pid(self.init_pid, *pid);
+                // A kvm pod's apps have no pid on the host.
+                if self.state.stage1 != exec::plan::Flavour::Kvm {
+                    if let Some(a) = self.state.apps.get_mut(*app) {
+                        a.pid = host_pid(self.init_pid, *pid);
+                    }
                 }
                 self.started += 1;
                 // One write once every app runs (with their pids), not one per app.
@@ -291,7 +294,15 @@ pub fn run_prepared(
         seccomp_cache: Some(crate::layout::seccomp_cache(pod.vessel_dir())),
         stdin: None,
         listen_fds,
+        kvm: None,
     };
+    let mut launch_opts = launch_opts;
+    if plan.flavour == exec::plan::Flavour::Kvm {
+        match crate::kvm::configure(pod.vessel_dir(), &paths, &plan) {
+            Ok(k) => launch_opts.kvm = Some(k),
+            Err(e) => return Err(failed(&mut state, e)),
+        }
+    }
     let mut network = match PodNet::begin(&paths, opts.net_timeout, pod.lock_fd()) {
         Ok(n) => n,
         Err(e) => return Err(failed(&mut state, e)),
@@ -408,8 +419,9 @@ pub fn run_prepared(
     };
     // Apps still running when the init died (`stop --force`, SIGKILL) died with it.
     if let Some(init_status) = init_status {
+        let kvm = state.stage1 == exec::plan::Flavour::Kvm;
         for a in state.apps.iter_mut() {
-            if a.exit_code.is_none() && a.error.is_none() && a.pid.is_some() {
+            if a.exit_code.is_none() && a.error.is_none() && (a.pid.is_some() || kvm) {
                 let sig = init_status.signal.unwrap_or(libc::SIGKILL);
                 a.exit_code = Some(128 + sig);
                 a.signal = Some(sig);

@@ -408,7 +408,8 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub interactive: bool,
     /// The stage1 flavour: default (the pod's own namespaces), fly (one app in the host's
-    /// namespaces but its own mount namespace, for system apps), kvm (not available yet)
+    /// namespaces but its own mount namespace, for system apps), kvm (each pod in a QEMU
+    /// virtual machine)
     /// [default: the `stage1` configuration, else default]
     #[arg(long, value_name = "FLAVOUR")]
     pub stage1: Option<String>,

@@ -22,6 +22,10 @@ fn main() {
     if argv0.as_deref() == exec::crossing::embryo::INIT_ARGV0.to_str().ok() {
         exec::pid1::init::main();
     }
+    // The initramfs of a kvm pod holds this binary as the guest's /init.
+    if exec::kvm::guest::is_guest_init(argv0.as_deref()) {
+        exec::kvm::guest::main();
+    }
     exec::trace::init();
     let cli = cli::Cli::parse();
     exec::trace::mark("command line parsed");

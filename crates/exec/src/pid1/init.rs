@@ -40,6 +40,13 @@ pub fn main() -> ! {
     // SAFETY: the first process left the channel open on this number for us alone.
     let channel = unsafe { PodEnd::from_carried(crate::crossing::sealed::CARRY_FD) };
     let _ = rustix::io::fcntl_setfd(channel.as_fd(), rustix::io::FdFlags::CLOEXEC);
+    serve(channel, entered)
+}
+
+/// The init's work once it holds its channel: on a host (`main`), or inside a kvm guest,
+/// forked by the guest's PID 1 (`kvm::guest`). A kvm pod's init on the host starts the
+/// virtual machine instead (`kvm::host`).
+pub fn serve(channel: PodEnd, entered: u64) -> ! {
     let mut handover = match channel.receive_handover() {
         Ok(h) => h,
         Err(e) => {
@@ -47,6 +54,9 @@ pub fn main() -> ! {
             std::process::exit(1)
         }
     };
+    if handover.kvm.as_ref().is_some_and(|k| !k.in_guest) {
+        crate::kvm::host::main(handover, channel);
+    }
     crate::trace::set_origin(handover.trace_origin);
     if let Some(cpus) = &handover.cpus {
         let _ = crate::crossing::embryo::set_cpus(0, cpus);

@@ -36,7 +36,7 @@ pub fn setup(plan: &PodPlan, channel: &PodEnd) -> Result<Option<OwnedFd>> {
     if plan.flavour.own_uts() {
         rustix::system::sethostname(plan.hostname.as_bytes()).ctx("sethostname")?;
     }
-    if plan.net == NetMode::None && plan.flavour == crate::plan::Flavour::Default {
+    if plan.net == NetMode::None && plan.flavour != crate::plan::Flavour::Fly {
         loopback_up().ctx("bringing up lo")?;
     }
     // Nothing mounted in the pod propagates to the host, nor back.
@@ -97,12 +97,19 @@ pub fn setup(plan: &PodPlan, channel: &PodEnd) -> Result<Option<OwnedFd>> {
                 lower,
                 upper: appdir.join("upper"),
                 work: appdir.join("work"),
+                bind: None,
             }
         } else {
             app.rootfs.clone()
         };
-        let overlay =
-            rootfs::overlay(&rootfs, plan.rootless).with_ctx(|| format!("app {}", app.name))?;
+        // In a kvm guest the host composed the root; it comes over the 9p share.
+        let overlay = match &rootfs.bind {
+            Some(ready) => mount::clone_tree(rustix::fs::CWD, &ready.to_string_lossy(), false)
+                .with_ctx(|| format!("app {}: its root from the host", app.name))?,
+            None => {
+                rootfs::overlay(&rootfs, plan.rootless).with_ctx(|| format!("app {}", app.name))?
+            }
+        };
         mount::attach(&overlay, target.as_fd())
             .with_ctx(|| format!("app {}: attaching its root", app.name))?;
         let root = rustix::fs::openat(

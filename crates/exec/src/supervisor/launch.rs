@@ -39,6 +39,8 @@ pub struct LaunchOptions {
     /// Per app (by index; missing: none), the sockets a service manager passed for it
     /// and their names: it gets them at 3, 4, ... (socket activation).
     pub listen_fds: Vec<Vec<(OwnedFd, String)>>,
+    /// A kvm pod: the virtual machine its init starts.
+    pub kvm: Option<crate::plan::KvmPlan>,
 }
 
 /// The namespaces a pod's first process is cloned into.
@@ -62,6 +64,14 @@ pub fn namespace_flags_for(
 ) -> libc::c_int {
     if flavour == Flavour::Fly {
         return libc::CLONE_NEWNS;
+    }
+    // A kvm pod's init runs QEMU: it needs no network, and all it mounts is its own.
+    if flavour == Flavour::Kvm {
+        return libc::CLONE_NEWPID
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWNET;
     }
     let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS;
     if ipc_private {
@@ -92,6 +102,8 @@ pub struct Launched {
     /// Datagram sockets the apps send `sd_notify` messages to, by app index (bound by the
     /// caller, which sets them after launch; the supervisor's loop reads them).
     pub notify: Vec<(usize, OwnedFd)>,
+    /// The pod's flavour (a kvm pod's reports come from its guest: see `supervise`).
+    pub flavour: Flavour,
 }
 
 /// Starts the pod described by `plan`. Returns once the init process exists; its first
@@ -240,6 +252,7 @@ pub fn launch_with(
         init_cgroup_fds: init_join.tasks.iter().map(|f| f.as_raw_fd()).collect(),
         trace_origin: crate::trace::origin(),
         cpus: embryo.cpus.clone(),
+        kvm: opts.kvm,
     };
     let plan = &handover.plan;
     let plan_fd = rustix::fs::memfd_create("vessel-pod-plan", rustix::fs::MemfdFlags::CLOEXEC)
@@ -303,6 +316,7 @@ pub fn launch_with(
             .ctx("setting up the user namespace")?;
     }
     let apps = plan.apps.len();
+    let flavour = plan.flavour;
     drop(held);
     drop(init_join);
     drop(plan_fd);
@@ -317,6 +331,7 @@ pub fn launch_with(
         terminal_app,
         cgroups,
         notify: Vec::new(),
+        flavour,
     })
 }
 

@@ -21,9 +21,15 @@ pub fn run(ctx: &Context, args: EnterArgs) -> Result<i32> {
         rest
     };
     let pod = ctx.pods()?.find(&uuid)?;
+    let state = pod::state::PodState::load(&pod.path())?;
+    if state.stage1 == exec::plan::Flavour::Kvm {
+        bail!(
+            "pod {}: enter is not available for the kvm stage1 yet (its apps run in a virtual machine)",
+            pod.uuid
+        );
+    }
     if ctx.rootless {
         // Into the namespace the pod runs in: only there do our capabilities reach it.
-        let state = pod::state::PodState::load(&pod.path())?;
         if let Some(pid) = state.pid {
             exec::rootless::join(pid).context("rootless: entering the pod's user namespace")?;
         }

@@ -42,6 +42,18 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             .into());
         }
     }
+    if flavour == Flavour::Kvm {
+        // A kvm pod has no network (yet) unless told otherwise (which it refuses).
+        if args.network.net.is_empty() {
+            network.selection = net::NetSelection::None;
+        }
+        if args.ipc == Ipc::Parent {
+            return Err(crate::runargs::Usage(
+                "--ipc=parent: the kvm stage1 runs the pod in a virtual machine, with an IPC namespace of its own".into(),
+            )
+            .into());
+        }
+    }
     if args.private_users && flavour == Flavour::Default {
         passable_by_the_pods_root(&ctx.dir)?;
     }

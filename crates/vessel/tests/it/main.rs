@@ -38,6 +38,7 @@ mod pod_hostile;
 mod pod_ids;
 mod pod_image_isolators;
 mod pod_interactive;
+mod pod_kvm;
 mod pod_lock_races;
 mod pod_logs;
 mod pod_manifest;

@@ -176,12 +176,12 @@ fn what_fly_cannot_honour_is_refused_before_any_pod_exists() {
             "--ipc=private: the fly stage1",
         ),
         (
-            &["run", "--stage1=kvm", &p.image, "--exec=/bin/true"],
-            "the kvm stage1 is not available yet",
+            &["run", "--stage1=kvm", "--net=default", &p.image, "--exec=/bin/true"],
+            "--net=default: the kvm stage1 gives the pod no network yet",
         ),
         (
-            &["prepare", "--stage1-name=coreos.com/rkt/stage1-kvm:1.30.0", &p.image],
-            "the kvm stage1 is not available yet",
+            &["prepare", "--stage1-name=coreos.com/rkt/stage1-kvm:1.30.0", "--private-users", &p.image],
+            "--private-users: the kvm stage1",
         ),
         (
             &["run", "--stage1-name=unknown", &p.image, "--exec=/bin/true"],

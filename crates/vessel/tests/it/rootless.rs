@@ -359,6 +359,15 @@ fn what_a_rootless_pod_cannot_have_is_refused_saying_why() {
     u.run(&["run", "--net=default", "example.com/busybox:1"])
         .failure()
         .stderr_names(&["CNI", "--net=none"]);
+    for flavour in ["fly", "kvm"] {
+        u.run(&[
+            "run",
+            &format!("--stage1={flavour}"),
+            "example.com/busybox:1",
+        ])
+        .failure()
+        .stderr_names(&[&format!("--stage1={flavour}"), "rootless", "need root"]);
+    }
     // The host's network works, and the default is a namespace of the pod's own.
     let host = u
         .run(&[

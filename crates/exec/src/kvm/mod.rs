@@ -1,0 +1,11 @@
+//! The kvm stage1 flavour: each pod in a virtual machine of its own, run by QEMU
+//! (docs/architecture.md, "Stage1 flavours"). The pod's init on the host (`host`) starts
+//! QEMU with Debian's kernel and Vessel's initramfs (`initramfs`, `kernel`); inside, the
+//! same binary is the guest's PID 1 (`guest`), which runs the pod's init code unchanged;
+//! the two speak over one virtio-serial port (`frame`).
+
+pub mod frame;
+pub mod guest;
+pub mod host;
+pub mod initramfs;
+pub mod kernel;
