@@ -384,17 +384,28 @@ impl Pods {
 
     /// Finds a pod by UUID or unique prefix (not one being deleted).
     pub fn find(&self, query: &str) -> Result<PodDir> {
+        self.find_in(query, false)
+    }
+
+    /// [`PodDirs::find`] for `rm`, which also takes a pod left in garbage/ by a deletion
+    /// that failed half-way (a disk error): `rm` again finishes it, as rkt's did. One that
+    /// a child is deleting right now is locked, and `rm` says it is in use.
+    pub fn find_for_removal(&self, query: &str) -> Result<PodDir> {
+        self.find_in(query, true)
+    }
+
+    fn find_in(&self, query: &str, with_garbage: bool) -> Result<PodDir> {
         let q = query.trim();
         if q.is_empty() {
             return Err(PodError::NotFound(query.to_string()));
         }
         // A pod in garbage/ is being deleted (`run --rm` returns while a child deletes it,
-        // its networks' DEL included): no longer anyone's to look at or act on; gc alone
-        // finishes what a killed deleter left.
+        // its networks' DEL included): no longer anyone's to look at or act on; gc (or rm)
+        // finishes what a killed or failed deleter left.
         let mut hits: Vec<PodDir> = self
             .all()?
             .into_iter()
-            .filter(|p| p.uuid.starts_with(q) && p.dir != Dir::Garbage)
+            .filter(|p| p.uuid.starts_with(q) && (with_garbage || p.dir != Dir::Garbage))
             .collect();
         match hits.len() {
             0 => Err(PodError::NotFound(query.to_string())),

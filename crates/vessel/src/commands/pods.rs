@@ -301,11 +301,14 @@ pub fn rm(ctx: &Context, args: &UuidsArgs) -> Result<i32> {
     let pods = ctx.pods()?;
     let mut failed = 0;
     for q in uuids_of(args)? {
-        match pods.find(&q).map_err(anyhow::Error::from).and_then(|p| {
-            let uuid = p.uuid.clone();
-            pod::ops::remove(p)?;
-            Ok(uuid)
-        }) {
+        match pods
+            .find_for_removal(&q)
+            .map_err(anyhow::Error::from)
+            .and_then(|p| {
+                let uuid = p.uuid.clone();
+                pod::ops::remove(p)?;
+                Ok(uuid)
+            }) {
             Ok(uuid) => println!("{uuid}"),
             Err(e) => {
                 output::say!("rm {q}: {e}");

@@ -1,5 +1,5 @@
 //! Fault injection (issue 16, "systematic search"): each command runs once under the
-//! fault wrapper to count its writes, fsyncs, renames, mkdirs and file creations under
+//! fault wrapper to count its writes, fsyncs, renames, mkdirs, file creations and unlinks under
 //! `--dir`, then again with the Nth call of each kind failed (EIO or ENOSPC) for N over
 //! a bounded sample of those calls (`common::faults::picks`). After each fault:
 //! - the command succeeded (the call was one it may do without) and did all it should,
@@ -313,6 +313,22 @@ fn collected(v: &Vessel, _: &[String]) {
     assert_eq!(list(v), Vec::<Value>::new(), "gc left pods");
 }
 
+/// The image, a pod that used it (its rendered tree stays) removed, and `image gc`.
+fn image_gc(v: &Vessel, i: &Inputs) -> Vec<String> {
+    if v.image_ids().is_empty() {
+        v.run(&["fetch", "--insecure-options=image", i.aci.as_str()])
+            .success();
+    }
+    let rm_args = rm(v, i);
+    v.run(&[rm_args[0].as_str(), rm_args[1].as_str()]).success();
+    strings(&["image", "gc", "--grace-period=0s"])
+}
+
+fn images_collected(v: &Vessel, _: &[String]) {
+    assert_eq!(v.image_ids(), Vec::<String>::new(), "image gc left images");
+    v.assert_verify_clean();
+}
+
 #[test]
 fn fetch_of_an_aci_survives_every_fault() {
     let inputs = Inputs::new(false);
@@ -383,6 +399,18 @@ fn gc_survives_every_fault() {
         fresh_store: false,
     };
     sweep(&case, &inputs, &["ENOSPC", "EIO"]);
+}
+
+#[test]
+fn image_gc_survives_every_fault() {
+    let inputs = Inputs::new(false);
+    let case = Case {
+        setup: image_gc,
+        ok_code: 0,
+        effect: images_collected,
+        fresh_store: false,
+    };
+    sweep(&case, &inputs, &["EIO", "ENOSPC"]);
 }
 
 /// Regression: the copy of an ACI kept as its blob is written while the archive is read,

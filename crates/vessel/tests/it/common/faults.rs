@@ -1,6 +1,6 @@
 //! Fault injection: `tests/it/fault/faultwrap.c`, compiled with gcc at test time, runs
 //! `vessel` under a seccomp filter whose supervisor fails the Nth write, fsync, rename,
-//! mkdir or file creation on a path under the test's `--dir` (see the C file for why
+//! mkdir, file creation or unlink on a path under the test's `--dir` (see the C file for why
 //! seccomp and not LD_PRELOAD: the binary is static).
 
 use std::collections::BTreeMap;
@@ -21,15 +21,18 @@ pub enum Kind {
     Mkdir,
     /// open, openat, openat2 or creat with O_CREAT.
     Create,
+    /// unlink, unlinkat (files and directories) or rmdir.
+    Unlink,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Write,
         Kind::Fsync,
         Kind::Rename,
         Kind::Mkdir,
         Kind::Create,
+        Kind::Unlink,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Kind {
             Kind::Rename => "rename",
             Kind::Mkdir => "mkdir",
             Kind::Create => "create",
+            Kind::Unlink => "unlink",
         }
     }
 }

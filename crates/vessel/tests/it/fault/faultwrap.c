@@ -25,7 +25,8 @@
  *   VESSEL_FAULT=KIND:N:ERRNO  fail the Nth call of KIND (write: write, pwrite64, writev,
  *                              pwritev, pwritev2; fsync: fsync, fdatasync, syncfs;
  *                              rename: rename, renameat, renameat2; mkdir: mkdir, mkdirat;
- *                              create: open, openat, openat2, creat with O_CREAT) with
+ *                              create: open, openat, openat2, creat with O_CREAT;
+ *                              unlink: unlink, unlinkat, rmdir) with
  *                              ERRNO (EIO, ENOSPC, EDQUOT, EROFS, EACCES or a number).
  *                              Absent: count only.
  *   VESSEL_FAULT_DIR=DIR       only calls on paths under DIR count (required).
@@ -59,8 +60,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum kind { K_WRITE, K_FSYNC, K_RENAME, K_MKDIR, K_CREATE, K_NONE };
-static const char *kind_names[] = {"write", "fsync", "rename", "mkdir", "create"};
+enum kind { K_WRITE, K_FSYNC, K_RENAME, K_MKDIR, K_CREATE, K_UNLINK, K_NONE };
+static const char *kind_names[] = {"write", "fsync", "rename", "mkdir", "create", "unlink"};
 
 static long counts[K_NONE];
 static int fault_kind = K_NONE;
@@ -124,7 +125,8 @@ static int install_filter(void) {
   static const int always[] = {__NR_write, __NR_pwrite64, __NR_writev, __NR_pwritev,
                                __NR_pwritev2, __NR_fsync, __NR_fdatasync, __NR_syncfs,
                                __NR_rename, __NR_renameat, __NR_renameat2, __NR_mkdir,
-                               __NR_mkdirat, __NR_creat, __NR_openat2};
+                               __NR_mkdirat, __NR_creat, __NR_openat2, __NR_unlink,
+                               __NR_unlinkat, __NR_rmdir};
   enum { N = sizeof always / sizeof always[0] };
   struct sock_filter f[N + 16];
   int i = 0;
@@ -220,9 +222,11 @@ static int call_path(const struct seccomp_notif *n, char *out, size_t cap) {
   case __NR_write: case __NR_pwrite64: case __NR_writev: case __NR_pwritev:
   case __NR_pwritev2: case __NR_fsync: case __NR_fdatasync: case __NR_syncfs:
     return fd_path(pid, (int)a[0], out, cap);
-  case __NR_rename: case __NR_mkdir: case __NR_creat: case __NR_open:
+  case __NR_rename: case __NR_mkdir: case __NR_creat: case __NR_open: case __NR_unlink:
+  case __NR_rmdir:
     return path_at(pid, AT_FDCWD, a[0], out, cap);
   case __NR_renameat: case __NR_renameat2: case __NR_mkdirat: case __NR_openat: case __NR_openat2:
+  case __NR_unlinkat:
     return path_at(pid, (int)a[0], a[1], out, cap);
   }
   return -1;
@@ -240,6 +244,8 @@ static enum kind kind_of(long nr, const struct seccomp_data *d, pid_t pid) {
     return K_MKDIR;
   case __NR_creat: case __NR_open: case __NR_openat:
     return K_CREATE;
+  case __NR_unlink: case __NR_unlinkat: case __NR_rmdir:
+    return K_UNLINK;
   case __NR_openat2: {
     struct open_how how;
     if (d->args[3] < sizeof how.flags || read_mem(pid, d->args[2], &how.flags, sizeof how.flags))
@@ -269,6 +275,9 @@ static const char *nr_name(long nr) {
   case __NR_open: return "open";
   case __NR_openat: return "openat";
   case __NR_openat2: return "openat2";
+  case __NR_unlink: return "unlink";
+  case __NR_unlinkat: return "unlinkat";
+  case __NR_rmdir: return "rmdir";
   }
   return "?";
 }
