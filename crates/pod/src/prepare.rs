@@ -150,7 +150,7 @@ fn check_rootless(req: &PodRequest, planned: &PlannedPod) -> Result<()> {
     }
     if req.network.selection.uses_cni() {
         return Err(PodError::Invalid(
-            "rootless pods cannot join CNI networks (their plugins need root): use --net=none or --net=host".into(),
+            "rootless pods cannot join CNI networks (their plugins need root): use --net=slirp4netns, --net=none or --net=host".into(),
         ));
     }
     if req.flavour != exec::plan::Flavour::Default {

@@ -54,6 +54,7 @@ mod pod_security_flags;
 mod pod_userns;
 mod pod_volumes;
 mod rootless;
+mod rootless_net;
 mod systemd_units;
 mod trust_signatures;
 mod trust_subkeys;
