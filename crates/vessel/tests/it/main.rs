@@ -55,6 +55,7 @@ mod pod_userns;
 mod pod_volumes;
 mod rootless;
 mod rootless_net;
+mod rootless_trust;
 mod systemd_units;
 mod trust_signatures;
 mod trust_subkeys;
