@@ -54,6 +54,7 @@ mod pod_security_flags;
 mod pod_userns;
 mod pod_volumes;
 mod rootless;
+mod rootless_faults;
 mod rootless_net;
 mod rootless_trust;
 mod systemd_units;
