@@ -141,11 +141,12 @@ fn check_rootless(req: &PodRequest, planned: &PlannedPod) -> Result<()> {
                     || r.pids().is_some()
             });
         if limited {
-            return Err(PodError::Invalid(format!(
-                "app {}: --memory/--cpu (or the image's resource isolators) cannot be enforced: {}",
-                p.name,
-                exec::rootless::no_cgroups_reason()
-            )));
+            if let Some(why) = exec::rootless::no_cgroups_reason() {
+                return Err(PodError::Invalid(format!(
+                    "app {}: --memory/--cpu (or the image's resource isolators) cannot be enforced: {why}",
+                    p.name
+                )));
+            }
         }
     }
     if req.network.selection.uses_cni() {

@@ -62,8 +62,8 @@ pub fn info(g: &Global, dir: &std::path::Path, who: Option<&Identity>) -> serde_
             "a tmpfs /dev with the standard device nodes",
         ),
         Some(_) => (
-            false,
-            Some(cgroup_reason()),
+            cgroup_reason().is_none(),
+            cgroup_reason(),
             if net::slirp::binary().is_some() {
                 vec![
                     "slirp4netns (the default: user-mode, --port forwarded)",
@@ -110,8 +110,8 @@ pub fn info(g: &Global, dir: &std::path::Path, who: Option<&Identity>) -> serde_
     })
 }
 
-/// Why a rootless pod has no cgroup limits here.
-pub fn cgroup_reason() -> String {
+/// Why a rootless pod has no cgroup limits here, if it has none.
+pub fn cgroup_reason() -> Option<String> {
     exec::rootless::no_cgroups_reason()
 }
 
