@@ -57,6 +57,9 @@ pub struct FetchOptions {
     pub system_config: std::path::PathBuf,
     /// `--user-config`: auth of the user's own, over the local and system ones.
     pub user_config: Option<std::path::PathBuf>,
+    /// Rootless: the user's configuration directory, whose trusted keys come first and
+    /// where new ones go (root's local one is not theirs to write).
+    pub user_keys: Option<std::path::PathBuf>,
     /// No progress output.
     pub quiet: bool,
     /// `--signature=FILE`: the detached signature of the image, instead of the one next
@@ -65,6 +68,14 @@ pub struct FetchOptions {
 }
 
 impl FetchOptions {
+    /// The trusted keys: the user's first when rootless, then local, then system.
+    pub fn keystore(&self) -> Keystore {
+        match &self.user_keys {
+            Some(u) => Keystore::for_user(u, &self.local_config, &self.system_config),
+            None => Keystore::new(&self.local_config, &self.system_config),
+        }
+    }
+
     /// The configuration directories, lowest precedence first: system, local, user.
     pub fn config_dirs(&self) -> Vec<std::path::PathBuf> {
         let mut dirs = vec![self.system_config.clone(), self.local_config.clone()];
@@ -89,7 +100,7 @@ impl<'s> Fetcher<'s> {
             store,
             opts,
             http: Http::new(http_settings(opts)),
-            keystore: Keystore::new(&opts.local_config, &opts.system_config),
+            keystore: opts.keystore(),
             progress: Progress::new(opts.quiet),
             credentials: OnceLock::new(),
         }

@@ -53,6 +53,9 @@ pub enum NetError {
     },
     #[error("--port {mapping}: {reason}")]
     Port { mapping: String, reason: String },
+    /// slirp4netns failed to start, configure the pod's interface or forward a port.
+    #[error("slirp4netns: {reason}")]
+    Slirp { reason: String },
     #[error("{what}: {err}")]
     Io { what: String, err: std::io::Error },
 }

@@ -21,6 +21,7 @@
 //! | `etc` | `--dns*`, `--hosts-entry`, resolv.conf and hosts content |
 //! | `names` | checks of names: networks, hostnames (RFC 1123), CNI_ARGS |
 //! | `netns` | pinning a network namespace to a file |
+//! | `slirp` | user-mode networking (slirp4netns) for pods without root: start, ports, end |
 
 pub mod attach;
 pub mod builtin;
@@ -36,6 +37,7 @@ pub mod plugin;
 pub mod ports;
 pub mod result;
 pub mod selection;
+pub mod slirp;
 
 pub use attach::{Attachment, CheckOutcome};
 pub use catalog::Catalog;

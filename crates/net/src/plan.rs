@@ -27,7 +27,8 @@ pub fn attachments(
 ) -> Result<Vec<Attachment>> {
     let defs = catalog.select(selection)?;
     if defs.is_empty() {
-        if !ports.is_empty() {
+        // slirp4netns forwards them itself.
+        if !ports.is_empty() && !selection.user_mode() {
             return Err(NetError::Port {
                 mapping: ports[0].to_string(),
                 reason: format!(

@@ -1,6 +1,6 @@
 //! `--net`: which networks a pod joins, with rkt's syntax and rules.
 //!
-//! `--net=host` and `--net=none` stand alone. Otherwise the value is a comma-separated list
+//! `--net=host`, `--net=none` and `--net=slirp4netns` stand alone. Otherwise the value is a comma-separated list
 //! of network names, each optionally followed by `:K1=V1;K2=V2` (the network's CNI_ARGS);
 //! `all` joins every configured network; `--net` may be repeated; no name twice. A pod that
 //! does not join `default` joins `default-restricted` as well, so it can always reach the
@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::builtin::{DEFAULT, DEFAULT_RESTRICTED};
 use crate::error::{NetError, Result};
 use crate::names;
+
+/// `--net=slirp4netns`: podman's name for the same network.
+pub const SLIRP: &str = "slirp4netns";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetRef {
@@ -27,6 +30,9 @@ pub enum NetSelection {
     Host,
     /// A namespace of the pod's own with loopback only.
     None,
+    /// A namespace of the pod's own with user-mode networking through slirp4netns (no root
+    /// needed: the rootless default where the program is installed; see `crate::slirp`).
+    Slirp4netns,
     /// CNI networks, in the order given (they join in configuration-file order).
     Networks {
         /// `all`: every configured network.
@@ -80,11 +86,12 @@ impl NetSelection {
                     return Err(bad("an empty network name".into()));
                 }
                 match name {
-                    "host" | "none" | "all" if args.is_some() => {
+                    "host" | "none" | "all" | SLIRP if args.is_some() => {
                         return Err(bad(format!("{name} takes no arguments")));
                     }
                     "host" => alone = Some(NetSelection::Host),
                     "none" => alone = Some(NetSelection::None),
+                    SLIRP => alone = Some(NetSelection::Slirp4netns),
                     "all" => all = true,
                     _ => {
                         names::check_network_name(name).map_err(bad)?;
@@ -107,11 +114,7 @@ impl NetSelection {
         }
         if let Some(sel) = alone {
             if items > 1 {
-                let which = if sel == NetSelection::Host {
-                    "host"
-                } else {
-                    "none"
-                };
+                let which = sel.mode_name();
                 let joined = values
                     .iter()
                     .map(|v| v.as_ref())
@@ -129,6 +132,11 @@ impl NetSelection {
             return Ok(NetSelection::default());
         }
         Ok(NetSelection::Networks { all, names })
+    }
+
+    /// Whether the pod gets user-mode networking (slirp4netns).
+    pub fn user_mode(&self) -> bool {
+        matches!(self, NetSelection::Slirp4netns)
     }
 
     /// Whether the pod gets CNI networks (and so a network namespace set up by plugins).
@@ -173,6 +181,7 @@ impl NetSelection {
         match self {
             NetSelection::Host => "host",
             NetSelection::None => "none",
+            NetSelection::Slirp4netns => SLIRP,
             NetSelection::Networks { .. } => "cni",
         }
     }
@@ -214,6 +223,11 @@ mod tests {
         assert_eq!(parse(&["default"]).unwrap().explicit_names(), ["default"]);
         assert!(parse(&["default"]).unwrap().uses_cni());
         assert!(!parse(&["none"]).unwrap().uses_cni());
+        assert_eq!(parse(&["slirp4netns"]).unwrap(), NetSelection::Slirp4netns);
+        assert!(parse(&["slirp4netns"]).unwrap().user_mode());
+        assert!(!parse(&["slirp4netns"]).unwrap().uses_cni());
+        assert!(parse(&["slirp4netns,default"]).is_err());
+        assert!(parse(&["slirp4netns:A=1"]).is_err());
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //!   network.json                  what prepare decided of its network (network::NetRequest)
 //!   netns                         its network namespace, pinned (a bind mount) while DEL is owed
 //!   attachments.json              what DEL needs (net::Attachment per network), while owed
+//!   slirp4netns.sock, .log        --net=slirp4netns: its API socket (net::slirp::SOCKET) and
+//!                                 output, while the pod runs
 //!   kvm-console.log, kvm-qemu.log a kvm pod's guest console and QEMU's own messages
 //! <dir>/cache/base-rootfs/        the base layer: mount points and /etc files every app needs
 //! <dir>/cache/seccomp/<key>       compiled seccomp filters
@@ -207,6 +209,8 @@ impl PodPaths {
         crate::network::NetPaths {
             netns: self.dir.join("netns"),
             record: self.dir.join("attachments.json"),
+            dir: self.dir.clone(),
+            slirp_log: self.dir.join("slirp4netns.log"),
         }
     }
 

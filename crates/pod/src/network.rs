@@ -243,7 +243,8 @@ pub struct PlanNet {
 pub fn plan_net(req: &NetRequest, hostname: &str) -> PlanNet {
     let mode = crate::request::net_mode(&req.selection);
     let etc = etc_files(req, hostname, &[], &[], mode == exec::plan::NetMode::Host);
-    let resolv_conf = if req.uses_cni() {
+    let gate = req.uses_cni() || req.selection.user_mode();
+    let resolv_conf = if gate {
         resolv_conf_expected(req).then(|| "# written once the pod's networks are up\n".to_string())
     } else {
         etc.resolv_conf
@@ -252,7 +253,7 @@ pub fn plan_net(req: &NetRequest, hostname: &str) -> PlanNet {
         mode,
         hosts: etc.hosts,
         resolv_conf,
-        gate: req.uses_cni(),
+        gate,
     }
 }
 
@@ -327,6 +328,10 @@ pub fn resolv_conf_expected(req: &NetRequest) -> bool {
     if req.dns.source == DnsSource::None {
         return false;
     }
+    if req.selection.user_mode() {
+        // slirp4netns's resolver.
+        return true;
+    }
     req.attachments.iter().any(|a| {
         a.list().is_ok_and(|l| {
             l.plugins.iter().any(|p| {
@@ -345,6 +350,10 @@ pub struct NetPaths {
     pub netns: PathBuf,
     /// What DEL needs (`Vec<Attachment>`), present while DEL is owed.
     pub record: PathBuf,
+    /// The pod's directory (slirp4netns's API socket, `net::slirp::SOCKET`, is there).
+    pub dir: PathBuf,
+    /// slirp4netns's output.
+    pub slirp_log: PathBuf,
 }
 
 fn save_record(path: &Path, atts: &[Attachment]) -> std::io::Result<()> {
@@ -425,13 +434,16 @@ impl Adding {
 }
 
 /// The networking of one pod start, held by its supervisor: the request prepare stored,
-/// the host ports held while the pod runs, and the ADD in progress.
+/// the host ports held while the pod runs, and the ADD in progress (or slirp4netns,
+/// which ends when this does).
 pub struct PodNet {
     request: NetRequest,
     paths: NetPaths,
     inv: Invoker,
     adding: Option<Adding>,
-    _ports: net::ports::Reservation,
+    slirp: Option<net::slirp::Slirp>,
+    /// Held until slirp4netns binds them itself.
+    ports: Option<net::ports::Reservation>,
 }
 
 impl PodNet {
@@ -449,7 +461,8 @@ impl PodNet {
             paths: pod.net(),
             inv: Invoker { timeout, hold },
             adding: None,
-            _ports: ports,
+            slirp: None,
+            ports: Some(ports),
         })
     }
 
@@ -457,10 +470,59 @@ impl PodNet {
         self.request.uses_cni()
     }
 
-    /// Starts ADD in the network namespace of `pid`, the pod's first process.
+    /// Whether the pod's network is made after its first process exists (CNI networks,
+    /// slirp4netns): the init then waits for [`PodNet::finish`]'s result.
+    pub fn gated(&self) -> bool {
+        self.request.uses_cni() || self.request.selection.user_mode()
+    }
+
+    /// Starts ADD (or slirp4netns) in the network namespace of `pid`, the pod's first
+    /// process.
     pub fn start(&mut self, pid: i32) -> Result<()> {
+        if self.request.selection.user_mode() {
+            let binary = net::slirp::binary().ok_or_else(|| {
+                PodError::Invalid(format!(
+                    "--net=slirp4netns: no slirp4netns program on $PATH (install Debian's slirp4netns, or name it in ${})",
+                    net::slirp::BINARY_ENV
+                ))
+            })?;
+            exec::trace::mark("slirp4netns: start");
+            self.slirp = Some(
+                net::slirp::Slirp::spawn(&binary, pid, &self.paths.dir, &self.paths.slirp_log)
+                    .map_err(net_err)?,
+            );
+            return Ok(());
+        }
         self.adding = Some(start(&self.paths, &self.request, pid, self.inv)?);
         Ok(())
+    }
+
+    /// slirp4netns: waits for the pod's interface, then forwards the host ports.
+    fn finish_slirp(&mut self) -> Result<Vec<NetInfo>> {
+        let Some(slirp) = self.slirp.as_mut() else {
+            return Err(PodError::Invalid(
+                "slirp4netns was never started for the pod".into(),
+            ));
+        };
+        slirp
+            .wait_ready(self.inv.timeout, &self.paths.slirp_log)
+            .map_err(net_err)?;
+        // Released only now, for slirp4netns to bind them (checked free a moment ago).
+        self.ports = None;
+        for m in &self.request.ports {
+            slirp.forward(m).map_err(net_err)?;
+        }
+        exec::trace::mark("slirp4netns: ready");
+        Ok(vec![NetInfo {
+            net_name: net::selection::SLIRP.into(),
+            net_conf: net::selection::SLIRP.into(),
+            plugin_path: slirp.binary.display().to_string(),
+            if_name: net::slirp::IFNAME.into(),
+            ip: Some(IpAddr::V4(net::slirp::POD_IP)),
+            args: String::new(),
+            mask: Some(IpAddr::V4(net::slirp::NETMASK)),
+            gateway: Some(IpAddr::V4(net::slirp::GATEWAY)),
+        }])
     }
 
     /// Waits for ADD. Returns what the init writes into the pod's /etc files and what
@@ -469,6 +531,23 @@ impl PodNet {
         &mut self,
         hostname: &str,
     ) -> Result<(exec::crossing::network::NetworkReady, Vec<NetInfo>)> {
+        if self.request.selection.user_mode() {
+            let infos = self.finish_slirp()?;
+            let dns = net::slirp::dns();
+            let etc = etc_files(
+                &self.request,
+                hostname,
+                &[IpAddr::V4(net::slirp::POD_IP)],
+                &[(net::selection::SLIRP, &dns)],
+                false,
+            );
+            let ready = exec::crossing::network::NetworkReady {
+                hosts: etc.hosts,
+                resolv_conf: etc.resolv_conf,
+                env: Vec::new(),
+            };
+            return Ok((ready, infos));
+        }
         let Some(adding) = self.adding.take() else {
             return Err(PodError::Invalid(
                 "the pod's networks were never started".into(),
@@ -497,6 +576,10 @@ impl PodNet {
     /// DEL of everything recorded (after waiting for an ADD still running). What failed
     /// is returned.
     pub fn teardown(&mut self) -> Vec<String> {
+        if let Some(mut slirp) = self.slirp.take() {
+            slirp.stop();
+            let _ = std::fs::remove_file(self.paths.dir.join(net::slirp::SOCKET));
+        }
         if let Some(adding) = self.adding.take() {
             let _ = adding.finish();
         }

@@ -141,16 +141,17 @@ fn check_rootless(req: &PodRequest, planned: &PlannedPod) -> Result<()> {
                     || r.pids().is_some()
             });
         if limited {
-            return Err(PodError::Invalid(format!(
-                "app {}: --memory/--cpu (or the image's resource isolators) cannot be enforced: {}",
-                p.name,
-                exec::rootless::no_cgroups_reason()
-            )));
+            if let Some(why) = exec::rootless::no_cgroups_reason() {
+                return Err(PodError::Invalid(format!(
+                    "app {}: --memory/--cpu (or the image's resource isolators) cannot be enforced: {why}",
+                    p.name
+                )));
+            }
         }
     }
     if req.network.selection.uses_cni() {
         return Err(PodError::Invalid(
-            "rootless pods cannot join CNI networks (their plugins need root): use --net=none or --net=host".into(),
+            "rootless pods cannot join CNI networks (their plugins need root): use --net=slirp4netns, --net=none or --net=host".into(),
         ));
     }
     if req.flavour != exec::plan::Flavour::Default {

@@ -314,9 +314,9 @@ pub fn run_prepared(
         let e = PodError::Invalid(crate::metadata::NO_ADDRESS.into());
         return Err(failed(&mut state, e));
     }
-    // With CNI networks, ADD runs from the first process's clone on, beside the rest of
-    // the start; the init starts no app before it has the result (`network_gate`).
-    let embryo = if network.uses_cni() {
+    // With CNI networks (or slirp4netns), ADD runs from the first process's clone on,
+    // beside the rest of the start; the init starts no app before it has the result (`network_gate`).
+    let embryo = if network.gated() {
         let flags = exec::supervisor::launch::namespace_flags(&plan);
         let embryo = match embryo {
             Some(e) if e.flags == flags => e,
@@ -346,7 +346,7 @@ pub fn run_prepared(
     };
     launched.notify = notify_sockets;
     exec::trace::mark("launched");
-    if network.uses_cni() {
+    if network.gated() {
         let added = network
             .finish(&state.hostname)
             .and_then(|(mut ready, infos)| {

@@ -228,6 +228,7 @@ fn describe_net(sel: &net::NetSelection) -> String {
     match sel {
         net::NetSelection::Host => "host".into(),
         net::NetSelection::None => "none".into(),
+        net::NetSelection::Slirp4netns => net::selection::SLIRP.into(),
         net::NetSelection::Networks { all: true, .. } => "all".into(),
         net::NetSelection::Networks { names, .. } => names
             .iter()

@@ -334,8 +334,9 @@ pub enum Ipc {
 /// The pod's network: its CNI networks, DNS and hosts (rkt's flags).
 #[derive(Args, Debug, Clone, Default)]
 pub struct NetArgs {
-    /// Networks: default (the default), default-restricted, host, none, all, or names of
-    /// networks in net.d, comma-separated, each optionally NAME:K1=V1;K2=V2 (CNI_ARGS)
+    /// Networks: default (the default), default-restricted, host, none, slirp4netns
+    /// (user-mode, the default without root where installed), all, or names of networks in
+    /// net.d, comma-separated, each optionally NAME:K1=V1;K2=V2 (CNI_ARGS)
     #[arg(
         long,
         value_name = "NETS",

@@ -71,6 +71,7 @@ impl Context {
             local_config: self.global.local_config.clone(),
             system_config: self.global.system_config.clone(),
             user_config: self.global.user_config.clone(),
+            user_keys: self.global.user_config.clone().filter(|_| self.rootless),
             quiet,
             signature: None,
         }

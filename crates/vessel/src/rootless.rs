@@ -62,9 +62,17 @@ pub fn info(g: &Global, dir: &std::path::Path, who: Option<&Identity>) -> serde_
             "a tmpfs /dev with the standard device nodes",
         ),
         Some(_) => (
-            false,
-            Some(cgroup_reason()),
-            vec!["none", "host"],
+            cgroup_reason().is_none(),
+            cgroup_reason(),
+            if net::slirp::binary().is_some() {
+                vec![
+                    "slirp4netns (the default: user-mode, --port forwarded)",
+                    "none",
+                    "host",
+                ]
+            } else {
+                vec!["none (the default: slirp4netns is not installed)", "host"]
+            },
             "the standard device nodes bound from the host (no mknod in a user namespace)",
         ),
     };
@@ -90,7 +98,7 @@ pub fn info(g: &Global, dir: &std::path::Path, who: Option<&Identity>) -> serde_
             "note": (!w.full_mapping()).then(|| w.single_id_note()),
         })),
         "enforced": {
-            "namespaces": "pid, mount, uts, ipc and network (--net=none) of the pod's own",
+            "namespaces": "pid, mount, uts, ipc and network (unless --net=host) of the pod's own",
             "capabilities": true,
             "seccomp": true,
             "noNewPrivileges": true,
@@ -102,8 +110,8 @@ pub fn info(g: &Global, dir: &std::path::Path, who: Option<&Identity>) -> serde_
     })
 }
 
-/// Why a rootless pod has no cgroup limits here.
-pub fn cgroup_reason() -> String {
+/// Why a rootless pod has no cgroup limits here, if it has none.
+pub fn cgroup_reason() -> Option<String> {
     exec::rootless::no_cgroups_reason()
 }
 

@@ -26,6 +26,7 @@
 mod apply;
 pub mod bpf;
 mod container;
+pub mod delegated;
 pub mod devices;
 mod fs;
 mod join;

@@ -257,20 +257,18 @@ pub fn in_user_namespace() -> bool {
         .unwrap_or(false)
 }
 
-/// Why a rootless pod runs without cgroup limits: only a cgroup v2 subtree delegated to
-/// the user (systemd's user slice) could hold them, and none is used here.
-pub fn no_cgroups_reason() -> String {
-    let layout = crate::cgroups::Cgroups::detect().map(|c| c.layout());
-    let why = match layout {
-        Ok(crate::cgroups::Layout::V2) => {
-            "rootless pods do not use a delegated cgroup v2 subtree yet"
-        }
-        Ok(_) => {
-            "this host keeps its cgroup controllers in v1 hierarchies, which cannot be delegated to a user (rootless limits need a cgroup v2 subtree delegated by systemd)"
-        }
-        Err(_) => "no cgroup file system is mounted",
-    };
-    format!("rootless pods run without cgroup limits: {why}")
+/// The cgroup v2 subtree delegated to the user, where rootless pods get their cgroups and
+/// limits, or why there is none (`crate::cgroups::delegated`).
+pub fn delegated_cgroups() -> std::result::Result<crate::cgroups::delegated::Delegated, String> {
+    crate::cgroups::delegated::detect()
+}
+
+/// Why a rootless pod runs without cgroup limits (none delegated), or None when it may
+/// have them.
+pub fn no_cgroups_reason() -> Option<String> {
+    delegated_cgroups()
+        .err()
+        .map(|why| format!("rootless pods run without cgroup limits: {why}"))
 }
 
 /// Set once the process has entered its user namespace ([`enter`]).

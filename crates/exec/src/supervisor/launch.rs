@@ -125,9 +125,13 @@ pub fn launch_with(
         Some(e) if e.flags == namespace_flags(&plan) => e,
         _ => Embryo::spawn(namespace_flags(&plan)).ctx("starting the pod's first process")?,
     };
-    // Rootless, no cgroup is the user's: the pod runs in none (pod::prepare refused limits).
+    // Rootless: in the cgroup v2 subtree delegated to the user, if there is one; else the
+    // pod runs in none (pod::prepare refused limits).
     let cgroups = if plan.rootless {
-        Cgroups::detect()?.without_hierarchies()
+        match crate::rootless::delegated_cgroups() {
+            Ok(d) => d.cgroups()?,
+            Err(_) => Cgroups::detect()?.without_hierarchies(),
+        }
     } else {
         Cgroups::detect()?
     };

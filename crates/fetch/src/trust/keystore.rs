@@ -78,13 +78,17 @@ pub struct TrustedKey {
     pub path: PathBuf,
     /// Whether it comes from the system config (a distribution's keys).
     pub system: bool,
+    /// The configuration it comes from: `user`, `local` or `system`.
+    pub config: &'static str,
     pub origin: Option<Origin>,
     pub key: SignedPublicKey,
 }
 
+/// Trusted keys in up to three configuration directories, highest precedence first; keys
+/// are added to the first.
 pub struct Keystore {
-    local: PathBuf,
-    system: PathBuf,
+    /// (`<config>/trustedkeys`, its name), highest precedence first.
+    layers: Vec<(PathBuf, &'static str)>,
 }
 
 /// Checks a prefix is an appc name prefix that is safe as a relative path.
@@ -111,9 +115,25 @@ impl Keystore {
     /// `<local-config>/trustedkeys` and `<system-config>/trustedkeys`.
     pub fn new(local_config: &Path, system_config: &Path) -> Keystore {
         Keystore {
-            local: local_config.join("trustedkeys"),
-            system: system_config.join("trustedkeys"),
+            layers: vec![
+                (local_config.join("trustedkeys"), "local"),
+                (system_config.join("trustedkeys"), "system"),
+            ],
         }
+    }
+
+    /// A rootless user's: `<user-config>/trustedkeys` (where keys are added), over the
+    /// local and system ones (root's /etc/vessel and /usr/lib/vessel, still read).
+    pub fn for_user(user_config: &Path, local_config: &Path, system_config: &Path) -> Keystore {
+        let mut k = Keystore::new(local_config, system_config);
+        k.layers
+            .insert(0, (user_config.join("trustedkeys"), "user"));
+        k
+    }
+
+    /// Where keys are added.
+    pub fn writable(&self) -> &Path {
+        &self.layers[0].0
     }
 
     fn scope_dir(base: &Path, scope: &Scope) -> PathBuf {
@@ -125,7 +145,7 @@ impl Keystore {
 
     /// Stores `key` for `scope` in the local config; returns where.
     pub fn add(&self, key: &SignedPublicKey, scope: &Scope, origin: &Origin) -> Result<PathBuf> {
-        let dir = Keystore::scope_dir(&self.local, scope);
+        let dir = Keystore::scope_dir(self.writable(), scope);
         let io = |p: &Path, e: std::io::Error| FetchError::File {
             path: p.to_path_buf(),
             reason: e.to_string(),
@@ -140,23 +160,19 @@ impl Keystore {
         Ok(path)
     }
 
-    /// Every usable trusted key, local ones first; masked and replaced system keys left out.
+    /// Every usable trusted key, user's and local ones first; a key file replaced or
+    /// masked (by an empty file) in a configuration of higher precedence left out.
     pub fn list(&self) -> Result<Vec<TrustedKey>> {
         let mut out = Vec::new();
-        let local = collect(&self.local)?;
-        let system = collect(&self.system)?;
-        for (rel, scope) in &local {
-            let path = self.local.join(rel);
-            if let Some(k) = load(&path, scope.clone(), false)? {
-                out.push(k);
-            }
-        }
-        for (rel, scope) in &system {
-            if self.local.join(rel).exists() {
-                continue; // replaced, or masked by an empty file
-            }
-            if let Some(k) = load(&self.system.join(rel), scope.clone(), true)? {
-                out.push(k);
+        for (i, (base, name)) in self.layers.iter().enumerate() {
+            for (rel, scope) in collect(base)? {
+                if self.layers[..i].iter().any(|(b, _)| b.join(&rel).exists()) {
+                    continue; // replaced, or masked by an empty file
+                }
+                if let Some(mut k) = load(&base.join(&rel), scope, *name == "system")? {
+                    k.config = name;
+                    out.push(k);
+                }
             }
         }
         Ok(out)
@@ -259,6 +275,7 @@ fn load(path: &Path, scope: Scope, system: bool) -> Result<Option<TrustedKey>> {
         scope,
         path: path.to_path_buf(),
         system,
+        config: if system { "system" } else { "local" },
         origin,
         key,
     }))

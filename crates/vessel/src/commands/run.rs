@@ -25,10 +25,16 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     let listen_fds = sd::take_listen_fds()?;
     let flavour = crate::commands::stage1::flavour(ctx, &args)?;
     let mut network = net_flags(&args.network, &args.port)?;
-    // Rootless, no CNI network is within reach: a pod gets a network namespace of its own
-    // with loopback only unless told --net=host.
+    // Rootless, no CNI network is within reach: a pod gets user-mode networking through
+    // slirp4netns where it is installed (podman's rootless default, the nearest to rkt's
+    // default network: a namespace of the pod's own that reaches out), else a namespace
+    // with loopback only.
     if exec::rootless::active() && args.network.net.is_empty() {
-        network.selection = net::NetSelection::None;
+        network.selection = if net::slirp::binary().is_some() {
+            net::NetSelection::Slirp4netns
+        } else {
+            net::NetSelection::None
+        };
     }
     if flavour == Flavour::Fly {
         // A fly pod is on the host's network unless told otherwise (which it refuses).

@@ -15,7 +15,9 @@ use crate::context::Context;
 use crate::output::{self, Table};
 
 pub fn run(ctx: &Context, args: TrustArgs) -> Result<i32> {
-    let keystore = Keystore::new(&ctx.global.local_config, &ctx.global.system_config);
+    let keystore = ctx
+        .fetch_options(crate::cli::PullPolicy::New, false)
+        .keystore();
     if args.list {
         return list(&keystore, args.format.format);
     }
@@ -171,7 +173,7 @@ fn list(keystore: &Keystore, format: Format) -> Result<i32> {
                 Scope::Prefix(p) => Some(p.clone()),
             },
             path: k.path.display().to_string(),
-            config: if k.system { "system" } else { "local" },
+            config: k.config,
             source: k.origin.as_ref().map(|o| o.source.clone()),
             how: k.origin.as_ref().map(|o| o.how.clone()),
             added: k.origin.as_ref().map(|o| o.added),

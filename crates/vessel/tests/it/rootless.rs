@@ -18,19 +18,19 @@ use crate::common::{Run, Vessel, VESSEL};
 
 /// A user of the host made for one test: name unique per process and test, removed (with
 /// its home, its subordinate ranges and any process left) when dropped.
-struct User {
-    name: String,
-    uid: u32,
-    gid: u32,
-    home: PathBuf,
+pub(crate) struct User {
+    pub(crate) name: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) home: PathBuf,
     /// A directory the user may read: the binary's copy and the test's images.
     shared: tempfile::TempDir,
     bin: PathBuf,
-    subids: Option<(u32, u32)>,
+    pub(crate) subids: Option<(u32, u32)>,
 }
 
 impl User {
-    fn new(subids: bool) -> User {
+    pub(crate) fn new(subids: bool) -> User {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "vrl{}x{}",
@@ -82,7 +82,7 @@ impl User {
     }
 
     /// The user's `vessel` with a clean environment: HOME and PATH only, plus `env`.
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+    pub(crate) fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut c = Command::new(&self.bin);
         c.args(args)
             .env_clear()
@@ -96,7 +96,7 @@ impl User {
         c
     }
 
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = self.command(args, env).output().unwrap();
         Run {
             command: format!("(as {}) vessel {}", self.name, args.join(" ")),
@@ -106,12 +106,12 @@ impl User {
         }
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_env(args, &[])
     }
 
     /// A file the user may read, from one the test made.
-    fn give(&self, path: &Path) -> String {
+    pub(crate) fn give(&self, path: &Path) -> String {
         let to = self.shared.path().join(path.file_name().unwrap());
         Command::new("cp")
             .arg("-a")
@@ -127,12 +127,12 @@ impl User {
         to.to_string_lossy().into_owned()
     }
 
-    fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.home.join(".local/share/vessel")
     }
 
     /// A busybox ACI (example.com/busybox:1) fetched by the user; its ID.
-    fn fetch_busybox(&self, v: &Vessel) -> String {
+    pub(crate) fn fetch_busybox(&self, v: &Vessel) -> String {
         let aci = busybox_aci(v.work(), "example.com/busybox", "1", Compression::Gzip);
         let path = self.give(&aci.path);
         let r = self
@@ -358,7 +358,7 @@ fn what_a_rootless_pod_cannot_have_is_refused_saying_why() {
         .stderr_names(&["cgroup"]);
     u.run(&["run", "--net=default", "example.com/busybox:1"])
         .failure()
-        .stderr_names(&["CNI", "--net=none"]);
+        .stderr_names(&["CNI", "--net=slirp4netns", "--net=none"]);
     for flavour in ["fly", "kvm"] {
         u.run(&[
             "run",
@@ -368,7 +368,8 @@ fn what_a_rootless_pod_cannot_have_is_refused_saying_why() {
         .failure()
         .stderr_names(&[&format!("--stage1={flavour}"), "rootless", "need root"]);
     }
-    // The host's network works, and the default is a namespace of the pod's own.
+    // The host's network works; the default is a namespace of the pod's own with slirp4netns's
+    // tap0 (installed by scripts/deps), and --net=none has loopback only.
     let host = u
         .run(&[
             "run",
@@ -390,7 +391,19 @@ fn what_a_rootless_pod_cannot_have_is_refused_saying_why() {
             "/sys/class/net",
         ])
         .success();
-    assert_eq!(own.stdout.trim(), "lo", "{own}");
+    assert_eq!(own.stdout_lines(), ["lo", "tap0"], "{own}");
+    let none = u
+        .run(&[
+            "run",
+            "--rm",
+            "--net=none",
+            "example.com/busybox:1",
+            "--exec=/bin/ls",
+            "--",
+            "/sys/class/net",
+        ])
+        .success();
+    assert_eq!(none.stdout.trim(), "lo", "{none}");
     assert!(host.stdout.lines().count() > 1, "{host}");
 }
 
