@@ -161,7 +161,7 @@ fn two_apps_share_one_machine_and_a_host_volume() {
 }
 
 #[test]
-fn stop_ends_a_kvm_pod_and_a_guest_ignoring_it_is_killed_after_the_timeout() {
+fn enter_runs_a_command_in_a_kvm_pod_and_stop_kills_a_guest_ignoring_it_after_the_timeout() {
     if !kvm_here("stop_ends_a_kvm_pod") {
         return;
     }
@@ -204,11 +204,55 @@ fn stop_ends_a_kvm_pod_and_a_guest_ignoring_it_is_killed_after_the_timeout() {
         assert_eq!(status["accelerator"], "kvm", "{status}");
         assert!(status.get("accelerator_fallback").is_none(), "{status}");
     }
-    let r = p.v.run(&["enter", &uuid, "/bin/true"]).failure();
-    assert!(
-        r.stderr.contains("kvm stage1"),
-        "enter is refused, naming why:\n{r}"
+    // enter runs a command in an app of the machine: its root, the guest's kernel, stdin
+    // relayed in, output and exit code back.
+    let mut c = p.v.command(&[
+        "enter",
+        "--app=polite",
+        &uuid,
+        "/bin/sh",
+        "-c",
+        "read line; echo got-$line; echo boot-$(cat /proc/sys/kernel/random/boot_id); \
+         test -x /bin/busybox && echo in-root; echo to-stderr >&2; exit 7",
+    ]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"hello-from-host\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
+    let shown = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "enter's exit code is the command's: {shown}"
+    );
+    assert!(
+        stdout.contains("got-hello-from-host"),
+        "stdin reaches it: {shown}"
+    );
+    assert!(
+        stdout.contains("in-root"),
+        "it runs in the app's root: {shown}"
+    );
+    assert!(stderr.contains("to-stderr"), "{shown}");
+    let host_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert!(
+        stdout.contains("boot-") && !stdout.contains(&format!("boot-{}", host_boot.trim())),
+        "it runs in the machine, not on the host: {shown}"
+    );
+    // A command that cannot run: 127, as in the default flavour.
+    let r =
+        p.v.run(&["enter", "--app=polite", &uuid, "/no/such/command"]);
+    assert_eq!(r.code(), Some(127), "{r}");
     // Started is not yet trapping: the shell says when it ignores SIGTERM.
     crate::podkit::wait_for(
         "the stubborn app's trap",
@@ -239,6 +283,11 @@ fn stop_ends_a_kvm_pod_and_a_guest_ignoring_it_is_killed_after_the_timeout() {
         "{}",
         p.status(&uuid)
     );
+    // enter of a pod that has stopped is refused.
+    let r =
+        p.v.run(&["enter", "--app=polite", &uuid, "/bin/true"])
+            .failure();
+    assert!(r.stderr.contains("running"), "{r}");
     p.v.run(&["rm", &uuid]).success();
     nothing_left(&p, Some(&uuid));
 }
