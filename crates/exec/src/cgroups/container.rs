@@ -49,8 +49,44 @@ impl Cgroups {
                 mount_point: m.mount_point.clone(),
                 controllers: m.controllers.clone(),
             });
+            return self;
+        }
+        let in_v1 = self
+            .mounts
+            .v1
+            .iter()
+            .any(|m| m.controllers.iter().any(|c| c == controller));
+        if self.layout == super::Layout::Hybrid && !in_v1 {
+            self.use_unified_for(controller);
         }
         self
+    }
+
+    /// On a hybrid host, a controller that only the unified tree holds (hugetlb on this
+    /// kind of machine) is used there: the container gets a v2 cgroup beside its v1 ones,
+    /// with just that controller enabled on the way down.
+    fn use_unified_for(&mut self, controller: &str) {
+        let Some(unified) = self.mounts.unified.clone() else {
+            return;
+        };
+        let offered = fs::read(&unified.join("cgroup.controllers"))
+            .is_ok_and(|t| t.split_whitespace().any(|c| c == controller));
+        if !offered {
+            return;
+        }
+        match self
+            .hierarchies
+            .iter_mut()
+            .find(|h| h.version == Version::V2)
+        {
+            Some(h) if h.controllers.iter().any(|c| c == controller) => {}
+            Some(h) => h.controllers.push(controller.to_string()),
+            None => self.hierarchies.push(Hierarchy {
+                version: Version::V2,
+                mount_point: unified,
+                controllers: vec![controller.to_string()],
+            }),
+        }
     }
 
     /// The cgroup at `path` (absolute or relative, always taken below each hierarchy's
@@ -83,7 +119,7 @@ impl Cgroups {
     pub fn create_at(&self, path: &Path, limits: &Limits) -> Result<Cgroup, CgroupError> {
         let cgroup = self.at(path)?;
         let made = self
-            .make_pod_dirs(&cgroup)
+            .make_dirs(&cgroup, super::Leaf::HoldsProcesses)
             .and_then(|()| cgroup.set_limits(limits));
         if let Err(e) = made {
             let _ = cgroup.remove();
@@ -145,9 +181,10 @@ impl Cgroup {
         for _ in self.relative.components() {
             mount_point.pop();
         }
-        if dir.version == Version::V2 {
+        let v2 = dir.version == Version::V2;
+        let wanted = [controller.to_string()];
+        if v2 && dir.path.is_dir() {
             let mut level = mount_point.clone();
-            let wanted = [controller.to_string()];
             for c in self.relative.components() {
                 super::v2::enable_controllers(&level, &wanted)?;
                 level.push(c);
@@ -157,8 +194,12 @@ impl Cgroup {
         if dir.path.is_dir() {
             return Ok(());
         }
+        // A v1 hierarchy, or a hybrid host's unified tree, the container is not in yet.
         let mut level = mount_point.clone();
         for c in self.relative.components() {
+            if v2 {
+                super::v2::enable_controllers(&level, &wanted)?;
+            }
             level.push(c);
             fs::mkdir(&level)?;
             if controller == "cpuset" {

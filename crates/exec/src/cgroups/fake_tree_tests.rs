@@ -27,7 +27,8 @@ fn fake_cgroup(dir: &Path, files: &[&str]) {
 }
 
 fn read(path: impl AsRef<Path>) -> String {
-    fs::read_to_string(path).unwrap()
+    let path = path.as_ref();
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn limits() -> Limits {
@@ -355,6 +356,67 @@ fn hybrid_uses_the_v1_hierarchies_only() {
     assert_eq!(
         read(fake.base.join("memory/vessel/pod1/memory.limit_in_bytes")),
         "268435456"
+    );
+}
+
+/// This machine's layout: hugetlb only in the unified tree. An OCI container asking for
+/// huge page limits gets a v2 cgroup beside its v1 ones, with hugetlb enabled down to it.
+#[test]
+fn hybrid_takes_hugetlb_from_the_unified_tree_when_asked() {
+    let fake = fake_v1();
+    let unified = fake.base.join("unified");
+    for dir in ["", "vessel-runtime", "vessel-runtime/c1"] {
+        fake_cgroup(
+            &unified.join(dir),
+            &[V2_FILES, &["hugetlb.2MB.max"]].concat(),
+        );
+    }
+    fs::write(unified.join("cgroup.controllers"), "hugetlb\n").unwrap();
+    let mut mounts = fake.mounts.clone();
+    mounts.unified = Some(unified.clone());
+    let plain = Cgroups::from_mounts(mounts).unwrap();
+    let cgroups = plain.clone().with_controller("hugetlb");
+    let v2: Vec<_> = cgroups
+        .hierarchies()
+        .iter()
+        .filter(|h| h.version == Version::V2)
+        .collect();
+    assert_eq!(v2.len(), 1);
+    assert_eq!(v2[0].controllers, ["hugetlb"]);
+    // Not asked, not used: no v2 cgroup per container for nothing.
+    assert!(plain.hierarchies().iter().all(|h| h.version == Version::V1));
+
+    let limits = Limits {
+        other: OtherLimits {
+            hugepages: vec![("2MB".into(), 4 << 20)],
+            ..OtherLimits::default()
+        },
+        ..Limits::default()
+    };
+    let c = cgroups
+        .create_at(Path::new("/vessel-runtime/c1"), &limits)
+        .unwrap();
+    assert_eq!(
+        read(unified.join("vessel-runtime/c1/hugetlb.2MB.max")),
+        (4u64 << 20).to_string()
+    );
+    for level in ["", "vessel-runtime"] {
+        assert_eq!(
+            read(unified.join(level).join("cgroup.subtree_control")),
+            "+hugetlb",
+            "{level}"
+        );
+    }
+    // The container's own processes live in its cgroup: v2 would refuse them (EBUSY) there
+    // with controllers enabled below it.
+    assert_eq!(
+        read(unified.join("vessel-runtime/c1/cgroup.subtree_control")),
+        ""
+    );
+    assert!(fake.base.join("memory/vessel-runtime/c1").is_dir());
+    assert_eq!(
+        c.dir_of("hugetlb"),
+        Some(unified.join("vessel-runtime/c1").as_path())
     );
 }
 

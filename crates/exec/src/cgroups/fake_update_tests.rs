@@ -284,3 +284,27 @@ fn v2_other_limits_io_max_hugetlb_and_unified() {
         assert!(e.to_string().contains(says), "{e}");
     }
 }
+
+/// A container's processes live in its own cgroup: its controllers are enabled in the
+/// levels above it, never in it (v2 refuses processes, EBUSY, in a cgroup whose
+/// subtree_control is not empty).
+#[test]
+fn v2_a_container_gets_its_controllers_from_the_levels_above_it() {
+    let (_t, root, cgroups) = fake();
+    let dir = root.join("default/c2");
+    fs::create_dir_all(&dir).unwrap();
+    for f in FILES {
+        fs::write(dir.join(f), "").unwrap();
+    }
+    let limits = Limits {
+        memory_bytes: Some(1 << 20),
+        ..Limits::default()
+    };
+    cgroups.create_at(Path::new("default/c2"), &limits).unwrap();
+    assert_eq!(read(dir.join("memory.max")), (1u64 << 20).to_string());
+    for level in ["", "default"] {
+        let enabled = read(root.join(level).join("cgroup.subtree_control"));
+        assert!(enabled.contains("+memory"), "{level}: {enabled}");
+    }
+    assert_eq!(read(dir.join("cgroup.subtree_control")), "");
+}

@@ -109,6 +109,15 @@ pub enum CgroupError {
     Remove { path: PathBuf, source: io::Error },
 }
 
+/// Where a new cgroup's processes will live (see [`Cgroups::make_dirs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leaf {
+    /// In the cgroup itself (an OCI container).
+    HoldsProcesses,
+    /// In cgroups below it (a pod).
+    HasChildren,
+}
+
 /// Cgroup version of a hierarchy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
@@ -302,7 +311,7 @@ impl Cgroups {
         let pod = self.pod(uuid)?;
         let init = self.app(uuid, POD_INIT_CGROUP)?;
         let created = self
-            .make_pod_dirs(&pod)
+            .make_dirs(&pod, Leaf::HasChildren)
             .and_then(|()| pod.set_limits(limits))
             .and_then(|()| init.dirs.iter().try_for_each(|d| fs::mkdir(&d.path)));
         if let Err(e) = created {
@@ -313,13 +322,18 @@ impl Cgroups {
         Ok(PodCgroups { pod, init })
     }
 
-    fn make_pod_dirs(&self, pod: &Cgroup) -> Result<(), CgroupError> {
-        for (hierarchy, dir) in self.hierarchies.iter().zip(&pod.dirs) {
+    /// Makes every level of `cgroup`, enabling the v2 controllers on the way down: in the
+    /// levels above it, and in its own directory only when `leaf` says processes will live
+    /// in its children (a pod's `_init` and apps). A container's own processes live in
+    /// it, and v2 refuses them (EBUSY) in a cgroup whose subtree_control is not empty.
+    fn make_dirs(&self, cgroup: &Cgroup, leaf: Leaf) -> Result<(), CgroupError> {
+        let depth = cgroup.relative.components().count();
+        for (hierarchy, dir) in self.hierarchies.iter().zip(&cgroup.dirs) {
             let mut level = hierarchy.mount_point.clone();
             if hierarchy.version == Version::V2 {
                 v2::enable_controllers(&level, &hierarchy.controllers)?;
             }
-            for component in pod.relative.components() {
+            for (i, component) in cgroup.relative.components().enumerate() {
                 level.push(component);
                 fs::mkdir(&level)?;
                 if hierarchy.version == Version::V1
@@ -327,7 +341,8 @@ impl Cgroups {
                 {
                     v1::init_cpuset(&level)?;
                 }
-                if hierarchy.version == Version::V2 {
+                let last = i + 1 == depth;
+                if hierarchy.version == Version::V2 && (!last || leaf == Leaf::HasChildren) {
                     v2::enable_controllers(&level, &hierarchy.controllers)?;
                 }
             }

@@ -38,11 +38,17 @@ fn apps_interleave_by_time_with_names_and_streams_apart() {
     std::fs::create_dir(&shared).unwrap();
     let vol = format!("--volume=t,kind=host,source={}", shared.display());
     let wait = |f: &str| format!("while [ ! -e /t/{f} ]; do sleep 0.01; done");
+    // The supervisor stamps a line when it reads it (as conmon does): each app pauses
+    // before handing over its turn, so a loaded machine cannot read two turns at once.
     let a = format!(
-        "echo a1; touch /t/1; {}; echo a2; echo a-err >&2; touch /t/3",
+        "echo a1; sleep 0.3; touch /t/1; {}; echo a2; echo a-err >&2; sleep 0.3; touch /t/3",
         wait("2")
     );
-    let b = format!("{}; echo b1; touch /t/2; {}; echo b2", wait("1"), wait("3"));
+    let b = format!(
+        "{}; echo b1; sleep 0.3; touch /t/2; {}; echo b2",
+        wait("1"),
+        wait("3")
+    );
     let mut args = vec![vol.as_str(), "--mount", "volume=t,target=/t"];
     args.extend(sh(&p.image, "a", &a));
     args.extend(sh(&p.image, "bb", &b));
