@@ -55,6 +55,37 @@ impl Flavour {
     }
 }
 
+/// What accelerates a kvm pod's machine (`--kvm-accel`, docs/architecture.md "kvm"):
+/// `auto` uses KVM where it can run the guest's kernel and falls back to QEMU's emulation,
+/// with a warning, where it cannot; `kvm` refuses to start instead; `tcg` always emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KvmAccel {
+    #[default]
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl KvmAccel {
+    pub fn parse(s: &str) -> Option<KvmAccel> {
+        match s {
+            "auto" => Some(KvmAccel::Auto),
+            "kvm" => Some(KvmAccel::Kvm),
+            "tcg" => Some(KvmAccel::Tcg),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KvmAccel::Auto => "auto",
+            KvmAccel::Kvm => "kvm",
+            KvmAccel::Tcg => "tcg",
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -72,6 +103,10 @@ pub struct PodPlan {
     /// before flavours existed: the default).
     #[serde(default)]
     pub flavour: Flavour,
+    /// A kvm pod's `--kvm-accel`, when given (else `VESSEL_KVM_ACCEL` when it starts,
+    /// else auto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kvm_accel: Option<KvmAccel>,
     pub hostname: String,
     pub net: NetMode,
     /// An IPC namespace of the pod's own (else the host's).
@@ -183,6 +218,9 @@ pub struct KvmPlan {
     /// The guest's kernel messages and QEMU's own, in the pod's directory.
     pub console_log: PathBuf,
     pub qemu_log: PathBuf,
+    /// Where the pod's init on the host listens for `vessel enter` (`kvm::enter`).
+    #[serde(default)]
+    pub enter_socket: PathBuf,
     /// Set in the copy the guest receives: the init runs inside the virtual machine.
     #[serde(default)]
     pub in_guest: bool,

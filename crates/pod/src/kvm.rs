@@ -6,12 +6,13 @@
 //! The operator's knobs are environment variables, read by `run` (and so by a detached
 //! pod's supervisor): `VESSEL_KVM_KERNEL` (a bzImage; its modules must be in
 //! /lib/modules/<its version>), `VESSEL_KVM_DEVICE` (default /dev/kvm), `VESSEL_KVM_QEMU`
-//! (default qemu-system-x86_64 on PATH), `VESSEL_KVM_ACCEL` (`kvm` or `tcg`),
+//! (default qemu-system-x86_64 on PATH), `VESSEL_KVM_ACCEL` (`auto`, `kvm` or `tcg`:
+//! `--kvm-accel`'s default),
 //! `VESSEL_KVM_BOOT_TIMEOUT` (seconds the guest may take to boot).
 
 use std::path::{Path, PathBuf};
 
-use exec::plan::{KvmPlan, PodPlan};
+use exec::plan::{KvmAccel, KvmPlan, PodPlan};
 
 use crate::error::{PodError, Result};
 use crate::layout::PodPaths;
@@ -29,17 +30,23 @@ fn invalid(msg: String) -> PodError {
     PodError::Invalid(msg)
 }
 
-pub fn configure(vessel_dir: &Path, paths: &PodPaths, plan: &PodPlan) -> Result<KvmPlan> {
-    let device = env("VESSEL_KVM_DEVICE").unwrap_or_else(|| "/dev/kvm".into());
-    if let Err(e) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&device)
-    {
-        return Err(invalid(format!(
-            "the kvm stage1 needs KVM: {device}: {e} (no virtualisation here: use the default stage1)"
-        )));
-    }
+/// A kvm pod's machine, and why it is emulated where KVM cannot run it (`--kvm-accel=auto`
+/// fell back: the caller warns).
+pub struct Configured {
+    pub plan: KvmPlan,
+    pub fallback: Option<String>,
+}
+
+pub fn configure(vessel_dir: &Path, paths: &PodPaths, plan: &PodPlan) -> Result<Configured> {
+    let asked = match (plan.kvm_accel, env("VESSEL_KVM_ACCEL")) {
+        (Some(a), _) => a,
+        (None, Some(a)) => KvmAccel::parse(&a).ok_or_else(|| {
+            invalid(format!(
+                "VESSEL_KVM_ACCEL={a:?}: the accelerators are auto, kvm and tcg"
+            ))
+        })?,
+        (None, None) => KvmAccel::Auto,
+    };
     let kernel = match env("VESSEL_KVM_KERNEL") {
         Some(k) => PathBuf::from(k),
         None => newest_boot_kernel().ok_or_else(|| {
@@ -56,6 +63,23 @@ pub fn configure(vessel_dir: &Path, paths: &PodPaths, plan: &PodPlan) -> Result<
         )));
     }
     let version = exec::kvm::kernel::version(&kernel).map_err(invalid)?;
+    let (accel, fallback) = match (asked, kvm_cannot_run(&kernel)) {
+        (KvmAccel::Tcg, _) => ("tcg", None),
+        (KvmAccel::Kvm, Some(why)) => {
+            return Err(invalid(format!(
+                "the kvm stage1 with --kvm-accel=kvm needs KVM that can run the guest: {why} \
+                 (--kvm-accel=auto or tcg runs it under QEMU's emulation instead, much slower)"
+            )))
+        }
+        (KvmAccel::Kvm | KvmAccel::Auto, None) => ("kvm", None),
+        (KvmAccel::Auto, Some(why)) => (
+            "tcg",
+            Some(format!(
+                "kvm stage1: KVM cannot run the guest ({why}): the machine runs under QEMU's \
+                 emulation (tcg), much slower (--kvm-accel=kvm refuses instead, tcg says it is meant)"
+            )),
+        ),
+    };
     let modules_dir = Path::new("/lib/modules").join(&version);
     let modules =
         exec::kvm::kernel::modules(&modules_dir, exec::kvm::kernel::WANTED).map_err(invalid)?;
@@ -71,16 +95,7 @@ pub fn configure(vessel_dir: &Path, paths: &PodPaths, plan: &PodPlan) -> Result<
             )
         })?,
     };
-    let accel = match env("VESSEL_KVM_ACCEL") {
-        Some(a) if a == "kvm" || a == "tcg" => a,
-        Some(a) => {
-            return Err(invalid(format!(
-                "VESSEL_KVM_ACCEL={a:?}: the accelerators are kvm and tcg"
-            )))
-        }
-        None if kvm_is_pvm() => "tcg".into(),
-        None => "kvm".into(),
-    };
+    let accel = accel.to_string();
     let boot_timeout_s: u64 = match env("VESSEL_KVM_BOOT_TIMEOUT") {
         Some(t) => t.parse().map_err(|_| {
             invalid(format!(
@@ -91,7 +106,7 @@ pub fn configure(vessel_dir: &Path, paths: &PodPaths, plan: &PodPlan) -> Result<
         None => 30,
     };
     let (memory_mib, cpus) = size(plan);
-    Ok(KvmPlan {
+    let plan = KvmPlan {
         qemu,
         kernel,
         initramfs,
@@ -101,8 +116,31 @@ pub fn configure(vessel_dir: &Path, paths: &PodPaths, plan: &PodPlan) -> Result<
         boot_timeout_ms: boot_timeout_s * 1000,
         console_log: paths.kvm_console(),
         qemu_log: paths.kvm_qemu_log(),
+        enter_socket: paths.kvm_enter_socket(),
         in_guest: false,
-    })
+    };
+    Ok(Configured { plan, fallback })
+}
+
+/// Why KVM cannot run the guest's kernel here, if it cannot: no KVM device, or a KVM that
+/// is PVM (which runs only PVM guest kernels).
+fn kvm_cannot_run(kernel: &Path) -> Option<String> {
+    let device = env("VESSEL_KVM_DEVICE").unwrap_or_else(|| "/dev/kvm".into());
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&device)
+    {
+        return Some(format!("no KVM: {device}: {e}"));
+    }
+    if kvm_is_pvm() {
+        return Some(format!(
+            "this host's KVM is PVM (kvm_pvm, no kvm_intel or kvm_amd), which boots only \
+             PVM guest kernels, not {}",
+            kernel.display()
+        ));
+    }
+    None
 }
 
 /// The host's KVM is PVM (`kvm_pvm`, page-table-based virtualisation for hosts without

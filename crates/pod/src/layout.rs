@@ -228,6 +228,11 @@ impl PodPaths {
         self.dir.join("kvm-qemu.log")
     }
 
+    /// Where a running kvm pod's init listens for `vessel enter` (`exec::kvm::enter`).
+    pub fn kvm_enter_socket(&self) -> PathBuf {
+        self.dir.join("kvm-enter.sock")
+    }
+
     /// An app's log: its stdout and stderr.
     pub fn log(&self, app: &str) -> PathBuf {
         self.logs().join(format!("{app}.log"))

@@ -184,6 +184,25 @@ pub fn enter(pod: &PodDir, app: Option<&str>, command: Vec<String>) -> Result<i3
         state: pod.state().name().into(),
         reason: format!("{what} is not running"),
     };
+    if state.stage1 == exec::plan::Flavour::Kvm {
+        // The command runs in the virtual machine: the guest's init enters the app (the
+        // app's pid is the guest's, which the host does not keep).
+        let index = state
+            .apps
+            .iter()
+            .position(|a| a.name == app.name)
+            .expect("found above");
+        let code =
+            exec::kvm::enter::client(&paths.kvm_enter_socket(), index, command).map_err(|e| {
+                PodError::Enter {
+                    app: app.name.clone(),
+                    uuid: pod.uuid.clone(),
+                    source: e,
+                }
+            })?;
+        // As a wait status, which the caller turns back into the code.
+        return Ok((code & 0xff) << 8);
+    }
     let pid = app
         .pid
         .ok_or_else(|| not_running(&format!("app {}", app.name)))?;

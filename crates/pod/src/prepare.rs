@@ -434,6 +434,7 @@ fn write_pod_dir(
     let plan = PodPlan {
         uuid: pod.uuid.clone(),
         flavour: req.flavour,
+        kvm_accel: req.kvm_accel,
         hostname: hostname.clone(),
         net: net_plan.mode,
         // A fly pod is in the host's IPC namespace, whatever --ipc says.

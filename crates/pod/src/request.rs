@@ -116,6 +116,8 @@ pub struct PodRequest {
     /// The stage1 flavour (`--stage1` and rkt's stage1 flags, or the configuration):
     /// checked against the rest by `crate::stage1::check`.
     pub flavour: exec::plan::Flavour,
+    /// `--kvm-accel` (kvm pods only).
+    pub kvm_accel: Option<exec::plan::KvmAccel>,
 }
 
 impl PodRequest {

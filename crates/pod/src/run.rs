@@ -299,7 +299,15 @@ pub fn run_prepared(
     let mut launch_opts = launch_opts;
     if plan.flavour == exec::plan::Flavour::Kvm {
         match crate::kvm::configure(pod.vessel_dir(), &paths, &plan) {
-            Ok(k) => launch_opts.kvm = Some(k),
+            Ok(k) => {
+                // Said once per start, where the operator sees it, and kept in the state.
+                if let Some(why) = &k.fallback {
+                    warn(&state.uuid, vec![why.clone()]);
+                }
+                state.accelerator = Some(k.plan.accel.clone());
+                state.accelerator_fallback = k.fallback;
+                launch_opts.kvm = Some(k.plan);
+            }
             Err(e) => return Err(failed(&mut state, e)),
         }
     }

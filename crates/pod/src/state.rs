@@ -58,6 +58,12 @@ pub struct PodState {
     /// The stage1 flavour the pod runs under (pods made before flavours: the default).
     #[serde(default)]
     pub stage1: exec::plan::Flavour,
+    /// A kvm pod: the accelerator its machine runs with (kvm, tcg), since its last start,
+    /// and why it is not KVM where `--kvm-accel=auto` fell back to emulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_fallback: Option<String>,
     /// The networks asked for: host, none, or CNI network names.
     pub net: String,
     /// The CNI networks the pod joined (rkt's fields), once their ADD succeeded.

@@ -414,6 +414,11 @@ pub struct RunArgs {
     /// [default: the `stage1` configuration, else default]
     #[arg(long, value_name = "FLAVOUR")]
     pub stage1: Option<String>,
+    /// The kvm stage1's accelerator: auto (KVM where it can run the guest's kernel, else
+    /// QEMU's emulation with a warning), kvm (refuse to start without it), tcg (always
+    /// emulate) [default: $VESSEL_KVM_ACCEL when the pod starts, else auto]
+    #[arg(long, value_name = "auto|kvm|tcg")]
+    pub kvm_accel: Option<String>,
     /// rkt's stage1 image name: coreos.com/rkt/stage1-coreos, -fly or -kvm[:VERSION]
     /// choose the built-in default, fly or kvm
     #[arg(long, value_name = "NAME")]

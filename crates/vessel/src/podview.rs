@@ -52,6 +52,12 @@ pub struct PodView {
     pub hostname: String,
     /// The stage1 flavour (default, fly); pods made before flavours: default.
     pub stage1: &'static str,
+    /// A kvm pod: its machine's accelerator (kvm, tcg) and why it is not kvm, if it fell
+    /// back to emulation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accelerator: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accelerator_fallback: Option<String>,
     /// The network mode the pod was run with (`--net`).
     pub net: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -246,6 +252,8 @@ impl PodView {
             },
             hostname: recorded.hostname,
             stage1: recorded.stage1.name(),
+            accelerator: recorded.accelerator,
+            accelerator_fallback: recorded.accelerator_fallback,
             net: recorded.net,
             userns_slot: recorded.userns_slot,
             pinned: recorded.pinned,

@@ -145,7 +145,7 @@ fn join_cgroups_of(pid: i32) -> io::Result<()> {
 }
 
 /// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
-fn start_time(pid: i32) -> Option<u64> {
+pub fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may hold spaces: count fields after it.
     let rest = &stat[stat.rfind(')')? + 2..];

@@ -6,9 +6,16 @@
 //!                E <event line>  a report of the guest's init (`proto::Event`, checked
 //!                                in the guest by `supervisor::witness`)
 //!                O <app u16><stream u8><bytes>   an app's stdout (1) or stderr (2)
+//!                P <id u32><stream u8><bytes>   an entered command's stdout (1) or stderr (2)
+//!                Z <id u32><i32> an entered command's exit code (`vessel enter`)
 //! host → guest   H <json>        the hand-over (`plan::Handover`, the guest's copy)
 //!                S <i32>         a signal for the apps (stop)
+//!                X <id u32><json>  `vessel enter`: run a command in an app (`kvm::enter`)
+//!                I <id u32><bytes> its stdin; no bytes: the end of it
 //! ```
+//!
+//! `vessel enter` speaks the same enter frames (X, I, P, Z) to the pod's init on the host
+//! over a unix socket; the init numbers the sessions (`id`) on the port.
 
 use crate::proto::Event;
 use crate::supervisor::supervise::Stream;
@@ -27,6 +34,36 @@ pub enum Frame {
         data: Vec<u8>,
     },
     Signal(i32),
+    Enter {
+        id: u32,
+        request: Vec<u8>,
+    },
+    Input {
+        id: u32,
+        data: Vec<u8>,
+    },
+    EnterOutput {
+        id: u32,
+        stream: Stream,
+        data: Vec<u8>,
+    },
+    EnterExit {
+        id: u32,
+        code: i32,
+    },
+}
+
+fn stream_byte(s: Stream) -> u8 {
+    match s {
+        Stream::Stdout => 1,
+        Stream::Stderr => 2,
+    }
+}
+
+fn with_id(id: u32, rest: &[u8]) -> Vec<u8> {
+    let mut p = id.to_le_bytes().to_vec();
+    p.extend_from_slice(rest);
+    p
 }
 
 impl Frame {
@@ -37,14 +74,19 @@ impl Frame {
             Frame::Event(e) => (b'E', e.to_string().trim_end().as_bytes().to_vec()),
             Frame::Output { app, stream, data } => {
                 let mut p = app.to_le_bytes().to_vec();
-                p.push(match stream {
-                    Stream::Stdout => 1,
-                    Stream::Stderr => 2,
-                });
+                p.push(stream_byte(*stream));
                 p.extend_from_slice(data);
                 (b'O', p)
             }
             Frame::Signal(s) => (b'S', s.to_le_bytes().to_vec()),
+            Frame::Enter { id, request } => (b'X', with_id(*id, request)),
+            Frame::Input { id, data } => (b'I', with_id(*id, data)),
+            Frame::EnterOutput { id, stream, data } => {
+                let mut p = with_id(*id, &[stream_byte(*stream)]);
+                p.extend_from_slice(data);
+                (b'P', p)
+            }
+            Frame::EnterExit { id, code } => (b'Z', with_id(*id, &code.to_le_bytes())),
         };
         let mut out = Vec::with_capacity(5 + payload.len());
         out.push(tag);
@@ -101,6 +143,28 @@ impl Reader {
             b'S' if payload.len() == 4 => Frame::Signal(i32::from_le_bytes([
                 payload[0], payload[1], payload[2], payload[3],
             ])),
+            b'X' | b'I' | b'P' | b'Z' if payload.len() >= 4 => {
+                let id = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                let rest = payload[4..].to_vec();
+                match tag {
+                    b'X' => Frame::Enter { id, request: rest },
+                    b'I' => Frame::Input { id, data: rest },
+                    b'P' if !rest.is_empty() => Frame::EnterOutput {
+                        id,
+                        stream: if rest[0] == 2 {
+                            Stream::Stderr
+                        } else {
+                            Stream::Stdout
+                        },
+                        data: rest[1..].to_vec(),
+                    },
+                    b'Z' if rest.len() == 4 => Frame::EnterExit {
+                        id,
+                        code: i32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]),
+                    },
+                    _ => return Err(bad("enter")),
+                }
+            }
             other => return Err(format!("an unknown frame (tag {other:#x})")),
         }))
     }
@@ -154,6 +218,20 @@ mod tests {
                 data: b"hello\n".to_vec(),
             },
             Frame::Signal(15),
+            Frame::Enter {
+                id: 7,
+                request: b"{\"app\":0}".to_vec(),
+            },
+            Frame::Input {
+                id: 7,
+                data: Vec::new(),
+            },
+            Frame::EnterOutput {
+                id: 7,
+                stream: Stream::Stdout,
+                data: b"entered\n".to_vec(),
+            },
+            Frame::EnterExit { id: 7, code: 42 },
             Frame::Event(Event::Done),
         ];
         let bytes: Vec<u8> = frames.iter().flat_map(|f| f.encode()).collect();

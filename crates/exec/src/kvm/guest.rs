@@ -15,6 +15,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::crossing::channel::{self, FromPod};
 use crate::error::{Context, Error, Result};
+use crate::kvm::enter::{GuestSessions, PodProcesses};
 use crate::kvm::frame::{self, Frame, Reader};
 use crate::plan::Handover;
 use crate::proto::Event;
@@ -26,6 +27,8 @@ pub const SHARE_TAG: &str = "vessel";
 pub const SHARE_DIR: &str = "/share";
 /// The pod's stage1 root inside the guest.
 pub const STAGE1_DIR: &str = "/stage1";
+/// Where the relay's poll numbers the entered commands' outputs.
+const SESSIONS: usize = 1 << 20;
 /// The virtio-serial port's name.
 pub const PORT_NAME: &str = "vessel";
 
@@ -101,6 +104,10 @@ fn switch_root() -> Result<()> {
     ] {
         std::fs::create_dir_all(format!("/root/{d}")).ctx(d)?;
     }
+    // The binary stays reachable by its path (`mount::read_only_self`, which `vessel
+    // enter`'s crossing takes): bound over an empty file of the new root.
+    std::fs::write("/root/init", b"").ctx("/root/init")?;
+    mount("/init", "/root/init", "", libc::MS_BIND, "")?;
     rustix::process::chdir("/root").ctx("chdir /root")?;
     mount(".", "/", "", libc::MS_MOVE, "")?;
     rustix::process::chroot(".").ctx("chroot")?;
@@ -244,11 +251,19 @@ fn relay(mut handover: Handover, port: OwnedFd, mut reader: Reader) -> Result<()
     drop(named);
     drop(held);
     let mut witness = Witness::new(child, apps);
+    // `vessel enter`: the apps' processes as the init reported them, the sessions.
+    let mut app_pids: Vec<Option<i32>> = vec![None; apps];
+    let mut sessions = GuestSessions::default();
     let mut child_status: Option<i32> = None;
     let mut done = false;
     let mut channel_open = true;
     let mut buf = vec![0u8; 64 * 1024];
     let send = |f: &Frame| frame::send(port.as_fd(), f).ctx("writing to the host");
+    let note = |pids: &mut Vec<Option<i32>>, e: &Event| match e {
+        Event::Started { app, pid } => pids[*app] = Some(*pid),
+        Event::Exited { app, .. } | Event::Failed { app, .. } => pids[*app] = None,
+        _ => {}
+    };
     loop {
         if child_status.is_some() && outputs.iter().all(|o| o.2.is_none()) {
             break;
@@ -270,6 +285,14 @@ fn relay(mut handover: Handover, port: OwnedFd, mut reader: Reader) -> Result<()
                 which.push(3 + k);
             }
         }
+        // SESSIONS + k: an entered command's output.
+        let session_fds = sessions.fds();
+        let session_keys: Vec<(u32, usize)> =
+            session_fds.iter().map(|(id, k, _)| (*id, *k)).collect();
+        for (k, (_, _, fd)) in session_fds.iter().enumerate() {
+            fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+            which.push(SESSIONS + k);
+        }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -282,13 +305,17 @@ fn relay(mut handover: Handover, port: OwnedFd, mut reader: Reader) -> Result<()
             .map(|(_, w)| *w)
             .collect();
         drop(fds);
+        drop(session_fds);
         for w in ready {
             match w {
                 0 => loop {
                     match sup.recv() {
                         Ok(Some(FromPod::Event(e, pidfd))) => match witness.check(e, pidfd) {
                             Verdict::Believe(Event::Done) => done = true,
-                            Verdict::Believe(e) => send(&Frame::Event(e))?,
+                            Verdict::Believe(e) => {
+                                note(&mut app_pids, &e);
+                                send(&Frame::Event(e))?
+                            }
                             Verdict::Refuse(why) => send(&Frame::Event(Event::Warning {
                                 message: format!("ignored a report of the pod's init: {why}"),
                             }))?,
@@ -308,9 +335,21 @@ fn relay(mut handover: Handover, port: OwnedFd, mut reader: Reader) -> Result<()
                     let n = rustix::io::read(&port, &mut buf).unwrap_or(0);
                     reader.push(&buf[..n]);
                     while let Ok(Some(f)) = reader.next_frame() {
-                        if let Frame::Signal(s) = f {
+                        match f {
                             // SAFETY: a signal to our own child.
-                            unsafe { libc::kill(child, s) };
+                            Frame::Signal(s) => unsafe {
+                                libc::kill(child, s);
+                            },
+                            Frame::Enter { id, request } => {
+                                let pod = PodProcesses {
+                                    handover: &handover,
+                                    init_pid: child,
+                                    app_pids: &app_pids,
+                                };
+                                sessions.start(id, &request, &pod, port.as_fd());
+                            }
+                            Frame::Input { id, data } => sessions.input(id, &data),
+                            _ => {}
                         }
                     }
                     if n == 0 {
@@ -328,8 +367,16 @@ fn relay(mut handover: Handover, port: OwnedFd, mut reader: Reader) -> Result<()
                         }
                         if pid == child {
                             child_status = Some(raw);
+                        } else {
+                            sessions.reaped(pid, raw, port.as_fd());
                         }
                     }
+                }
+                k if k >= SESSIONS => {
+                    let (id, stream) = session_keys[k - SESSIONS];
+                    sessions
+                        .output(id, stream, port.as_fd())
+                        .ctx("writing to the host")?;
                 }
                 k => {
                     let o = &mut outputs[k - 3];

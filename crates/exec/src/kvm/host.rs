@@ -17,6 +17,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::crossing::channel::PodEnd;
 use crate::error::{Context, Error, Result};
+use crate::kvm::enter::HostSessions;
 use crate::kvm::frame::{self, Frame, Reader};
 use crate::kvm::guest::{PORT_NAME, SHARE_DIR, SHARE_TAG, STAGE1_DIR};
 use crate::mount::{self, Target};
@@ -93,7 +94,12 @@ fn run(h: &Handover, channel: &PodEnd) -> Result<()> {
             None => [None, None],
         })
         .collect();
-    let result = relay(kvm, &guest, &ours, &sigfd, qemu, channel, &outputs);
+    let listener = crate::kvm::enter::listen(&kvm.enter_socket)
+        .with_ctx(|| format!("listening at {}", kvm.enter_socket.display()))?;
+    let result = relay(
+        kvm, &guest, &ours, &sigfd, qemu, channel, &outputs, &listener,
+    );
+    let _ = std::fs::remove_file(&kvm.enter_socket);
     for fd in outputs.iter().flatten().flatten() {
         // SAFETY: our copies of the apps' output pipes; the supervisor sees them close.
         unsafe { libc::close(*fd) };
@@ -295,7 +301,9 @@ fn relay(
     qemu: i32,
     channel: &PodEnd,
     outputs: &[[Option<RawFd>; 2]],
+    listener: &OwnedFd,
 ) -> Result<()> {
+    let mut sessions = HostSessions::default();
     let deadline = Instant::now() + Duration::from_millis(kvm.boot_timeout_ms);
     let mut booted = false;
     let mut reader = Reader::default();
@@ -307,19 +315,46 @@ fn relay(
             let left = deadline.saturating_duration_since(Instant::now());
             PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::ZERO)
         };
-        let mut fds = [
+        // `vessel enter` once the guest has booted: the listener, then each session.
+        let session_fds = sessions.fds();
+        let mut fds = vec![
             PollFd::new(sock.as_fd(), PollFlags::POLLIN),
             PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
         ];
+        if booted {
+            fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+            fds.extend(
+                session_fds
+                    .iter()
+                    .map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)),
+            );
+        }
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::os("poll", e as i32)),
         }
-        let (sock_ready, sig_ready) = (
-            fds[0].revents().is_some_and(|r| !r.is_empty()),
-            fds[1].revents().is_some_and(|r| !r.is_empty()),
-        );
+        let ready = |i: usize| {
+            fds.get(i)
+                .is_some_and(|f| f.revents().is_some_and(|r| !r.is_empty()))
+        };
+        let (sock_ready, sig_ready, accept_ready) = (ready(0), ready(1), ready(2));
+        let clients: Vec<u32> = session_fds
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| ready(3 + k))
+            .map(|(_, (id, _))| *id)
+            .collect();
+        drop(fds);
+        drop(session_fds);
+        if accept_ready {
+            sessions.accept(listener);
+        }
+        for id in clients {
+            sessions
+                .from_client(id, sock.as_fd())
+                .ctx("passing `vessel enter` to the guest")?;
+        }
         if !booted && Instant::now() >= deadline && !sock_ready {
             return Err(Error::msg(
                 format!(
@@ -389,6 +424,9 @@ fn relay(
                             .ctx("handing the pod to the guest")?;
                     }
                     Frame::Event(Event::Done) => return Ok(()),
+                    f @ (Frame::EnterOutput { .. } | Frame::EnterExit { .. }) => {
+                        sessions.to_client(&f)
+                    }
                     other => pass_on(other, channel, outputs),
                 }
             }

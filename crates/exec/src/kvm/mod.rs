@@ -4,6 +4,7 @@
 //! same binary is the guest's PID 1 (`guest`), which runs the pod's init code unchanged;
 //! the two speak over one virtio-serial port (`frame`).
 
+pub mod enter;
 pub mod frame;
 pub mod guest;
 pub mod host;

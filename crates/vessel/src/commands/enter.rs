@@ -22,9 +22,9 @@ pub fn run(ctx: &Context, args: EnterArgs) -> Result<i32> {
     };
     let pod = ctx.pods()?.find(&uuid)?;
     let state = pod::state::PodState::load(&pod.path())?;
-    if state.stage1 == exec::plan::Flavour::Kvm {
-        bail!(
-            "pod {}: enter is not available for the kvm stage1 yet (its apps run in a virtual machine)",
+    if state.stage1 == exec::plan::Flavour::Kvm && exec::crossing::enter_io::wants_terminal() {
+        eprintln!(
+            "vessel: warning: pod {}: enter of a kvm pod gives the command no terminal: its stdin, stdout and stderr are pipes",
             pod.uuid
         );
     }

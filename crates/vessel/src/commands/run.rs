@@ -60,6 +60,21 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             .into());
         }
     }
+    let kvm_accel = match &args.kvm_accel {
+        None => None,
+        Some(_) if flavour != Flavour::Kvm => {
+            return Err(crate::runargs::Usage(format!(
+                "--kvm-accel: the pod runs under the {} stage1, not kvm",
+                flavour.name()
+            ))
+            .into())
+        }
+        Some(a) => Some(exec::plan::KvmAccel::parse(a).ok_or_else(|| {
+            crate::runargs::Usage(format!(
+                "--kvm-accel={a}: the kvm stage1's accelerators are auto, kvm and tcg"
+            ))
+        })?),
+    };
     if args.private_users && flavour == Flavour::Default {
         passable_by_the_pods_root(&ctx.dir)?;
     }
@@ -157,6 +172,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             .map(|m| m.annotations.clone())
             .unwrap_or_default(),
         flavour,
+        kvm_accel,
     };
     // What the flavour cannot honour is refused before anything is made.
     pod::stage1::check(flavour, &req).map_err(crate::runargs::Usage)?;

@@ -16,6 +16,16 @@ fn kvm_here(test: &str) -> bool {
     false
 }
 
+/// This host's KVM is PVM, which cannot boot Debian's kernel: `--kvm-accel=auto` falls
+/// back to emulation (the same test as `pod::kvm::kvm_is_pvm`).
+fn kvm_is_pvm() -> bool {
+    let m = |n: &str| std::path::Path::new("/sys/module").join(n).exists();
+    m("kvm_pvm") && !m("kvm_intel") && !m("kvm_amd")
+}
+
+/// The warning `run` prints when the machine falls back to emulation.
+const FALLBACK: &str = "KVM cannot run the guest";
+
 /// `run --rm --stage1=kvm [flags] IMAGE [app flags] --exec /bin/sh -- -c SCRIPT`.
 fn kvm(p: &PodEnv, flags: &[&str], app_flags: &[&str], script: &str) -> Run {
     let mut args = vec!["run", "--rm", "--stage1=kvm"];
@@ -79,6 +89,14 @@ fn a_kvm_pod_runs_its_app_in_a_virtual_machine_and_reports_its_output_and_status
     );
     assert!(r.stdout.contains("busybox"), "{r}");
     assert!(r.stderr.contains("err-line"), "{r}");
+    // The accelerator: KVM, or emulation said once, naming why.
+    let warned = r.stderr.matches(FALLBACK).count();
+    if kvm_is_pvm() {
+        assert_eq!(warned, 1, "one warning of the fallback:\n{r}");
+        assert!(r.stderr.contains("PVM"), "the warning names why:\n{r}");
+    } else {
+        assert_eq!(warned, 0, "no fallback with KVM that runs the guest:\n{r}");
+    }
     nothing_left(&p, None);
 }
 
@@ -93,7 +111,8 @@ fn two_apps_share_one_machine_and_a_host_volume() {
     std::fs::write(host.join("from-host"), "host-data\n").unwrap();
     let vol = format!("--volume=data,kind=host,source={}", host.display());
     let boot_id = "cat /proc/sys/kernel/random/boot_id";
-    let r = p.run(&[
+    // No KVM device: auto falls back to emulation, saying so once.
+    let r = p.v.run_with_env(&[
         "run", "--rm", "--stage1=kvm", &vol,
         &p.image, "--name=first", "--mount=volume=data,target=/data", "--exec", "/bin/sh", "--", "-c",
         &format!("echo first-boot=$({boot_id}); cat /data/from-host; echo written-by-first > /data/first"),
@@ -101,7 +120,12 @@ fn two_apps_share_one_machine_and_a_host_volume() {
         &p.image, "--name=second", "--mount=volume=data,target=/data", "--exec", "/bin/sh", "--", "-c",
         &format!("echo second-boot=$({boot_id}); echo written-by-second > /data/second; exit 4"),
         "---",
-    ]);
+    ], &[("VESSEL_KVM_DEVICE", "/nonexistent/kvm")]);
+    assert_eq!(r.stderr.matches(FALLBACK).count(), 1, "{r}");
+    assert!(
+        r.stderr.contains("no KVM: /nonexistent/kvm") && r.stderr.contains("tcg"),
+        "the warning names why and what runs instead:\n{r}"
+    );
     assert_eq!(r.code(), Some(4), "the second app's status:\n{r}");
     let boot = |who: &str| -> String {
         r.stdout
@@ -137,7 +161,7 @@ fn two_apps_share_one_machine_and_a_host_volume() {
 }
 
 #[test]
-fn stop_ends_a_kvm_pod_and_a_guest_ignoring_it_is_killed_after_the_timeout() {
+fn enter_runs_a_command_in_a_kvm_pod_and_stop_kills_a_guest_ignoring_it_after_the_timeout() {
     if !kvm_here("stop_ends_a_kvm_pod") {
         return;
     }
@@ -166,12 +190,69 @@ fn stop_ends_a_kvm_pod_and_a_guest_ignoring_it_is_killed_after_the_timeout() {
         ])
         .success();
     let uuid = out.stdout.trim().to_string();
-    assert_eq!(p.status(&uuid)["state"], "running");
-    let r = p.v.run(&["enter", &uuid, "/bin/true"]).failure();
-    assert!(
-        r.stderr.contains("kvm stage1"),
-        "enter is refused, naming why:\n{r}"
+    let status = p.status(&uuid);
+    assert_eq!(status["state"], "running");
+    if kvm_is_pvm() {
+        assert_eq!(status["accelerator"], "tcg", "{status}");
+        assert!(
+            status["accelerator_fallback"]
+                .as_str()
+                .is_some_and(|w| w.contains("PVM")),
+            "{status}"
+        );
+    } else {
+        assert_eq!(status["accelerator"], "kvm", "{status}");
+        assert!(status.get("accelerator_fallback").is_none(), "{status}");
+    }
+    // enter runs a command in an app of the machine: its root, the guest's kernel, stdin
+    // relayed in, output and exit code back.
+    let mut c = p.v.command(&[
+        "enter",
+        "--app=polite",
+        &uuid,
+        "/bin/sh",
+        "-c",
+        "read line; echo got-$line; echo boot-$(cat /proc/sys/kernel/random/boot_id); \
+         test -x /bin/busybox && echo in-root; echo to-stderr >&2; exit 7",
+    ]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"hello-from-host\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
+    let shown = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "enter's exit code is the command's: {shown}"
+    );
+    assert!(
+        stdout.contains("got-hello-from-host"),
+        "stdin reaches it: {shown}"
+    );
+    assert!(
+        stdout.contains("in-root"),
+        "it runs in the app's root: {shown}"
+    );
+    assert!(stderr.contains("to-stderr"), "{shown}");
+    let host_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert!(
+        stdout.contains("boot-") && !stdout.contains(&format!("boot-{}", host_boot.trim())),
+        "it runs in the machine, not on the host: {shown}"
+    );
+    // A command that cannot run: 127, as in the default flavour.
+    let r =
+        p.v.run(&["enter", "--app=polite", &uuid, "/no/such/command"]);
+    assert_eq!(r.code(), Some(127), "{r}");
     // Started is not yet trapping: the shell says when it ignores SIGTERM.
     crate::podkit::wait_for(
         "the stubborn app's trap",
@@ -202,6 +283,11 @@ fn stop_ends_a_kvm_pod_and_a_guest_ignoring_it_is_killed_after_the_timeout() {
         "{}",
         p.status(&uuid)
     );
+    // enter of a pod that has stopped is refused.
+    let r =
+        p.v.run(&["enter", "--app=polite", &uuid, "/bin/true"])
+            .failure();
+    assert!(r.stderr.contains("running"), "{r}");
     p.v.run(&["rm", &uuid]).success();
     nothing_left(&p, Some(&uuid));
 }
@@ -303,14 +389,40 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
         "--exec",
         "/bin/true",
     ];
-    // No KVM (the device named elsewhere), no kernel, a kernel that is no kernel.
+    // --kvm-accel=kvm refuses where KVM cannot run the guest: no KVM (the device named
+    // elsewhere), or a PVM one.
+    let accel_kvm = [
+        "run",
+        "--rm",
+        "--stage1=kvm",
+        "--kvm-accel=kvm",
+        &p.image,
+        "--exec",
+        "/bin/true",
+    ];
     let r =
-        p.v.run_with_env(&args, &[("VESSEL_KVM_DEVICE", "/nonexistent/kvm")]);
+        p.v.run_with_env(&accel_kvm, &[("VESSEL_KVM_DEVICE", "/nonexistent/kvm")]);
     assert_eq!(r.code(), Some(125), "a pod that cannot start:\n{r}");
     assert!(
-        r.stderr.contains("needs KVM") && r.stderr.contains("/nonexistent/kvm"),
+        r.stderr.contains("--kvm-accel=kvm needs KVM")
+            && r.stderr.contains("/nonexistent/kvm")
+            && !r.stderr.contains(FALLBACK),
         "{r}"
     );
+    let r = p.v.run_with_env(
+        &args,
+        &[
+            ("VESSEL_KVM_ACCEL", "kvm"),
+            ("VESSEL_KVM_DEVICE", "/nonexistent/kvm"),
+        ],
+    );
+    assert_eq!(r.code(), Some(125), "VESSEL_KVM_ACCEL=kvm likewise:\n{r}");
+    if kvm_is_pvm() {
+        let r = p.run(&accel_kvm);
+        assert_eq!(r.code(), Some(125), "{r}");
+        assert!(r.stderr.contains("PVM"), "the refusal says why:\n{r}");
+    }
+    // No kernel, a kernel that is no kernel.
     let r =
         p.v.run_with_env(&args, &[("VESSEL_KVM_KERNEL", "/nonexistent/vmlinuz")]);
     assert_eq!(r.code(), Some(125), "{r}");
@@ -329,6 +441,7 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
         ("--net=default", "no network"),
         ("--private-users", "--private-users"),
         ("--ipc=parent", "--ipc=parent"),
+        ("--kvm-accel=fast", "auto, kvm and tcg"),
     ] {
         let r = p.run(&[
             "run",
@@ -345,6 +458,16 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
             "{flag}:\n{r}"
         );
     }
+    let r = p.run(&[
+        "run",
+        "--rm",
+        "--kvm-accel=tcg",
+        &p.image,
+        "--exec",
+        "/bin/true",
+    ]);
+    assert_eq!(r.code(), Some(2), "--kvm-accel without kvm:\n{r}");
+    assert!(r.stderr.contains("not kvm"), "{r}");
     nothing_left(&p, None);
     assert!(p.list().iter().all(|pod| pod["state"] != "running"));
 }
