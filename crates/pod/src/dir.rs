@@ -199,6 +199,11 @@ impl Pods {
     /// an older vessel left open to other users are narrowed on the way.
     /// The data dir and the directories kept in it must be the caller's alone and never
     /// symlinks (`store::datadir`): root deletes what lies there in `rm` and `gc`.
+    /// `<dir>/pods`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn open(dir: &Path) -> Result<Pods> {
         let dir = &store::datadir::prepare(dir).map_err(|e| PodError::Invalid(e.to_string()))?;
         let root = crate::layout::pods(dir);

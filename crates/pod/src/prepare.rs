@@ -97,6 +97,7 @@ pub fn prepare(
             .map_err(|e| PodError::Invalid(format!("--hostname {h:?}: {e}")))?;
     }
     crate::stage1::check(req.flavour, req).map_err(PodError::Invalid)?;
+    check_upper_filesystem(pods)?;
     let uuid = uuid::Uuid::new_v4().to_string();
     let hostname = match (&req.hostname, req.flavour) {
         (Some(h), _) => h.clone(),
@@ -120,6 +121,24 @@ pub fn prepare(
         }
     }
     write_pod_dir(pods, req, &uuid, hostname, planned, network)
+}
+
+/// overlayfs's magic number (statfs f_type).
+const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
+
+/// The apps' writable layers live under the data dir, and the kernel refuses an overlay's
+/// upper layer on overlayfs (a --dir inside a container's root, say): said now, before a
+/// pod exists, rather than as EINVAL from the mount at start.
+fn check_upper_filesystem(pods: &Pods) -> Result<()> {
+    let dir = pods.root();
+    match rustix::fs::statfs(dir) {
+        Ok(s) if s.f_type == OVERLAYFS_SUPER_MAGIC => Err(PodError::Invalid(format!(
+            "{}: the data dir is on overlayfs, which cannot hold the apps' writable layers \
+             (an overlay's upper layer): give a --dir on another filesystem (ext4, xfs, btrfs, tmpfs)",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// What a rootless pod cannot have, refused before it exists: cgroup limits (no cgroup

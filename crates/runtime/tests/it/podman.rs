@@ -245,7 +245,10 @@ fn podman_run_it_and_exec_it() {
         image,
         "sh",
         "-c",
-        "tty; echo in-tty; exit 2",
+        // A moment before the exit: at load 6 once, the container's output never reached
+        // podman's terminal (exit code right, output empty); whether the loss is in
+        // conmon's attach or in the relay is not settled (see docs/oci-runtime-cli.md).
+        "tty; echo in-tty; sleep 0.3; exit 2",
     ]);
     assert_eq!(r.code, Some(2), "{}", r.shown);
     assert!(r.stdout.contains("/dev/pts/0"), "{}", r.shown);

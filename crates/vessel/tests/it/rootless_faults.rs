@@ -148,3 +148,63 @@ fn a_data_dir_mounted_nosuid_nodev_noexec_works() {
         .success();
     assert!(r.stdout.contains("ran"), "{r}");
 }
+
+/// Unmounts a test's mount when dropped.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// overlayfs cannot hold an overlay's upper layer (the apps' writable layers live under
+/// the data dir): a data dir on it (a --dir inside a container's root, say) is refused
+/// before any pod exists, saying why; fetching into it works.
+#[test]
+fn a_data_dir_on_overlayfs_is_refused_before_a_pod_exists() {
+    use std::os::unix::fs::PermissionsExt;
+    let v = Vessel::new();
+    let u = User::new(true);
+    let base = tempfile::Builder::new()
+        .prefix("vessel-test-rootless-ovl-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for d in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir(base.path().join(d)).unwrap();
+    }
+    let upper = base.path().join("upper");
+    std::os::unix::fs::chown(&upper, Some(u.uid), Some(u.gid)).unwrap();
+    std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let merged = base.path().join("merged");
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        base.path().join("lower").display(),
+        upper.display(),
+        base.path().join("work").display()
+    );
+    let out = Command::new("mount")
+        .args(["-t", "overlay", "-o", &opts, "overlay"])
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mount: {out:?}");
+    let _unmount = Unmount(merged.clone());
+    let dir = format!("--dir={}", merged.join("v").display());
+    let aci = busybox_aci(v.work(), "example.com/busybox", "1", Compression::Gzip);
+    let path = u.give(&aci.path);
+    u.run(&[&dir, "fetch", "--insecure-options=image", &path])
+        .success();
+    u.run(&[
+        &dir,
+        "run",
+        "--net=none",
+        "example.com/busybox:1",
+        "--exec=/bin/true",
+    ])
+    .failure()
+    .stderr_names(&["overlayfs", "--dir"]);
+    let list = u.run(&[&dir, "list", "--format=json"]).success().json();
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}
