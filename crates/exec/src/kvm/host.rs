@@ -31,19 +31,7 @@ pub const KERNEL_CMDLINE: &str = "console=ttyS0 quiet panic=-1 8250.nr_uarts=1 \
      i8042.noaux i8042.nomux i8042.nopnp i8042.nokbd";
 
 pub fn main(handover: Handover, channel: PodEnd) -> ! {
-    let code = match run(&handover, &channel) {
-        Ok(()) => 0,
-        Err(e) => {
-            channel.report(
-                &Event::Error {
-                    message: e.to_string(),
-                },
-                None,
-            );
-            1
-        }
-    };
-    std::process::exit(code)
+    crate::pid1::init::exit_reporting(&channel, run(&handover, &channel))
 }
 
 fn run(h: &Handover, channel: &PodEnd) -> Result<()> {

@@ -85,7 +85,13 @@ pub fn serve(channel: PodEnd, entered: u64) -> ! {
                 Ok(())
             }
         });
-    let code = match started.and_then(|()| run(&handover, &channel)) {
+    exit_reporting(&channel, started.and_then(|()| run(&handover, &channel)))
+}
+
+/// Ends the pod's first process (the init here, QEMU's parent in the kvm flavour): an
+/// error goes to the supervisor as the pod's error, then exit 1; else exit 0.
+pub(crate) fn exit_reporting(channel: &PodEnd, result: Result<()>) -> ! {
+    let code = match result {
         Ok(()) => 0,
         Err(e) => {
             channel.report(
