@@ -429,7 +429,16 @@ mod tests {
 
     fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
         let p = dir.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let draft = dir.join(format!("{name}.draft"));
+        std::fs::write(&draft, format!("#!/bin/sh\n{body}\n")).unwrap();
+        // Copied by another process: a test thread forking meanwhile would inherit our
+        // write descriptor of the file and make its exec fail with ETXTBSY.
+        let cp = std::process::Command::new("cp")
+            .arg(&draft)
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(cp.success());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         p
     }
