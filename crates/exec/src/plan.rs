@@ -263,4 +263,17 @@ impl Handover {
                     .chain(a.listen_fds.iter_mut())
             }))
     }
+
+    /// The cgroup descriptors (the apps' and the init's), closed once everyone has moved.
+    pub fn cgroup_descriptors(&self) -> impl Iterator<Item = &RawFd> {
+        self.apps
+            .iter()
+            .flat_map(|a| {
+                a.cgroup_fds
+                    .iter()
+                    .chain(&a.cgroup_v2_dir)
+                    .chain(&a.cgroup_v2_procs)
+            })
+            .chain(&self.init_cgroup_fds)
+    }
 }

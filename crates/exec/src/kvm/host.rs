@@ -37,22 +37,11 @@ pub fn main(handover: Handover, channel: PodEnd) -> ! {
 fn run(h: &Handover, channel: &PodEnd) -> Result<()> {
     let kvm = h.kvm.as_ref().expect("a kvm hand-over");
     crate::cgroups::join_with_fds(&h.init_cgroup_fds).ctx("joining the pod's cgroup")?;
-    for fd in h
-        .apps
-        .iter()
-        .flat_map(|a| {
-            a.cgroup_fds
-                .iter()
-                .chain(&a.cgroup_v2_dir)
-                .chain(&a.cgroup_v2_procs)
-        })
-        .chain(&h.init_cgroup_fds)
-        .chain(
-            h.apps
-                .iter()
-                .filter_map(|a| a.stdio.as_ref().map(|s| &s[0])),
-        )
-    {
+    for fd in h.cgroup_descriptors().chain(
+        h.apps
+            .iter()
+            .filter_map(|a| a.stdio.as_ref().map(|s| &s[0])),
+    ) {
         // SAFETY: descriptors handed to us that we no longer need.
         unsafe { libc::close(*fd) };
     }

@@ -228,17 +228,7 @@ fn run(handover: &Handover, status: &PodEnd) -> Result<()> {
                 .with_ctx(|| format!("moving app {} into its cgroup", app.name))?;
         }
     }
-    for fd in handover
-        .apps
-        .iter()
-        .flat_map(|a| {
-            a.cgroup_fds
-                .iter()
-                .chain(&a.cgroup_v2_dir)
-                .chain(&a.cgroup_v2_procs)
-        })
-        .chain(handover.init_cgroup_fds.iter())
-    {
+    for fd in handover.cgroup_descriptors() {
         // SAFETY: the cgroup descriptors are ours and no longer needed.
         unsafe { libc::close(*fd) };
     }
