@@ -100,12 +100,25 @@ impl Systemd {
         Err(BusError::NoSystemd { bus, private })
     }
 
+    /// Asks systemd for a sign of life. On its private socket, systemd 252 leaves a
+    /// message that arrives in the same read as the handshake's BEGIN (libdbus sends them
+    /// back to back) unread until more comes: so the ping is repeated, each new one
+    /// waking it, with longer waits.
     fn ping(&self) -> Result<(), dbus::Error> {
-        let msg = Message::new_method_call(DEST, PATH, "org.freedesktop.DBus.Peer", "Ping")
-            .map_err(|e| dbus::Error::new_failed(&e))?;
-        self.channel
-            .send_with_reply_and_block(msg, CALL_TIMEOUT)
-            .map(drop)
+        let mut last = None;
+        for wait_ms in [50, 200, 1000, 5000] {
+            let msg = Message::new_method_call(DEST, PATH, "org.freedesktop.DBus.Peer", "Ping")
+                .map_err(|e| dbus::Error::new_failed(&e))?;
+            match self
+                .channel
+                .send_with_reply_and_block(msg, Duration::from_millis(wait_ms))
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if e.name() == Some("org.freedesktop.DBus.Error.NoReply") => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("tried"))
     }
 
     fn call(
@@ -279,4 +292,22 @@ fn variants(props: &[Property]) -> Vec<(&'static str, Variant<Box<dyn RefArg>>)>
             (*name, Variant(boxed))
         })
         .collect()
+}
+
+/// Debian's static libdbus (`libdbus-1.a`, linked because every Vessel binary is static)
+/// was built with systemd's socket activation for the bus daemon: its server side calls
+/// these two libsystemd functions, which a client never reaches. They answer "no
+/// sockets passed", so the link needs no libsystemd (which Debian ships only shared).
+mod no_socket_activation {
+    use std::os::raw::c_int;
+
+    #[no_mangle]
+    extern "C" fn sd_listen_fds(_unset_environment: c_int) -> c_int {
+        0
+    }
+
+    #[no_mangle]
+    extern "C" fn sd_is_socket(_fd: c_int, _family: c_int, _type: c_int, _listening: c_int) -> c_int {
+        0
+    }
 }
