@@ -193,9 +193,7 @@ impl Systemd {
             {
                 continue;
             }
-            let Ok((_, path, _, result)) =
-                msg.read4::<u32, dbus::Path<'_>, &str, &str>()
-            else {
+            let Ok((_, path, _, result)) = msg.read4::<u32, dbus::Path<'_>, &str, &str>() else {
                 continue;
             };
             if &*path != job {
@@ -307,7 +305,12 @@ mod no_socket_activation {
     }
 
     #[no_mangle]
-    extern "C" fn sd_is_socket(_fd: c_int, _family: c_int, _type: c_int, _listening: c_int) -> c_int {
+    extern "C" fn sd_is_socket(
+        _fd: c_int,
+        _family: c_int,
+        _type: c_int,
+        _listening: c_int,
+    ) -> c_int {
         0
     }
 }

@@ -46,6 +46,11 @@ impl Unit {
 }
 
 /// Sets the resources of `limits` systemd has properties for on the unit (`update`).
-pub fn set_resources(bus: &Systemd, unit: &str, limits: &Limits, layout: Layout) -> Result<(), BusError> {
+pub fn set_resources(
+    bus: &Systemd,
+    unit: &str,
+    limits: &Limits,
+    layout: Layout,
+) -> Result<(), BusError> {
     bus.set_unit_properties(unit, &properties::resources(limits, layout))
 }

@@ -52,12 +52,18 @@ pub fn parse(cgroups_path: Option<&str>, id: &str, rootless: bool) -> Result<Uni
             let [slice, prefix, name] = parts[..] else {
                 return Err(PathError::Form(text.to_string()));
             };
-            let slice = if slice.is_empty() { default_slice } else { slice };
+            let slice = if slice.is_empty() {
+                default_slice
+            } else {
+                slice
+            };
             (slice, prefix, name)
         }
     };
     if name.is_empty() {
-        return Err(PathError::Form(cgroups_path.unwrap_or_default().to_string()));
+        return Err(PathError::Form(
+            cgroups_path.unwrap_or_default().to_string(),
+        ));
     }
     let slice_dir = expand_slice(slice)?;
     let unit = if name.ends_with(".slice") {
@@ -118,9 +124,9 @@ fn check_unit(unit: &str) -> Result<(), PathError> {
     if unit.starts_with('.') {
         return bad("starts with '.'");
     }
-    let ok = unit
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_' | b'.' | b'\\' | b'@'));
+    let ok = unit.bytes().all(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_' | b'.' | b'\\' | b'@')
+    });
     if !ok {
         return bad("systemd allows only letters, digits and \":-_.\\@\"");
     }
@@ -148,9 +154,15 @@ mod tests {
     fn defaults() {
         let u = p(None).unwrap();
         assert_eq!(u.unit, "vessel-runtime-c1.scope");
-        assert_eq!(u.cgroup, PathBuf::from("system.slice/vessel-runtime-c1.scope"));
+        assert_eq!(
+            u.cgroup,
+            PathBuf::from("system.slice/vessel-runtime-c1.scope")
+        );
         let u = p(Some(":cri-containerd:x")).unwrap();
-        assert_eq!(u.cgroup, PathBuf::from("system.slice/cri-containerd-x.scope"));
+        assert_eq!(
+            u.cgroup,
+            PathBuf::from("system.slice/cri-containerd-x.scope")
+        );
         let u = parse(Some(":podman:x"), "c1", true).unwrap();
         assert_eq!(u.cgroup, PathBuf::from("user.slice/podman-x.scope"));
         // No prefix: the name alone.
@@ -189,11 +201,21 @@ mod tests {
             assert!(matches!(e, PathError::Form(_)), "{bad}: {e}");
             assert!(e.to_string().contains("slice:prefix:name"), "{e}");
         }
-        for bad in ["system:p:n", "a--b.slice:p:n", "-a.slice:p:n", "a-.slice:p:n", "a/b.slice:p:n"] {
+        for bad in [
+            "system:p:n",
+            "a--b.slice:p:n",
+            "-a.slice:p:n",
+            "a-.slice:p:n",
+            "a/b.slice:p:n",
+        ] {
             let e = p(Some(bad)).unwrap_err();
             assert!(matches!(e, PathError::Slice(..)), "{bad}: {e}");
         }
-        for bad in ["system.slice:p:a/b", "system.slice:p q:n", "system.slice:p:é"] {
+        for bad in [
+            "system.slice:p:a/b",
+            "system.slice:p q:n",
+            "system.slice:p:é",
+        ] {
             let e = p(Some(bad)).unwrap_err();
             assert!(matches!(e, PathError::Unit(..)), "{bad}: {e}");
         }

@@ -64,7 +64,10 @@ pub fn resources(limits: &Limits, layout: Layout) -> Vec<Property> {
     let inf = |v: u64| if v == UNLIMITED { INFINITY } else { v };
     let mut out: Vec<Property> = Vec::new();
     if let Some(m) = limits.memory_bytes {
-        out.push((if v2 { "MemoryMax" } else { "MemoryLimit" }, Value::U64(inf(m))));
+        out.push((
+            if v2 { "MemoryMax" } else { "MemoryLimit" },
+            Value::U64(inf(m)),
+        ));
     }
     if v2 {
         if let Some(r) = limits.memory_reservation {
@@ -83,13 +86,19 @@ pub fn resources(limits: &Limits, layout: Layout) -> Vec<Property> {
     }
     if let Some(shares) = limits.cpu_shares {
         out.push(if v2 {
-            ("CPUWeight", Value::U64(exec::cgroups::shares_to_weight(shares)))
+            (
+                "CPUWeight",
+                Value::U64(exec::cgroups::shares_to_weight(shares)),
+            )
         } else {
             ("CPUShares", Value::U64(shares))
         });
     }
     if let Some(q) = limits.cpu_quota {
-        out.push(("CPUQuotaPerSecUSec", Value::U64(quota_per_sec(q.quota_us, q.period_us))));
+        out.push((
+            "CPUQuotaPerSecUSec",
+            Value::U64(quota_per_sec(q.quota_us, q.period_us)),
+        ));
         out.push(("CPUQuotaPeriodUSec", Value::U64(q.period_us)));
     } else if let Some(p) = limits.cpu_period {
         out.push(("CPUQuotaPeriodUSec", Value::U64(p)));
@@ -136,7 +145,10 @@ pub fn list_to_mask(list: &str) -> Option<Vec<u8>> {
     let mut mask: Vec<u8> = Vec::new();
     for part in list.trim().split(',').filter(|p| !p.is_empty()) {
         let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (a.trim().parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?),
+            Some((a, b)) => (
+                a.trim().parse::<usize>().ok()?,
+                b.trim().parse::<usize>().ok()?,
+            ),
             None => {
                 let n = part.trim().parse::<usize>().ok()?;
                 (n, n)
@@ -238,14 +250,23 @@ mod tests {
         let path = super::super::path::parse(Some("system.slice:p:c"), "c", false).unwrap();
         let props = unit(&path, 42, "vessel-runtime container c", Layout::V2);
         assert_eq!(get(&props, "PIDs"), Some(&Value::U32s(vec![42])));
-        assert_eq!(get(&props, "Slice"), Some(&Value::Str("system.slice".into())));
+        assert_eq!(
+            get(&props, "Slice"),
+            Some(&Value::Str("system.slice".into()))
+        );
         assert_eq!(get(&props, "Delegate"), Some(&Value::Bool(true)));
-        assert_eq!(get(&props, "DefaultDependencies"), Some(&Value::Bool(false)));
+        assert_eq!(
+            get(&props, "DefaultDependencies"),
+            Some(&Value::Bool(false))
+        );
         assert!(get(&props, "Wants").is_none());
         let slice = super::super::path::parse(Some("system.slice:p:x.slice"), "c", false).unwrap();
         let props = unit(&slice, 42, "d", Layout::Hybrid);
         assert!(get(&props, "PIDs").is_none() && get(&props, "Delegate").is_none());
-        assert_eq!(get(&props, "Wants"), Some(&Value::Strs(vec!["system.slice".into()])));
+        assert_eq!(
+            get(&props, "Wants"),
+            Some(&Value::Strs(vec!["system.slice".into()]))
+        );
     }
 
     fn limits() -> Limits {
@@ -291,7 +312,13 @@ mod tests {
             assert_eq!(get(&p, "BlockIOWeight"), Some(&Value::U64(500)));
             assert_eq!(get(&p, "TasksMax"), Some(&Value::U64(INFINITY)));
             // systemd has no cpuset, swap or low on v1: left to the cgroupfs writer.
-            for absent in ["AllowedCPUs", "MemorySwapMax", "MemoryLow", "MemoryMax", "CPUWeight"] {
+            for absent in [
+                "AllowedCPUs",
+                "MemorySwapMax",
+                "MemoryLow",
+                "MemoryMax",
+                "CPUWeight",
+            ] {
                 assert!(get(&p, absent).is_none(), "{absent}");
             }
         }
@@ -352,7 +379,10 @@ mod tests {
     #[test]
     fn whole_majors_by_driver_name() {
         let text = "Character devices:\n  1 mem\n136 pts\n\nBlock devices:\n  8 sd\n";
-        assert_eq!(driver_in(text, DeviceKind::Char, 136).as_deref(), Some("pts"));
+        assert_eq!(
+            driver_in(text, DeviceKind::Char, 136).as_deref(),
+            Some("pts")
+        );
         assert_eq!(driver_in(text, DeviceKind::Block, 8).as_deref(), Some("sd"));
         assert_eq!(driver_in(text, DeviceKind::Block, 1), None);
     }
