@@ -37,6 +37,10 @@ pub enum RuntimeError {
     NotSupported(&'static str),
     #[error("{0}")]
     Exec(String),
+    #[error("{0}")]
+    Systemd(#[from] crate::systemd::BusError),
+    #[error("{0}")]
+    SystemdPath(#[from] crate::systemd::path::PathError),
 }
 
 impl RuntimeError {

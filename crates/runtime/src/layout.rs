@@ -19,11 +19,25 @@ pub const DEFAULT_ROOT: &str = "/run/vessel-runtime";
 #[derive(Debug, Clone)]
 pub struct Root {
     dir: PathBuf,
+    /// `--systemd-cgroup`: new containers' cgroups are systemd units.
+    systemd_cgroup: bool,
 }
 
 impl Root {
     pub fn new(dir: impl Into<PathBuf>) -> Root {
-        Root { dir: dir.into() }
+        Root {
+            dir: dir.into(),
+            systemd_cgroup: false,
+        }
+    }
+
+    pub fn with_systemd_cgroup(mut self, on: bool) -> Root {
+        self.systemd_cgroup = on;
+        self
+    }
+
+    pub fn systemd_cgroup(&self) -> bool {
+        self.systemd_cgroup
     }
 
     pub fn dir(&self) -> &Path {

@@ -14,3 +14,4 @@ pub mod signal;
 pub mod spec_cmd;
 pub mod state;
 pub mod status;
+pub mod systemd;

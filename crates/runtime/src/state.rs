@@ -37,6 +37,9 @@ pub struct Record {
     /// The container's cgroup, relative to each hierarchy's root ("" when it has none).
     #[serde(default)]
     pub cgroup_path: String,
+    /// The systemd unit holding that cgroup (`--systemd-cgroup`), stopped by `delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
     /// The config the container was created with (hooks, namespaces, process defaults).
     pub config: oci_spec::runtime::Spec,
 }
@@ -237,6 +240,7 @@ mod tests {
             annotations: HashMap::new(),
             paused: false,
             cgroup_path: String::new(),
+            systemd_unit: None,
             config: serde_json::from_value(crate::spec_cmd::default_spec()).unwrap(),
         }
     }

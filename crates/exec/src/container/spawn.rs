@@ -97,12 +97,14 @@ impl Spawned {
 
 /// Clones the container's process into the namespaces of `ns` and hands it `plan` with
 /// `fds` (in the order of `plan.fds`).
-/// `complete` fills in what needs the process's pid (the hooks' state) before it is sent.
+/// `complete` fills in what needs the process's pid before it is sent (the hooks' state;
+/// with systemd, the unit that takes the pid and the cgroup descriptors only then open):
+/// the descriptors it returns go after `fds`, their roles appended to `plan.fds` by it.
 pub fn spawn(
     mut plan: ContainerPlan,
     fds: &[BorrowedFd<'_>],
     ns: &Namespaces,
-    complete: impl FnOnce(&mut ContainerPlan, i32),
+    complete: impl FnOnce(&mut ContainerPlan, i32) -> Result<Vec<OwnedFd>, Failure>,
 ) -> Result<Spawned, Failure> {
     if let Some(path) = &ns.join_pid {
         // A pid namespace applies to the children of whoever enters it.
@@ -128,7 +130,9 @@ pub fn spawn(
             .map_err(|e| Failure::from_error("the user namespace", e))?;
     }
     plan.cpus = embryo.cpus.clone();
-    complete(&mut plan, embryo.pid);
+    let extra = complete(&mut plan, embryo.pid)?;
+    let mut all: Vec<BorrowedFd<'_>> = fds.to_vec();
+    all.extend(extra.iter().map(|f| f.as_fd()));
     let plan_fd =
         rustix::fs::memfd_create("vessel-container-plan", rustix::fs::MemfdFlags::CLOEXEC)
             .map_err(|e| Failure::io("memfd", e))?;
@@ -140,7 +144,7 @@ pub fn spawn(
     }
     embryo
         .channel
-        .send_handover(plan_fd.as_fd(), fds)
+        .send_handover(plan_fd.as_fd(), &all)
         .map_err(|e| Failure::from_error("handing the container's process its plan", e))?;
     Ok(Spawned { embryo })
 }

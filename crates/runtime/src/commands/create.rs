@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use exec::container::plan::{namespaces, ContainerPlan, FdRole, Report};
+use exec::container::plan::{namespaces, ContainerPlan, Failure, FdRole, Report};
 use rustix::fs::{Mode, OFlags};
 
 use crate::cli::CreateArgs;
@@ -30,6 +30,8 @@ pub struct Created {
 struct Staging {
     dir: PathBuf,
     cgroup: Option<exec::cgroups::Cgroup>,
+    /// The systemd unit holding the cgroup (`--systemd-cgroup`).
+    unit: Option<crate::systemd::Unit>,
     _lock: OwnedFd,
     done: bool,
 }
@@ -39,6 +41,9 @@ impl Drop for Staging {
         if !self.done {
             if let Some(c) = &self.cgroup {
                 let _ = c.remove();
+            }
+            if let Some(u) = &self.unit {
+                let _ = u.bus.stop_unit(&u.path.unit);
             }
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -72,6 +77,7 @@ fn stage(root: &Root, id: &str) -> Result<Staging> {
                 return Ok(Staging {
                     dir,
                     cgroup: None,
+                    unit: None,
                     _lock: lock,
                     done: false,
                 });
@@ -174,11 +180,20 @@ pub fn create(root: &Root, a: &CreateArgs, mode: Start) -> Result<Created> {
     }
     limits.devices = Some(rules);
     let cgroups = super::resources::container_cgroups(Some(&limits))?;
-    let cgroup = cgroups.create_at(&cgroup_path, &limits).map_err(exec_err)?;
-    let join = cgroup.open_join_fds(false).map_err(exec_err)?;
-    let cgroup_rel = cgroup.relative_path().to_string_lossy().into_owned();
-    staging.cgroup = Some(cgroup);
-    exec::trace::mark("cgroup created");
+    // With systemd, the unit takes the process once it exists (in `spawn`'s callback).
+    let (cgroup_rel, join) = if root.systemd_cgroup() {
+        let unit = systemd_unit(linux.cgroups_path().as_deref(), &a.id, cgroups.layout())?;
+        let rel = unit.path.cgroup.to_string_lossy().into_owned();
+        staging.unit = Some(unit);
+        (rel, exec::cgroups::JoinFds::default())
+    } else {
+        let cgroup = cgroups.create_at(&cgroup_path, &limits).map_err(exec_err)?;
+        let join = cgroup.open_join_fds(false).map_err(exec_err)?;
+        let rel = cgroup.relative_path().to_string_lossy().into_owned();
+        staging.cgroup = Some(cgroup);
+        exec::trace::mark("cgroup created");
+        (rel, join)
+    };
     let seccomp_bpf = take_seccomp(root, &a.id, &mut spec)?;
     cgroup_mounts(&mut spec, cgroups.layout());
     exec::trace::mark("seccomp compiled");
@@ -247,6 +262,7 @@ pub fn create(root: &Root, a: &CreateArgs, mode: Start) -> Result<Created> {
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         paused: false,
         cgroup_path: cgroup_rel,
+        systemd_unit: staging.unit.as_ref().map(|u| u.path.unit.clone()),
         config: bundle.spec.clone(),
     };
     let hooks = spec.hooks().clone().unwrap_or_default();
@@ -268,12 +284,23 @@ pub fn create(root: &Root, a: &CreateArgs, mode: Start) -> Result<Created> {
         seccomp_bpf,
         cpus: None,
     };
+    let mut unit_cgroup = None;
     let spawned = exec::container::spawn::spawn(plan, &fds, &ns, |plan, pid| {
         let mut r = record.clone();
         r.pid = pid;
         plan.hook_state = r.hook_state(Status::Creating).to_string();
-    })
-    .map_err(exec_err)?;
+        let Some(unit) = &staging.unit else {
+            return Ok(Vec::new());
+        };
+        let (cgroup, fds) = systemd_cgroup(unit, &cgroups, pid, &a.id, &limits, &mut plan.fds)
+            .map_err(|e| Failure::msg("the container's systemd unit", e.to_string()))?;
+        unit_cgroup = Some(cgroup);
+        Ok(fds)
+    });
+    if unit_cgroup.is_some() {
+        staging.cgroup = unit_cgroup;
+    }
+    let spawned = spawned.map_err(exec_err)?;
     record.pid = spawned.pid();
     exec::trace::mark("spawned");
     loop {
@@ -316,6 +343,55 @@ pub fn create(root: &Root, a: &CreateArgs, mode: Start) -> Result<Created> {
         _pidfd: pidfd,
         record,
     })
+}
+
+/// The container's systemd unit, named by its cgroupsPath (`slice:prefix:name`), on a
+/// connection to systemd (a clear error where none answers). Nothing is started yet.
+fn systemd_unit(
+    cgroups_path: Option<&Path>,
+    id: &str,
+    layout: exec::cgroups::Layout,
+) -> Result<crate::systemd::Unit> {
+    let text = match cgroups_path {
+        Some(p) => Some(p.to_str().ok_or_else(|| {
+            RuntimeError::Usage(format!("cgroupsPath {}: not UTF-8", p.display()))
+        })?),
+        None => None,
+    };
+    let rootless = !rustix::process::geteuid().is_root();
+    let path = crate::systemd::path::parse(text, id, rootless)?;
+    let bus = crate::systemd::Systemd::connect()?;
+    Ok(crate::systemd::Unit { bus, path, layout })
+}
+
+/// Puts the cloned process `pid` in its systemd unit (waiting for systemd's job), then
+/// makes the unit's cgroup in the hierarchies systemd left alone and writes every limit
+/// there through cgroupfs, as runc does; returns the cgroup and the descriptors the
+/// process joins it by (their roles appended to `roles`).
+fn systemd_cgroup(
+    unit: &crate::systemd::Unit,
+    cgroups: &exec::cgroups::Cgroups,
+    pid: i32,
+    id: &str,
+    limits: &exec::cgroups::Limits,
+    roles: &mut Vec<FdRole>,
+) -> Result<(exec::cgroups::Cgroup, Vec<OwnedFd>)> {
+    unit.start(pid, id, limits)?;
+    exec::trace::mark("systemd unit started");
+    let cgroup = cgroups
+        .create_at(&unit.path.cgroup, limits)
+        .map_err(exec_err)?;
+    let join = cgroup.open_join_fds(false).map_err(exec_err)?;
+    let mut fds = Vec::new();
+    for fd in join.tasks {
+        roles.push(FdRole::CgroupTasks);
+        fds.push(fd);
+    }
+    if let Some(fd) = join.v2_procs {
+        roles.push(FdRole::CgroupProcs);
+        fds.push(fd);
+    }
+    Ok((cgroup, fds))
 }
 
 /// The config's seccomp profile, compiled here on the host through a cache (podman's

@@ -104,7 +104,8 @@ pub fn exec(root: &Root, a: &ExecArgs) -> Result<i32> {
     if !a.detach {
         block_forwarded_signals();
     }
-    let spawned = exec::container::spawn::spawn(plan, &fds, &ns, |_, _| {}).map_err(exec_err)?;
+    let spawned =
+        exec::container::spawn::spawn(plan, &fds, &ns, |_, _| Ok(Vec::new())).map_err(exec_err)?;
     match spawned.report().map_err(exec_err)? {
         Report::Ready => {}
         Report::Failed(f) => return Err(exec_err(f)),

@@ -252,8 +252,23 @@ fn remove(c: &Container, kill_first: bool) -> Result<()> {
         cg.remove().map_err(exec_err)?;
         exec::trace::mark("cgroup removed");
     }
+    if let Some(unit) = &c.record.systemd_unit {
+        stop_unit(unit)?;
+    }
     run_hooks("poststop", &c.record, Status::Stopped, false)?;
     std::fs::remove_dir_all(c.dir.dir()).map_err(RuntimeError::io("removing", c.dir.dir()))
+}
+
+/// Stops the container's systemd unit (its processes are gone: systemd removes its
+/// cgroup); a unit gone already is fine, and so is a systemd that no longer answers (the
+/// cgroup is removed above; the container must stay deletable).
+fn stop_unit(unit: &str) -> Result<()> {
+    match crate::systemd::Systemd::connect() {
+        Ok(bus) => bus.stop_unit(unit)?,
+        Err(e) => crate::log::warn(&format!("not stopping systemd unit {unit}: {e}")),
+    }
+    exec::trace::mark("systemd unit stopped");
+    Ok(())
 }
 
 /// Waits (a few seconds at most) until the container's process is gone.

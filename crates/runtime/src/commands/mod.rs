@@ -13,12 +13,7 @@ use crate::layout::Root;
 
 /// Runs a command; Ok gives the exit status (a container's own for `run` and `exec`).
 pub fn dispatch(cli: Cli) -> Result<i32> {
-    if cli.systemd_cgroup {
-        return Err(RuntimeError::Usage(
-            "--systemd-cgroup: the systemd cgroup driver is not supported (no systemd is asked; use cgroupfs paths)".into(),
-        ));
-    }
-    let root = Root::new(&cli.root);
+    let root = Root::new(&cli.root).with_systemd_cgroup(cli.systemd_cgroup);
     match cli.command {
         Command::State(a) => info::state(&root, &a.id),
         Command::List(a) => info::list(&root, &a.format, a.quiet),

@@ -191,6 +191,15 @@ pub fn update(root: &Root, a: &UpdateArgs) -> Result<i32> {
     let mut c = Container::open(root, &a.id)?;
     check(Op::Update, c.status(), &a.id)?;
     let cgroup = full_cgroup(&c.record)?;
+    if let Some(unit) = &c.record.systemd_unit {
+        // Properties first, so systemd applying them again later keeps the new values.
+        let bus = crate::systemd::Systemd::connect()?;
+        let layout = exec::cgroups::CgroupMounts::read()
+            .ok()
+            .and_then(|m| m.layout())
+            .unwrap_or(exec::cgroups::Layout::V2);
+        crate::systemd::set_resources(&bus, unit, &limits, layout)?;
+    }
     for controller in needed(Some(&limits)) {
         let controller = if controller == "blkio" && cgroup.dir_of("blkio").is_none() {
             "io"

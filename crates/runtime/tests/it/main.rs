@@ -12,3 +12,4 @@ mod podman;
 mod propagation;
 mod resources;
 mod safety;
+mod systemd;
