@@ -4,7 +4,12 @@
 //! distribution kernel) the pods run under QEMU's emulation: each boot takes seconds, so
 //! each test boots as few machines as it can.
 
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use crate::common::httpd::free_port;
 use crate::common::Run;
+use crate::podkit::net;
 use crate::podkit::{cgroup_dirs, host_processes, PodEnv};
 
 /// Whether the kvm tests can run here; says why not when they cannot.
@@ -438,7 +443,7 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
     assert!(r.stderr.contains("not a Linux kernel"), "{r}");
     // What the flavour does not do is a usage error.
     for (flag, needle) in [
-        ("--net=default", "no network"),
+        ("--net=host", "network stack of its own"),
         ("--private-users", "--private-users"),
         ("--ipc=parent", "--ipc=parent"),
         ("--kvm-accel=fast", "auto, kvm and tcg"),
@@ -470,4 +475,110 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
     assert!(r.stderr.contains("not kvm"), "{r}");
     nothing_left(&p, None);
     assert!(p.list().iter().all(|pod| pod["state"] != "running"));
+}
+
+/// A GET of `path` from the host, retrying while the server starts.
+fn host_get(addr: &str, path: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got =
+            std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+                .and_then(|mut s| {
+                    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())?;
+                    let mut out = String::new();
+                    s.read_to_string(&mut out)?;
+                    Ok(out)
+                });
+        match got {
+            Ok(body) if body.contains("200 OK") => return body,
+            _ if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            other => panic!("GET http://{addr}{path}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_kvm_pod_on_the_default_network_reaches_the_host_and_serves_it() {
+    if !kvm_here("a_kvm_pod_on_the_default_network") {
+        return;
+    }
+    let p = PodEnv::new();
+    // A server of the test's on the host, which the guest reaches at the default
+    // network's gateway (the host's end of the pod's link); it notes who called.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let host_port = listener.local_addr().unwrap().port();
+    let callers = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let callers = callers.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let mut s = s;
+                if let Ok(peer) = s.peer_addr() {
+                    callers.lock().unwrap().push(peer.ip().to_string());
+                }
+                let _ = s.write_all(b"hello-from-host\n");
+            }
+        });
+    }
+    let forwarded = free_port();
+    let script = format!(
+        r#"mkdir -p /w && echo served-from-guest > /w/index.html
+echo mac-$(cat /sys/class/net/eth0/address) > /w/mac.html
+for i in $(seq 150); do
+  out=$(nc -w 3 172.16.28.1 {host_port} </dev/null 2>/dev/null)
+  case "$out" in *hello-from-host*) echo "got-$out" > /w/got.html; break ;; esac
+  sleep 0.2
+done
+exec httpd -f -p 8080 -h /w"#
+    );
+    let uuid = p.detached(
+        &[
+            "--stage1=kvm",
+            "--net=default",
+            &format!("--port=tcp:8080:127.0.0.1:{forwarded}"),
+        ],
+        &["/bin/sh", "-c", &script],
+    );
+    let n = &net::networks(&p, &uuid)[0];
+    assert_eq!(n["netName"], "default", "{n}");
+    assert_eq!(n["ifName"], "eth0", "{n}");
+    let ip = net::pod_ip(&p, &uuid);
+    // The host reaches the guest's server at the pod's address, and through the port.
+    let body = host_get(&format!("{ip}:8080"), "/index.html");
+    assert!(body.contains("served-from-guest"), "{body}");
+    let body = host_get(&format!("127.0.0.1:{forwarded}"), "/index.html");
+    assert!(body.contains("served-from-guest"), "through --port: {body}");
+    // The guest reached the host, from the pod's address, with the CNI interface's MAC.
+    let got = host_get(&format!("{ip}:8080"), "/got.html");
+    assert!(got.contains("got-hello-from-host"), "{got}");
+    assert!(
+        callers.lock().unwrap().contains(&ip),
+        "the host saw the guest's calls come from {ip}: {:?}",
+        callers.lock().unwrap()
+    );
+    let mac = host_get(&format!("{ip}:8080"), "/mac.html");
+    assert!(mac.contains("mac-") && !mac.contains("mac-\n"), "{mac}");
+    // It runs in the machine: the host's namespace of the pod has its interface, a tap
+    // beside it, and no app.
+    p.v.run(&["stop", &uuid]).success();
+    crate::podkit::wait_for("the pod to exit", Duration::from_secs(60), || {
+        p.status(&uuid)["state"] == "exited"
+    });
+    p.v.run(&["rm", &uuid]).success();
+    // No lease, NAT rule, pinned namespace (with it its taps and their qdiscs), QEMU,
+    // mount or cgroup is left; no tap ever reached the host's namespace.
+    net::assert_nothing_left(&uuid, &["default"]);
+    nothing_left(&p, Some(&uuid));
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains("vessel-tap"),
+        "a tap on the host"
+    );
+    assert!(!net::host_route(&ip), "the route to {ip} is still there");
 }
