@@ -476,6 +476,17 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
             "{flag}:\n{r}"
         );
     }
+    // A prepared kvm pod cannot be moved onto the host's network either.
+    let uuid = p
+        .run(&["prepare", "--stage1=kvm", &p.image, "--exec", "/bin/true"])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    let r = p.run(&["run-prepared", "--net=host", &uuid]);
+    assert_eq!(r.code(), Some(2), "{r}");
+    assert!(r.stderr.contains("kvm stage1"), "{r}");
+    p.run(&["rm", &uuid]).success();
     let r = p.run(&[
         "run",
         "--rm",
