@@ -13,29 +13,15 @@
 
 source "$(dirname "$0")/lib.sh"
 
-runs=100
-while (($#)); do
-  case $1 in
-    --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) die "unknown argument $1 (see --help)" ;;
-  esac
-done
+runs_option 100 12 "$@"
 
 require_root
 require_tools hyperfine umoci busybox python3 unshare
 vessel=$(vessel_binary)
-work=$BENCH_WORK/fly
-rm -rf "$work"
-mkdir -p "$work"
+fresh_work fly
 
 say "a busybox root filesystem, as an OCI layout (umoci)"
-busybox_bench_image "$work"
-layout=$work/layout
-rootfs=$work/bundle/rootfs
-store=$work/store
-"$vessel" --dir "$store" fetch --insecure-options=image "oci:$layout:bench" >/dev/null
-image=localhost/layout:bench
+stored_bench_image
 
 say "timing pod starts ($runs runs each)"
 hyperfine -N --runs "$runs" --warmup 10 --style basic \

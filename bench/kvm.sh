@@ -16,32 +16,17 @@
 
 source "$(dirname "$0")/lib.sh"
 
-runs=5
-while (($#)); do
-  case $1 in
-    --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    *) die "unknown argument $1 (see --help)" ;;
-  esac
-done
+runs_option 5 15 "$@"
 
 require_root
 require_tools hyperfine umoci podman skopeo busybox python3 qemu-system-x86_64
 [[ -e /dev/kvm ]] || die "no /dev/kvm here: the kvm stage1 needs KVM"
 vessel=$(vessel_binary)
-work=$BENCH_WORK/kvm
-rm -rf "$work"
-mkdir -p "$work"
+fresh_work kvm
 
 say "a busybox root filesystem, as an OCI layout (umoci), and a podman image"
-busybox_bench_image "$work"
-layout=$work/layout
-store=$work/store
-"$vessel" --dir "$store" fetch --insecure-options=image "oci:$layout:bench" >/dev/null
-image=localhost/layout:bench
-podman_limits="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
-podman rmi -f localhost/vessel-bench >/dev/null 2>&1 || true
-skopeo copy --quiet "oci:$layout:bench" containers-storage:localhost/vessel-bench:latest
+stored_bench_image
+podman_bench_image vessel-bench
 podman run --rm --network none $podman_limits localhost/vessel-bench /bin/true || die "podman cannot run the image here"
 # The first kvm run builds the initramfs into the store's cache; not timed.
 "$vessel" --dir "$store" run --stage1=kvm --rm "$image" || die "a kvm pod does not run here"

@@ -29,15 +29,62 @@ vessel_binary() {
     echo "$VESSEL"
     return
   fi
+  workspace_binary vessel vessel
+}
+
+# A fresh release build of binary $2 of package $1 of this checkout; prints its path.
+workspace_binary() {
   # Ask cargo where it put the binary: .cargo/config.toml may name a build target.
-  (cd "$REPO_DIR" && cargo build --release -p vessel --bin vessel --message-format=json-render-diagnostics) |
+  (cd "$REPO_DIR" && cargo build --release -p "$1" --bin "$2" --message-format=json-render-diagnostics) |
     python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "vessel":
-        print(m["executable"])'
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]:
+        print(m["executable"])' "$2"
+}
 
+# The options every start benchmark takes: --runs N (default $1) and --help, which prints
+# lines 2 to $2 of the calling script. Sets runs.
+runs_option() {
+  local default=$1 help_end=$2
+  shift 2
+  runs=$default
+  while (($#)); do
+    case $1 in
+      --runs) runs=$2; shift 2 ;;
+      -h|--help) sed -n "2,${help_end}p" "$0"; exit 0 ;;
+      *) die "unknown argument $1 (see --help)" ;;
+    esac
+  done
+}
+
+# An empty scratch directory $BENCH_WORK/$1 for one benchmark. Sets work.
+fresh_work() {
+  work=$BENCH_WORK/${1:?}
+  rm -rf "${work:?}"
+  mkdir -p "$work"
+}
+
+# busybox_bench_image in $work, fetched into a vessel store in $work/store by $vessel.
+# Sets layout, rootfs, store and image (the name vessel knows it by).
+stored_bench_image() {
+  busybox_bench_image "$work"
+  layout=$work/layout
+  rootfs=$work/bundle/rootfs
+  store=$work/store
+  "$vessel" --dir "$store" fetch --insecure-options=image "oci:$layout:bench" >/dev/null
+  image=localhost/layout:bench
+}
+
+# The image of busybox_bench_image in podman's store as localhost/$1:latest. Sets
+# podman_limits: podman raises NOFILE and NPROC to its own defaults, which needs
+# CAP_SYS_RESOURCE (this machine's bounding set lacks it, and its conmon starts the
+# runtime with lower limits), so each podman run asks for small ones; /bin/true needs none.
+podman_bench_image() {
+  podman_limits="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
+  podman rmi -f "localhost/$1" >/dev/null 2>&1 || true
+  skopeo copy --quiet "oci:$work/layout:bench" "containers-storage:localhost/$1:latest"
 }
 
 # The first Debian mirror apt on this machine is configured with (deb822 or one-line).
@@ -121,7 +168,12 @@ busybox_bench_image() {
   busybox_tree "$work/bundle/rootfs"
   umoci repack --image "$work/layout:bench" "$work/bundle"
   umoci config --image "$work/layout:bench" --config.cmd /bin/true
-  python3 - "$work/bundle/config.json" <<'PY'
+  runs_true "$work/bundle/config.json"
+}
+
+# Makes the runc config $1 run /bin/true with no terminal.
+runs_true() {
+  python3 - "$1" <<'PY'
 import json, sys
 p = sys.argv[1]
 c = json.load(open(p))

@@ -30,13 +30,8 @@ done
 require_root
 require_tools umoci busybox python3 /usr/bin/time
 vessel=$(vessel_binary)
-work=$BENCH_WORK/load
-rm -rf "${work:?}"
-mkdir -p "$work"
-busybox_bench_image "$work"
-store=$work/store
-"$vessel" --dir "$store" fetch --insecure-options=image "oci:$work/layout:bench" >/dev/null
-image=localhost/layout:bench
+fresh_work load
+stored_bench_image
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say "$at_once pods at once"

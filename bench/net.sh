@@ -18,32 +18,17 @@
 
 source "$(dirname "$0")/lib.sh"
 
-runs=50
-while (($#)); do
-  case $1 in
-    --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) die "unknown argument $1 (see --help)" ;;
-  esac
-done
+runs_option 50 17 "$@"
 
 require_root
 require_tools hyperfine umoci podman skopeo busybox python3 ip
 [[ -x /usr/lib/cni/ptp ]] || die "/usr/lib/cni/ptp is missing (apt-get install containernetworking-plugins)"
 vessel=$(vessel_binary)
-work=$BENCH_WORK/net
-rm -rf "$work"
-mkdir -p "$work"
+fresh_work net
 
 say "a busybox root filesystem as an OCI layout, in vessel's store and podman's"
-busybox_bench_image "$work"
-store=$work/store
-"$vessel" --dir "$store" fetch --insecure-options=image "oci:$work/layout:bench" >/dev/null
-image=localhost/layout:bench
-# As bench/run.sh: podman's own rlimit defaults need CAP_SYS_RESOURCE, absent here.
-podman_limits="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
-podman rmi -f localhost/vessel-bench-net >/dev/null 2>&1 || true
-skopeo copy --quiet "oci:$work/layout:bench" containers-storage:localhost/vessel-bench-net:latest
+stored_bench_image
+podman_bench_image vessel-bench-net
 podman run --rm $podman_limits localhost/vessel-bench-net /bin/true || die "podman cannot run the image on its default network here"
 "$vessel" --dir "$store" run --rm "$image" || die "vessel cannot run the image on the default network here"
 

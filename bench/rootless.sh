@@ -15,21 +15,12 @@
 
 source "$(dirname "$0")/lib.sh"
 
-runs=30
-while (($#)); do
-  case $1 in
-    --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) die "unknown argument $1 (see --help)" ;;
-  esac
-done
+runs_option 30 12 "$@"
 
 require_root
 require_tools hyperfine umoci podman busybox python3 useradd runuser newuidmap slirp4netns
 vessel=$(vessel_binary)
-work=$BENCH_WORK/rootless
-rm -rf "${work:?}"
-mkdir -p "$work"
+fresh_work rootless
 chmod 755 "$BENCH_WORK" "$work"
 
 user=vessel-bench-rl

@@ -32,23 +32,11 @@ done
 require_root
 require_tools hyperfine umoci runc podman skopeo busybox python3 unshare
 vessel=$(vessel_binary)
-work=$BENCH_WORK/run
-rm -rf "$work"
-mkdir -p "$work"
+fresh_work run
 
 say "a busybox root filesystem, as an OCI layout (umoci), a runc bundle, and a podman image"
-busybox_bench_image "$work"
-layout=$work/layout
-rootfs=$work/bundle/rootfs
-store=$work/store
-"$vessel" --dir "$store" fetch --insecure-options=image "oci:$layout:bench" >/dev/null
-image=localhost/layout:bench
-# podman raises NOFILE and NPROC to its own defaults, which needs CAP_SYS_RESOURCE (this
-# machine's bounding set lacks it, and its conmon starts runc with lower limits): ask for
-# small ones instead; /bin/true needs none.
-podman_limits="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
-podman rmi -f localhost/vessel-bench >/dev/null 2>&1 || true
-skopeo copy --quiet "oci:$layout:bench" containers-storage:localhost/vessel-bench:latest
+stored_bench_image
+podman_bench_image vessel-bench
 podman run --rm --network none $podman_limits localhost/vessel-bench /bin/true || die "podman cannot run the image here"
 
 say "timing pod starts ($runs runs each)"

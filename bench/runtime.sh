@@ -15,48 +15,18 @@
 
 source "$(dirname "$0")/lib.sh"
 
-runs=100
-while (($#)); do
-  case $1 in
-    --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    *) die "unknown argument $1 (see --help)" ;;
-  esac
-done
+runs_option 100 15 "$@"
 
 require_root
 require_tools hyperfine runc busybox python3
-if [[ -n ${VESSEL_RUNTIME:-} ]]; then
-  vr=$VESSEL_RUNTIME
-else
-  vr=$(cd "$REPO_DIR" && cargo build --release -p vessel-runtime --bin vessel-runtime --message-format=json-render-diagnostics |
-    python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "vessel-runtime":
-        print(m["executable"])')
-fi
-work=$BENCH_WORK/runtime
-rm -rf "$work"
-mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc"
+vr=${VESSEL_RUNTIME:-$(workspace_binary vessel-runtime vessel-runtime)}
+fresh_work runtime
 
 say "a busybox bundle with runc's default config running /bin/true"
 rootfs=$work/bundle/rootfs
-cp /bin/busybox "$rootfs/bin/"
-busybox --list | while read -r applet; do
-  [[ $applet == busybox ]] || ln -sf busybox "$rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+busybox_tree "$rootfs"
 (cd "$work/bundle" && runc spec)
-python3 - "$work/bundle/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-c["process"]["args"] = ["/bin/true"]
-c["process"]["terminal"] = False
-json.dump(c, open(p, "w"))
-PY
+runs_true "$work/bundle/config.json"
 b=$work/bundle
 vroot=$work/vessel-root
 rroot=$work/runc-root
