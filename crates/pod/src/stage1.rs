@@ -209,13 +209,15 @@ fn check_kvm(req: &PodRequest) -> Result<(), String> {
                 "--net=host: {kvm} runs the pod in a virtual machine, whose kernel has a network stack of its own and cannot share the host's (give CNI networks, e.g. --net=default, or --net=none)"
             ))
         }
-        net::NetSelection::Slirp4netns => {
+        // Rootless, slirp4netns is the default, and kvm is refused as any rootless stage1
+        // but the default (`prepare::check_rootless`).
+        net::NetSelection::Slirp4netns if !exec::rootless::active() => {
             return Err(format!(
                 "--net={}: {kvm} joins the pod to CNI networks (give --net=default, named networks, or none)",
                 net::selection::SLIRP
             ))
         }
-        net::NetSelection::None | net::NetSelection::Networks { .. } => {}
+        _ => {}
     }
     if req.interactive {
         return Err(format!(
