@@ -48,13 +48,11 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             .into());
         }
     }
-    if flavour == Flavour::Kvm {
-        if args.ipc == Ipc::Parent {
-            return Err(crate::runargs::Usage(
-                "--ipc=parent: the kvm stage1 runs the pod in a virtual machine, with an IPC namespace of its own".into(),
-            )
-            .into());
-        }
+    if flavour == Flavour::Kvm && args.ipc == Ipc::Parent {
+        return Err(crate::runargs::Usage(
+            "--ipc=parent: the kvm stage1 runs the pod in a virtual machine, with an IPC namespace of its own".into(),
+        )
+        .into());
     }
     let kvm_accel = match &args.kvm_accel {
         None => None,
