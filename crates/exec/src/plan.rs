@@ -224,6 +224,10 @@ pub struct KvmPlan {
     /// Set in the copy the guest receives: the init runs inside the virtual machine.
     #[serde(default)]
     pub in_guest: bool,
+    /// The pod's network interfaces, as the guest recreates them (set by the host's init
+    /// once the pod's networks are up: `kvm::nic`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<crate::kvm::nic::GuestNic>,
 }
 
 /// An app's part of one start.

@@ -118,6 +118,7 @@ pub fn configure(vessel_dir: &Path, paths: &PodPaths, plan: &PodPlan) -> Result<
         qemu_log: paths.kvm_qemu_log(),
         enter_socket: paths.kvm_enter_socket(),
         in_guest: false,
+        nics: Vec::new(),
     };
     Ok(Configured { plan, fallback })
 }

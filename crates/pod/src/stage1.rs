@@ -197,19 +197,27 @@ pub fn check(flavour: Flavour, req: &PodRequest) -> Result<(), String> {
     Ok(())
 }
 
-/// What the kvm stage1 does not do (yet): a network (the guest has none; the caller maps
-/// an absent `--net` to `none`), a user namespace (the virtual machine is the boundary),
-/// a terminal, the host's IPC namespace.
+/// What the kvm stage1 cannot do: the host's network (a virtual machine has a network
+/// stack of its own; the caller maps an absent `--net` to `default`), slirp4netns (rootless
+/// only, which kvm is not), a user namespace (the virtual machine is the boundary), a
+/// terminal, the host's IPC namespace.
 fn check_kvm(req: &PodRequest) -> Result<(), String> {
     let kvm = "the kvm stage1";
-    if req.network.selection != net::NetSelection::None {
-        return Err(format!(
-            "--net={}: {kvm} gives the pod no network yet (leave --net out, or give --net=none)",
-            describe_net(&req.network.selection)
-        ));
-    }
-    if !req.network.ports.is_empty() {
-        return Err(format!("--port: {kvm} gives the pod no network yet"));
+    match &req.network.selection {
+        net::NetSelection::Host => {
+            return Err(format!(
+                "--net=host: {kvm} runs the pod in a virtual machine, whose kernel has a network stack of its own and cannot share the host's (give CNI networks, e.g. --net=default, or --net=none)"
+            ))
+        }
+        // Rootless, slirp4netns is the default, and kvm is refused as any rootless stage1
+        // but the default (`prepare::check_rootless`).
+        net::NetSelection::Slirp4netns if !exec::rootless::active() => {
+            return Err(format!(
+                "--net={}: {kvm} joins the pod to CNI networks (give --net=default, named networks, or none)",
+                net::selection::SLIRP
+            ))
+        }
+        _ => {}
     }
     if req.interactive {
         return Err(format!(

@@ -83,7 +83,7 @@ pub struct DeviceRule {
 }
 
 impl DeviceRule {
-    const fn char_dev(major: u32, minor: Option<u32>, access: DeviceAccess) -> Self {
+    pub const fn char_dev(major: u32, minor: Option<u32>, access: DeviceAccess) -> Self {
         DeviceRule {
             allow: true,
             kind: DeviceKind::Char,

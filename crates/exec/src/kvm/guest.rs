@@ -171,6 +171,9 @@ fn run(port_out: &mut Option<OwnedFd>) -> Result<()> {
             _ => {}
         }
     };
+    if let Some(k) = &handover.kvm {
+        crate::kvm::nic::configure(&k.nics)?;
+    }
     relay(handover, port, reader)
 }
 

@@ -53,7 +53,17 @@ fn run(h: &Handover, channel: &PodEnd) -> Result<()> {
     mask.thread_block().ctx("blocking signals")?;
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .ctx("signalfd")?;
-    let guest = share(h)?;
+    let mut guest = share(h)?;
+    let taps = if h.plan.network_gate {
+        network(h, &mut guest, channel)?
+    } else {
+        Vec::new()
+    };
+    let nics = guest
+        .kvm
+        .as_ref()
+        .map(|k| k.nics.clone())
+        .unwrap_or_default();
     let (ours, theirs) = rustix::net::socketpair(
         rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::STREAM,
@@ -61,8 +71,9 @@ fn run(h: &Handover, channel: &PodEnd) -> Result<()> {
         None,
     )
     .ctx("socketpair")?;
-    let qemu = spawn_qemu(kvm, &h.plan.stage1_dir, theirs.as_fd())?;
+    let qemu = spawn_qemu(kvm, &h.plan.stage1_dir, theirs.as_fd(), &nics, &taps)?;
     drop(theirs);
+    drop(taps);
     let outputs: Vec<[Option<RawFd>; 2]> = h
         .apps
         .iter()
@@ -183,7 +194,40 @@ fn share(h: &Handover) -> Result<Handover> {
     Ok(guest)
 }
 
-fn spawn_qemu(kvm: &KvmPlan, share: &std::path::Path, port: BorrowedFd<'_>) -> Result<i32> {
+/// Waits for the pod's networks (the supervisor's CNI ADD), as the default flavour's init
+/// does before its apps start, and gives the guest what they made: the interfaces, taps
+/// joined to them (returned: QEMU's), /etc/hosts, resolv.conf and the networks' variables.
+fn network(h: &Handover, guest: &mut Handover, channel: &PodEnd) -> Result<Vec<OwnedFd>> {
+    let ready = channel
+        .receive_network()
+        .ctx("waiting for the pod's networks")?;
+    guest.plan.hosts = Some(ready.hosts.clone());
+    match (&h.plan.resolv_conf, &ready.resolv_conf) {
+        (Some(_), Some(r)) => guest.plan.resolv_conf = Some(r.clone()),
+        (None, Some(_)) => channel.report(
+            &Event::Warning {
+                message: "the pod's networks returned DNS settings, but its apps keep their own resolv.conf".into(),
+            },
+            None,
+        ),
+        _ => {}
+    }
+    crate::pid1::init::add_env(&mut guest.plan, &ready.env);
+    let wired = crate::kvm::nic::wire()?;
+    let (nics, taps): (Vec<_>, Vec<_>) = wired.into_iter().unzip();
+    if let Some(k) = guest.kvm.as_mut() {
+        k.nics = nics;
+    }
+    Ok(taps)
+}
+
+fn spawn_qemu(
+    kvm: &KvmPlan,
+    share: &std::path::Path,
+    port: BorrowedFd<'_>,
+    nics: &[crate::kvm::nic::GuestNic],
+    taps: &[OwnedFd],
+) -> Result<i32> {
     let log = rustix::fs::open(
         &kvm.qemu_log,
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
@@ -192,7 +236,8 @@ fn spawn_qemu(kvm: &KvmPlan, share: &std::path::Path, port: BorrowedFd<'_>) -> R
     .ctx(kvm.qemu_log.to_string_lossy())?;
     let null = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .ctx("/dev/null")?;
-    let args = qemu_args(kvm, share);
+    let args = qemu_args(kvm, share, nics);
+    let tap_fds: Vec<RawFd> = taps.iter().map(|t| t.as_raw_fd()).collect();
     let c = |s: &str| {
         std::ffi::CString::new(s).map_err(|_| Error::msg("qemu's arguments", s.to_string()))
     };
@@ -218,7 +263,16 @@ fn spawn_qemu(kvm: &KvmPlan, share: &std::path::Path, port: BorrowedFd<'_>) -> R
             libc::dup2(log.as_raw_fd(), 1);
             libc::dup2(log.as_raw_fd(), 2);
             libc::dup2(port.as_raw_fd(), 3);
-            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+            // The taps at 4, 5, ...: first out of the way of those numbers, then in place.
+            let high: Vec<RawFd> = tap_fds
+                .iter()
+                .map(|fd| libc::fcntl(*fd, libc::F_DUPFD, 64))
+                .collect();
+            for (k, fd) in high.iter().enumerate() {
+                libc::dup2(*fd, TAP_FD + k as RawFd);
+            }
+            let first_free = TAP_FD as u32 + tap_fds.len() as u32;
+            libc::syscall(libc::SYS_close_range, first_free, u32::MAX, 0u32);
             libc::execv(argv[0], argv.as_ptr());
             libc::_exit(127);
         }
@@ -226,11 +280,19 @@ fn spawn_qemu(kvm: &KvmPlan, share: &std::path::Path, port: BorrowedFd<'_>) -> R
     Ok(pid)
 }
 
+/// Where QEMU finds the first tap (the others follow).
+const TAP_FD: RawFd = 4;
+
 /// QEMU's command line: a q35 machine with nothing but what the pod needs (serial
-/// console to a file, one virtio-serial port on fd 3, the 9p share).
-pub fn qemu_args(kvm: &KvmPlan, share: &std::path::Path) -> Vec<String> {
+/// console to a file, one virtio-serial port on fd 3, the 9p share, a virtio-net device
+/// per interface of the pod on its tap, fd 4 on, with the interface's MAC).
+pub fn qemu_args(
+    kvm: &KvmPlan,
+    share: &std::path::Path,
+    nics: &[crate::kvm::nic::GuestNic],
+) -> Vec<String> {
     let s = |x: &str| x.to_string();
-    vec![
+    let mut args = vec![
         s("-machine"),
         s("q35"),
         s("-accel"),
@@ -266,7 +328,16 @@ pub fn qemu_args(kvm: &KvmPlan, share: &std::path::Path) -> Vec<String> {
         ),
         s("-device"),
         format!("virtio-9p-pci,fsdev=share,mount_tag={SHARE_TAG}"),
-    ]
+    ];
+    for (k, nic) in nics.iter().enumerate() {
+        args.extend([
+            s("-netdev"),
+            format!("tap,id=net{k},fd={},vhost=off", TAP_FD + k as RawFd),
+            s("-device"),
+            format!("virtio-net-pci,netdev=net{k},mac={}", nic.mac_text()),
+        ]);
+    }
+    args
 }
 
 #[allow(clippy::too_many_arguments)]

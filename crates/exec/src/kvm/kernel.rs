@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The modules the guest needs that a distribution kernel builds as modules: virtio over
-/// PCI (q35) and MMIO (microvm), the serial port to the host, and 9p over virtio.
+/// PCI (q35) and MMIO (microvm), the serial port to the host, 9p over virtio, and the
+/// network device the pod's interfaces become.
 pub const WANTED: &[&str] = &[
     "virtio_pci",
+    "virtio_net",
     "virtio_mmio",
     "virtio_console",
     "9pnet_virtio",

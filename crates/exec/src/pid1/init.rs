@@ -122,7 +122,7 @@ fn await_network(channel: &PodEnd) -> Result<Vec<(String, String)>> {
 }
 
 /// Sets `env` in every app's environment (over a variable of the same name).
-fn add_env(plan: &mut crate::plan::PodPlan, env: &[(String, String)]) {
+pub(crate) fn add_env(plan: &mut crate::plan::PodPlan, env: &[(String, String)]) {
     if env.is_empty() {
         return;
     }

@@ -145,8 +145,19 @@ pub fn launch_with(
     // default set) an app could otherwise create and open any device node of the host.
     // Rootless, there is no devices cgroup, nor any need: no mknod in a user namespace,
     // and the only nodes in the pod are the standard ones bound from the host.
+    // A kvm pod's processes on the host are its init and QEMU (the apps run in the
+    // machine): QEMU opens /dev/kvm, the init makes taps with /dev/net/tun.
     let pod_limits = Limits {
-        devices: (!plan.rootless).then(crate::cgroups::DeviceRule::container_defaults),
+        devices: (!plan.rootless).then(|| {
+            let mut rules = crate::cgroups::DeviceRule::container_defaults();
+            if plan.flavour == Flavour::Kvm {
+                let rw = crate::cgroups::DeviceAccess::READ | crate::cgroups::DeviceAccess::WRITE;
+                rules.push(crate::cgroups::DeviceRule::char_dev(10, Some(232), rw)); // /dev/kvm
+                rules.push(crate::cgroups::DeviceRule::char_dev(10, Some(200), rw));
+                // /dev/net/tun
+            }
+            rules
+        }),
         ..Limits::default()
     };
     let pod_cg = cgroups.create_pod(&plan.uuid, &pod_limits)?;

@@ -48,17 +48,11 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
             .into());
         }
     }
-    if flavour == Flavour::Kvm {
-        // A kvm pod has no network (yet) unless told otherwise (which it refuses).
-        if args.network.net.is_empty() {
-            network.selection = net::NetSelection::None;
-        }
-        if args.ipc == Ipc::Parent {
-            return Err(crate::runargs::Usage(
-                "--ipc=parent: the kvm stage1 runs the pod in a virtual machine, with an IPC namespace of its own".into(),
-            )
-            .into());
-        }
+    if flavour == Flavour::Kvm && args.ipc == Ipc::Parent {
+        return Err(crate::runargs::Usage(
+            "--ipc=parent: the kvm stage1 runs the pod in a virtual machine, with an IPC namespace of its own".into(),
+        )
+        .into());
     }
     let kvm_accel = match &args.kvm_accel {
         None => None,
@@ -307,6 +301,17 @@ pub fn run_prepared(ctx: &Context, args: RunPreparedArgs) -> Result<i32> {
         {
             return Err(crate::runargs::Usage(format!(
                 "--net: pod {} runs under the fly stage1, which uses the host's network ({sel:?} cannot be given to it)",
+                pod.uuid
+            ))
+            .into());
+        }
+    }
+    if flavour == Flavour::Kvm {
+        if let Some(sel @ (net::NetSelection::Host | net::NetSelection::Slirp4netns)) =
+            over.selection.as_ref()
+        {
+            return Err(crate::runargs::Usage(format!(
+                "--net: pod {} runs under the kvm stage1, in a virtual machine whose kernel cannot share the host's network stack ({sel:?} cannot be given to it; CNI networks or none can)",
                 pod.uuid
             ))
             .into());

@@ -176,8 +176,8 @@ fn what_fly_cannot_honour_is_refused_before_any_pod_exists() {
             "--ipc=private: the fly stage1",
         ),
         (
-            &["run", "--stage1=kvm", "--net=default", &p.image, "--exec=/bin/true"],
-            "--net=default: the kvm stage1 gives the pod no network yet",
+            &["prepare", "--stage1=kvm", "--net=host", &p.image, "--exec=/bin/true"],
+            "--net=host: the kvm stage1 runs the pod in a virtual machine",
         ),
         (
             &["prepare", "--stage1-name=coreos.com/rkt/stage1-kvm:1.30.0", "--private-users", &p.image],

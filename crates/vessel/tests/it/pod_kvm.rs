@@ -4,7 +4,12 @@
 //! distribution kernel) the pods run under QEMU's emulation: each boot takes seconds, so
 //! each test boots as few machines as it can.
 
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use crate::common::httpd::free_port;
 use crate::common::Run;
+use crate::podkit::net;
 use crate::podkit::{cgroup_dirs, host_processes, PodEnv};
 
 /// Whether the kvm tests can run here; says why not when they cannot.
@@ -51,13 +56,21 @@ fn nothing_left(p: &PodEnv, uuid: Option<&str>) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(qemus().is_empty(), "QEMU left running: {:?}", qemus());
-    let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(&dir))
-        .map(str::to_string)
-        .collect();
-    assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+    let mounts = || -> Vec<String> {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&dir))
+            .map(str::to_string)
+            .collect()
+    };
+    // `run --rm`'s child deletes the pod after `run` returned: CNI's DEL, then the
+    // namespace's pin goes.
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while !mounts().is_empty() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(mounts().is_empty(), "mounts left: {:?}", mounts());
     if let Some(u) = uuid {
         assert!(
             cgroup_dirs(u).is_empty(),
@@ -113,9 +126,9 @@ fn two_apps_share_one_machine_and_a_host_volume() {
     let boot_id = "cat /proc/sys/kernel/random/boot_id";
     // No KVM device: auto falls back to emulation, saying so once.
     let r = p.v.run_with_env(&[
-        "run", "--rm", "--stage1=kvm", &vol,
+        "run", "--rm", "--stage1=kvm", "--net=none", &vol,
         &p.image, "--name=first", "--mount=volume=data,target=/data", "--exec", "/bin/sh", "--", "-c",
-        &format!("echo first-boot=$({boot_id}); cat /data/from-host; echo written-by-first > /data/first"),
+        &format!("echo first-boot=$({boot_id}); echo nets=$(ls /sys/class/net); cat /data/from-host; echo written-by-first > /data/first"),
         "---",
         &p.image, "--name=second", "--mount=volume=data,target=/data", "--exec", "/bin/sh", "--", "-c",
         &format!("echo second-boot=$({boot_id}); echo written-by-second > /data/second; exit 4"),
@@ -148,6 +161,10 @@ fn two_apps_share_one_machine_and_a_host_volume() {
     assert!(
         r.stdout.contains("host-data"),
         "the volume's file is seen:\n{r}"
+    );
+    assert!(
+        r.stdout.lines().any(|l| l == "nets=lo"),
+        "--net=none: loopback only in the machine:\n{r}"
     );
     assert_eq!(
         std::fs::read_to_string(host.join("first")).unwrap(),
@@ -317,6 +334,7 @@ fn a_kvm_pod_whose_qemu_is_killed_ends_with_an_error_and_leaves_nothing() {
     assert!(error.contains("QEMU ended"), "the error says so: {status}");
     assert_eq!(p.app_exit(&uuid, "busybox"), Some(137), "{status}");
     p.v.run(&["rm", &uuid]).success();
+    net::assert_nothing_left(&uuid, &["default"]);
     nothing_left(&p, Some(&uuid));
 }
 
@@ -438,7 +456,7 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
     assert!(r.stderr.contains("not a Linux kernel"), "{r}");
     // What the flavour does not do is a usage error.
     for (flag, needle) in [
-        ("--net=default", "no network"),
+        ("--net=host", "network stack of its own"),
         ("--private-users", "--private-users"),
         ("--ipc=parent", "--ipc=parent"),
         ("--kvm-accel=fast", "auto, kvm and tcg"),
@@ -458,6 +476,17 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
             "{flag}:\n{r}"
         );
     }
+    // A prepared kvm pod cannot be moved onto the host's network either.
+    let uuid = p
+        .run(&["prepare", "--stage1=kvm", &p.image, "--exec", "/bin/true"])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    let r = p.run(&["run-prepared", "--net=host", &uuid]);
+    assert_eq!(r.code(), Some(2), "{r}");
+    assert!(r.stderr.contains("kvm stage1"), "{r}");
+    p.run(&["rm", &uuid]).success();
     let r = p.run(&[
         "run",
         "--rm",
@@ -470,4 +499,175 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
     assert!(r.stderr.contains("not kvm"), "{r}");
     nothing_left(&p, None);
     assert!(p.list().iter().all(|pod| pod["state"] != "running"));
+}
+
+/// A GET of `path` from the host, retrying while the server starts.
+fn host_get(addr: &str, path: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got =
+            std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+                .and_then(|mut s| {
+                    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())?;
+                    let mut out = String::new();
+                    s.read_to_string(&mut out)?;
+                    Ok(out)
+                });
+        match got {
+            Ok(body) if body.contains("200 OK") => return body,
+            _ if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            other => panic!("GET http://{addr}{path}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_kvm_pod_on_the_default_network_reaches_the_host_and_serves_it() {
+    if !kvm_here("a_kvm_pod_on_the_default_network") {
+        return;
+    }
+    let p = PodEnv::new();
+    // A server of the test's on the host, which the guest reaches at the default
+    // network's gateway (the host's end of the pod's link); it notes who called.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let host_port = listener.local_addr().unwrap().port();
+    let callers = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let callers = callers.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let mut s = s;
+                if let Ok(peer) = s.peer_addr() {
+                    callers.lock().unwrap().push(peer.ip().to_string());
+                }
+                let _ = s.write_all(b"hello-from-host\n");
+            }
+        });
+    }
+    let forwarded = free_port();
+    let script = format!(
+        r#"mkdir -p /w && echo served-from-guest > /w/index.html
+echo mac-$(cat /sys/class/net/eth0/address) > /w/mac.html
+cat /etc/hosts > /w/hosts.html
+for i in $(seq 150); do
+  out=$(nc -w 3 172.16.28.1 {host_port} </dev/null 2>/dev/null)
+  case "$out" in *hello-from-host*) echo "got-$out" > /w/got.html; break ;; esac
+  sleep 0.2
+done
+exec httpd -f -p 8080 -h /w"#
+    );
+    let uuid = p.detached(
+        &[
+            "--stage1=kvm",
+            "--net=default",
+            &format!("--port=tcp:8080:127.0.0.1:{forwarded}"),
+        ],
+        &["/bin/sh", "-c", &script],
+    );
+    let n = &net::networks(&p, &uuid)[0];
+    assert_eq!(n["netName"], "default", "{n}");
+    assert_eq!(n["ifName"], "eth0", "{n}");
+    let ip = net::pod_ip(&p, &uuid);
+    // The host reaches the guest's server at the pod's address, and through the port.
+    let body = host_get(&format!("{ip}:8080"), "/index.html");
+    assert!(body.contains("served-from-guest"), "{body}");
+    let body = host_get(&format!("127.0.0.1:{forwarded}"), "/index.html");
+    assert!(body.contains("served-from-guest"), "through --port: {body}");
+    // The guest reached the host, from the pod's address, with the CNI interface's MAC.
+    let got = host_get(&format!("{ip}:8080"), "/got.html");
+    assert!(got.contains("got-hello-from-host"), "{got}");
+    assert!(
+        callers.lock().unwrap().contains(&ip),
+        "the host saw the guest's calls come from {ip}: {:?}",
+        callers.lock().unwrap()
+    );
+    let mac = host_get(&format!("{ip}:8080"), "/mac.html");
+    assert!(mac.contains("mac-") && !mac.contains("mac-\n"), "{mac}");
+    // /etc/hosts names the pod on its address, as the default flavour's does.
+    let hosts = host_get(&format!("{ip}:8080"), "/hosts.html");
+    assert!(hosts.contains(&ip), "{hosts}");
+    // It runs in the machine: the host's namespace of the pod has its interface, a tap
+    // beside it, and no app.
+    p.v.run(&["stop", &uuid]).success();
+    crate::podkit::wait_for("the pod to exit", Duration::from_secs(60), || {
+        p.status(&uuid)["state"] == "exited"
+    });
+    p.v.run(&["rm", &uuid]).success();
+    // No lease, NAT rule, pinned namespace (with it its taps and their qdiscs), QEMU,
+    // mount or cgroup is left; no tap ever reached the host's namespace.
+    net::assert_nothing_left(&uuid, &["default"]);
+    nothing_left(&p, Some(&uuid));
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains("vessel-tap"),
+        "a tap on the host"
+    );
+    assert!(!net::host_route(&ip), "the route to {ip} is still there");
+}
+
+#[test]
+fn a_kvm_pod_on_a_named_network_and_the_default_one_gets_both_interfaces() {
+    if !kvm_here("a_kvm_pod_on_a_named_network_and_the_default_one") {
+        return;
+    }
+    let conf = net::NetConfig::new();
+    let subnet = net::Subnet::new();
+    let name = net::network_name("kvm");
+    let _guard = net::NetworkGuard::new(&name, None);
+    let p = PodEnv::new();
+    conf.network(
+        "10-kvm.conflist",
+        &serde_json::json!({
+            "cniVersion": "1.0.0", "name": name,
+            "plugins": [{"type": "ptp", "mtu": 1400,
+                "ipam": {"type": "host-local", "subnet": subnet.cidr()}}]
+        })
+        .to_string(),
+    );
+    let script = r#"mkdir -p /w
+echo nets=$(ls /sys/class/net) > /w/index.html
+echo mtu=$(cat /sys/class/net/eth0/mtu) >> /w/index.html
+exec httpd -f -p 8080 -h /w"#;
+    let uuid = p.detached(
+        &[
+            &conf.flag(),
+            "--stage1=kvm",
+            &format!("--net={name},default"),
+        ],
+        &["/bin/sh", "-c", script],
+    );
+    let nets = net::networks(&p, &uuid);
+    assert_eq!(nets.len(), 2, "{nets:?}");
+    assert_eq!(nets[0]["netName"], name.as_str());
+    assert_eq!(nets[1]["netName"], "default");
+    assert_eq!(nets[1]["ifName"], "eth1");
+    // The host reaches the machine on each network, at that network's address.
+    let mut bodies = Vec::new();
+    for n in &nets {
+        let ip = n["ip"].as_str().unwrap();
+        bodies.push(host_get(&format!("{ip}:8080"), "/index.html"));
+    }
+    assert!(
+        nets[0]["ip"].as_str().unwrap().starts_with(&subnet.prefix),
+        "{nets:?}"
+    );
+    assert!(bodies[0].contains("nets=eth0 eth1 lo"), "{}", bodies[0]);
+    assert!(
+        bodies[0].contains("mtu=1400"),
+        "the plugin's MTU: {}",
+        bodies[0]
+    );
+    p.v.run(&["stop", &uuid]).success();
+    crate::podkit::wait_for("the pod to exit", Duration::from_secs(60), || {
+        p.status(&uuid)["state"] == "exited"
+    });
+    p.v.run(&["rm", &uuid]).success();
+    net::assert_nothing_left(&uuid, &[&name, "default"]);
+    nothing_left(&p, Some(&uuid));
 }
