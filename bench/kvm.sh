@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The kvm stage1's start, side by side in one hyperfine run, all running busybox's
 # /bin/true from the same root filesystem (busybox-static, made now):
-#   - vessel run --stage1=kvm --rm IMAGE (a QEMU virtual machine booting Debian's kernel),
+#   - vessel run --stage1=kvm --net=none --rm IMAGE (a QEMU virtual machine booting Debian's kernel),
 #   - vessel run --net=none --rm IMAGE (the default flavour),
 #   - podman run --rm --network none of the same image.
 # Target (issue 15): the kvm pod under 300 ms. Then one traced kvm run (VESSEL_TRACE=1)
@@ -29,7 +29,7 @@ stored_bench_image
 podman_bench_image vessel-bench
 podman run --rm --network none $podman_limits localhost/vessel-bench /bin/true || die "podman cannot run the image here"
 # The first kvm run builds the initramfs into the store's cache; not timed.
-"$vessel" --dir "$store" run --stage1=kvm --rm "$image" || die "a kvm pod does not run here"
+"$vessel" --dir "$store" run --stage1=kvm --net=none --rm "$image" || die "a kvm pod does not run here"
 accel=$(if [[ -d /sys/module/kvm_pvm && ! -d /sys/module/kvm_intel && ! -d /sys/module/kvm_amd ]]; then echo "tcg (the host's KVM is PVM)"; else echo kvm; fi)
 accel=${VESSEL_KVM_ACCEL:-$accel}
 
@@ -37,13 +37,13 @@ say "timing pod starts ($runs runs each)"
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 hyperfine -N --runs "$runs" --warmup 1 --style basic \
   --export-json "$work/kvm.json" --export-markdown "$work/kvm.table.md" \
-  -n "vessel run --stage1=kvm --rm" "$vessel --dir $store run --stage1=kvm --rm $image" \
+  -n "vessel run --stage1=kvm --net=none --rm" "$vessel --dir $store run --stage1=kvm --net=none --rm $image" \
   -n "vessel run --net=none --rm" "$vessel --dir $store run --net=none --rm $image" \
   -n "podman run --rm --network none" "podman run --rm --network none $podman_limits localhost/vessel-bench /bin/true"
 LOAD_AT_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say "one traced kvm run"
-VESSEL_TRACE=1 "$vessel" --dir "$store" run --stage1=kvm "--uuid-file-save=$work/uuid" "$image" 2>"$work/trace.txt" || true
+VESSEL_TRACE=1 "$vessel" --dir "$store" run --stage1=kvm --net=none "--uuid-file-save=$work/uuid" "$image" 2>"$work/trace.txt" || true
 uuid=$(cat "$work/uuid")
 console=$(find "$store/pods" -name kvm-console.log -path "*$uuid*" | head -1)
 cp "$console" "$work/console.txt" 2>/dev/null || true
@@ -72,7 +72,7 @@ $(machine_markdown)
 All run busybox-static's /bin/true from the same root filesystem.
 
 \`\`\`
-vessel --dir STORE run --stage1=kvm --rm localhost/layout:bench
+vessel --dir STORE run --stage1=kvm --net=none --rm localhost/layout:bench
 vessel --dir STORE run --net=none --rm localhost/layout:bench
 podman run --rm --network none localhost/vessel-bench /bin/true
 \`\`\`
