@@ -4,10 +4,10 @@
 //! distribution kernel) the pods run under QEMU's emulation: each boot takes seconds, so
 //! each test boots as few machines as it can.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
-use crate::common::httpd::free_port;
+use crate::common::httpd::{free_port, http_get};
 use crate::common::Run;
 use crate::podkit::net;
 use crate::podkit::{cgroup_dirs, host_processes, PodEnv};
@@ -501,29 +501,6 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
     assert!(p.list().iter().all(|pod| pod["state"] != "running"));
 }
 
-/// A GET of `path` from the host, retrying while the server starts.
-fn host_get(addr: &str, path: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let got =
-            std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
-                .and_then(|mut s| {
-                    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-                    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())?;
-                    let mut out = String::new();
-                    s.read_to_string(&mut out)?;
-                    Ok(out)
-                });
-        match got {
-            Ok(body) if body.contains("200 OK") => return body,
-            _ if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(200))
-            }
-            other => panic!("GET http://{addr}{path}: {other:?}"),
-        }
-    }
-}
-
 #[test]
 fn a_kvm_pod_on_the_default_network_reaches_the_host_and_serves_it() {
     if !kvm_here("a_kvm_pod_on_the_default_network") {
@@ -572,22 +549,34 @@ exec httpd -f -p 8080 -h /w"#
     assert_eq!(n["ifName"], "eth0", "{n}");
     let ip = net::pod_ip(&p, &uuid);
     // The host reaches the guest's server at the pod's address, and through the port.
-    let body = host_get(&format!("{ip}:8080"), "/index.html");
+    let body = http_get(
+        &format!("{ip}:8080"),
+        "/index.html",
+        Duration::from_secs(60),
+    );
     assert!(body.contains("served-from-guest"), "{body}");
-    let body = host_get(&format!("127.0.0.1:{forwarded}"), "/index.html");
+    let body = http_get(
+        &format!("127.0.0.1:{forwarded}"),
+        "/index.html",
+        Duration::from_secs(60),
+    );
     assert!(body.contains("served-from-guest"), "through --port: {body}");
     // The guest reached the host, from the pod's address, with the CNI interface's MAC.
-    let got = host_get(&format!("{ip}:8080"), "/got.html");
+    let got = http_get(&format!("{ip}:8080"), "/got.html", Duration::from_secs(60));
     assert!(got.contains("got-hello-from-host"), "{got}");
     assert!(
         callers.lock().unwrap().contains(&ip),
         "the host saw the guest's calls come from {ip}: {:?}",
         callers.lock().unwrap()
     );
-    let mac = host_get(&format!("{ip}:8080"), "/mac.html");
+    let mac = http_get(&format!("{ip}:8080"), "/mac.html", Duration::from_secs(60));
     assert!(mac.contains("mac-") && !mac.contains("mac-\n"), "{mac}");
     // /etc/hosts names the pod on its address, as the default flavour's does.
-    let hosts = host_get(&format!("{ip}:8080"), "/hosts.html");
+    let hosts = http_get(
+        &format!("{ip}:8080"),
+        "/hosts.html",
+        Duration::from_secs(60),
+    );
     assert!(hosts.contains(&ip), "{hosts}");
     // It runs in the machine: the host's namespace of the pod has its interface, a tap
     // beside it, and no app.
@@ -651,7 +640,11 @@ exec httpd -f -p 8080 -h /w"#;
     let mut bodies = Vec::new();
     for n in &nets {
         let ip = n["ip"].as_str().unwrap();
-        bodies.push(host_get(&format!("{ip}:8080"), "/index.html"));
+        bodies.push(http_get(
+            &format!("{ip}:8080"),
+            "/index.html",
+            Duration::from_secs(60),
+        ));
     }
     assert!(
         nets[0]["ip"].as_str().unwrap().starts_with(&subnet.prefix),

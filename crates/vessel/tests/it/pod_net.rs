@@ -2,12 +2,11 @@
 //! named networks, ports, none and host, many pods at once, and what `status` and `list`
 //! show. Traffic goes only between the tests' pods and from the host to them.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use crate::common::aci::AciLayout;
 use crate::common::compress::Compression;
-use crate::common::httpd::free_port;
+use crate::common::httpd::{free_port, http_get};
 use crate::common::rootfs::busybox_rootfs;
 use crate::common::Vessel;
 use crate::podkit::net::{self, NetConfig, Subnet};
@@ -32,29 +31,6 @@ fn fetch_script(addr: &str) -> String {
 done
 exit 1"#
     )
-}
-
-/// A GET from the host, retrying while the server starts.
-fn host_get(addr: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let got =
-            std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
-                .and_then(|mut s| {
-                    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-                    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
-                    let mut out = String::new();
-                    s.read_to_string(&mut out)?;
-                    Ok(out)
-                });
-        match got {
-            Ok(body) if body.contains("200 OK") => return body,
-            _ if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100))
-            }
-            other => panic!("GET http://{addr}/: {other:?}"),
-        }
-    }
 }
 
 fn read_uuid(f: &std::path::Path) -> String {
@@ -129,7 +105,11 @@ fn a_pod_serves_the_host_through_a_port_and_taken_ports_are_refused() {
         &serve("served-through-a-port", 8080),
     );
     let uuid = env.wait_running(&file);
-    let body = host_get(&format!("127.0.0.1:{port}"));
+    let body = http_get(
+        &format!("127.0.0.1:{port}"),
+        "/index.html",
+        Duration::from_secs(20),
+    );
     assert!(body.contains("served-through-a-port"), "{body}");
 
     // The port is the pod's while it runs: a second pod is refused before it starts.

@@ -2,42 +2,14 @@
 //! where slirp4netns is installed, with `--port` forwarded by slirp4netns itself. Run by a
 //! real user the test makes (see `rootless::User`).
 
-use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::common::httpd::{free_port, http_get};
 use crate::common::Vessel;
 use crate::rootless::User;
-
-/// A TCP port free on 127.0.0.1 now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// GET / on 127.0.0.1:`port` from the host, retried until it answers (5 s at most).
-fn host_get(port: u16) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let got = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        });
-        match got {
-            Ok(body) if body.contains("200") => return body,
-            other if Instant::now() > deadline => panic!("127.0.0.1:{port}: {other:?}"),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
 
 /// The user's processes still running (not zombies), as "pid comm", from their own ids and
 /// their range.
@@ -110,7 +82,10 @@ fn user_mode_network_forwards_ports_between_a_users_pods() {
     let list = u.run(&["list"]).success();
     assert!(list.stdout.contains("slirp4netns:ip4=10.0.2.100"), "{list}");
 
-    assert!(host_get(port).contains("served-by-pod"));
+    assert!(
+        http_get(&format!("127.0.0.1:{port}"), "/", Duration::from_secs(5))
+            .contains("served-by-pod")
+    );
     // The default network of a rootless pod (no --net): the same user-mode network.
     let r = u
         .run(&[

@@ -386,6 +386,27 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// GET `path` from `addr` (host:port), retried until a 200 answer or `within` has passed:
+/// the server (often in a pod just started) may not listen yet. Returns the whole answer.
+pub fn http_get(addr: &str, path: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+            .and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())?;
+                let mut out = String::new();
+                s.read_to_string(&mut out)?;
+                Ok(out)
+            });
+        match got {
+            Ok(body) if body.contains(" 200 ") => return body,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            other => panic!("GET http://{addr}{path}: {other:?}"),
+        }
+    }
+}
+
 /// Waits (up to 15 s) until something accepts connections on the port.
 pub fn wait_for_port(port: u16) {
     let until = Instant::now() + Duration::from_secs(15);
