@@ -234,14 +234,7 @@ pub fn create(root: &Root, a: &CreateArgs, mode: Start) -> Result<Created> {
         roles.push(FdRole::Namespace(t.to_string()));
         held.push(fd);
     }
-    for fd in join.tasks {
-        roles.push(FdRole::CgroupTasks);
-        held.push(fd);
-    }
-    if let Some(fd) = join.v2_procs {
-        roles.push(FdRole::CgroupProcs);
-        held.push(fd);
-    }
+    pass_cgroup_join(join, &mut roles, &mut held);
     let tree = exec::mount::clone_tree(bundle.rootfs_fd.as_fd(), "", true)
         .map_err(|e| RuntimeError::Exec(format!("rootfs {}: {e}", bundle.rootfs.display())))?;
     let mut fds: Vec<BorrowedFd<'_>> = vec![tree.as_fd()];
@@ -383,6 +376,17 @@ fn systemd_cgroup(
         .map_err(exec_err)?;
     let join = cgroup.open_join_fds(false).map_err(exec_err)?;
     let mut fds = Vec::new();
+    pass_cgroup_join(join, roles, &mut fds);
+    Ok((cgroup, fds))
+}
+
+/// Hands the descriptors that join a cgroup to the container's process, each with its role
+/// (create's and exec's processes join the same way).
+pub(super) fn pass_cgroup_join(
+    join: exec::cgroups::JoinFds,
+    roles: &mut Vec<FdRole>,
+    fds: &mut Vec<OwnedFd>,
+) {
     for fd in join.tasks {
         roles.push(FdRole::CgroupTasks);
         fds.push(fd);
@@ -391,7 +395,6 @@ fn systemd_cgroup(
         roles.push(FdRole::CgroupProcs);
         fds.push(fd);
     }
-    Ok((cgroup, fds))
 }
 
 /// The config's seccomp profile, compiled here on the host through a cache (podman's

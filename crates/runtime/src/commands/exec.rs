@@ -8,7 +8,7 @@ use exec::container::plan::{namespaces_of, ContainerPlan, FdRole, Report};
 use oci_spec::runtime::{Capability, Process, Spec};
 use rustix::fs::{Mode, OFlags};
 
-use super::create::{ambient_within_inheritable, take_seccomp, write_pid_file};
+use super::create::{ambient_within_inheritable, pass_cgroup_join, take_seccomp, write_pid_file};
 use super::lifecycle::{block_forwarded_signals, wait_forwarding};
 use crate::cli::ExecArgs;
 use crate::error::{Result, RuntimeError};
@@ -72,14 +72,7 @@ pub fn exec(root: &Root, a: &ExecArgs) -> Result<i32> {
     }
     if let Some(cg) = super::lifecycle::cgroup_of(&c.record) {
         let join = cg.open_join_fds(false).map_err(exec_err)?;
-        for fd in join.tasks {
-            roles.push(FdRole::CgroupTasks);
-            held.push(fd);
-        }
-        if let Some(fd) = join.v2_procs {
-            roles.push(FdRole::CgroupProcs);
-            held.push(fd);
-        }
+        pass_cgroup_join(join, &mut roles, &mut held);
     }
     let mut fds: Vec<BorrowedFd<'_>> = held.iter().map(|f| f.as_fd()).collect();
     for n in 0..a.preserve_fds {

@@ -71,33 +71,24 @@ fn text(e: &dbus::Error) -> String {
 impl Systemd {
     /// The system bus if systemd answers there, else its private socket.
     pub fn connect() -> Result<Systemd, BusError> {
-        let bus = match Channel::get_private(BusType::System) {
-            Ok(channel) => {
-                let s = Systemd {
-                    channel,
-                    on_bus: true,
-                };
-                match s.ping() {
-                    Ok(()) => return Ok(s),
-                    Err(e) => format!("connected, but systemd does not answer: {}", text(&e)),
-                }
-            }
-            Err(e) => text(&e),
+        let bus = match Systemd::answering(Channel::get_private(BusType::System), true) {
+            Ok(s) => return Ok(s),
+            Err(why) => why,
         };
-        let private = match Channel::open_private(&format!("unix:path={PRIVATE_SOCKET}")) {
-            Ok(channel) => {
-                let s = Systemd {
-                    channel,
-                    on_bus: false,
-                };
-                match s.ping() {
-                    Ok(()) => return Ok(s),
-                    Err(e) => format!("connected, but systemd does not answer: {}", text(&e)),
-                }
-            }
-            Err(e) => text(&e),
-        };
-        Err(BusError::NoSystemd { bus, private })
+        let private = Channel::open_private(&format!("unix:path={PRIVATE_SOCKET}"));
+        match Systemd::answering(private, false) {
+            Ok(s) => Ok(s),
+            Err(private) => Err(BusError::NoSystemd { bus, private }),
+        }
+    }
+
+    /// A connection on which systemd answers a ping, or why not.
+    fn answering(channel: Result<Channel, dbus::Error>, on_bus: bool) -> Result<Systemd, String> {
+        let channel = channel.map_err(|e| text(&e))?;
+        let s = Systemd { channel, on_bus };
+        s.ping()
+            .map_err(|e| format!("connected, but systemd does not answer: {}", text(&e)))?;
+        Ok(s)
     }
 
     /// Asks systemd for a sign of life. On its private socket, systemd 252 leaves a
