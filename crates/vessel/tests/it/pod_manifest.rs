@@ -27,7 +27,7 @@ fn a_pod_manifest_runs_its_apps_volumes_isolators_and_annotations() {
             {
                 "name": "reader",
                 "image": {"id": id},
-                "app": {"exec": ["/bin/sh", "-c", "for i in $(seq 1500); do [ -f /in/msg ] && break; sleep 0.02; done; cat /in/msg"], "user": "0", "group": "0"},
+                "app": {"exec": ["/bin/sh", "-c", "for i in $(seq 1500); do [ -s /in/msg ] && break; sleep 0.02; done; cat /in/msg"], "user": "0", "group": "0"},
                 "mounts": [{"volume": "shared", "path": "/in"}]
             }
         ],

@@ -47,7 +47,7 @@ fn an_empty_volume_is_shared_by_the_apps_that_mount_it() {
     let r = p.run(&[
         "run", "--rm", "--volume=shared,kind=empty,mode=0777", &p.image, "--name=writer", "--mount=volume=shared,target=/out", "--exec", "/bin/sh", "--", "-c",
         "echo from-writer > /out/file", "---", &p.image, "--name=reader", "--mount=volume=shared,target=/in", "--exec", "/bin/sh", "--", "-c",
-        "for i in $(seq 50); do [ -f /in/file ] && break; sleep 0.05; done; cat /in/file; stat -c %a /in",
+        "for i in $(seq 50); do [ -s /in/file ] && break; sleep 0.05; done; cat /in/file; stat -c %a /in",
     ]);
     assert_eq!(r.code(), Some(0), "{r}");
     assert_eq!(r.stdout, "from-writer\n777\n", "{r}");
