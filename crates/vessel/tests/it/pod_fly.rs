@@ -215,18 +215,7 @@ fn what_fly_cannot_honour_is_refused_before_any_pod_exists() {
         assert!(p.list().is_empty(), "{args:?} made a pod");
     }
     // A prepared fly pod keeps to the host's network when it runs.
-    let uuid = p
-        .run(&[
-            "prepare",
-            "--quiet",
-            "--stage1=fly",
-            &p.image,
-            "--exec=/bin/true",
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let uuid = p.prepare(&["--quiet", "--stage1=fly", &p.image, "--exec=/bin/true"]);
     let r = p.run(&["run-prepared", "--net=default", &uuid]);
     assert_eq!(r.code(), Some(2), "{r}");
     assert!(r.stderr.contains("runs under the fly stage1"), "{r}");
@@ -276,18 +265,7 @@ fn rkt_names_choose_fly_and_a_prepared_pod_keeps_its_flavour() {
         .success();
     assert_ne!(r.stdout.trim(), host_pid_ns, "{r}");
 
-    let uuid = p
-        .run(&[
-            "prepare",
-            "--quiet",
-            "--stage1=fly",
-            &p.image,
-            "--exec=/bin/true",
-        ])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let uuid = p.prepare(&["--quiet", "--stage1=fly", &p.image, "--exec=/bin/true"]);
     assert_eq!(p.status(&uuid)["stage1"], "fly");
     let st = p.run(&["status", &uuid]).success();
     assert!(st.stdout.lines().any(|l| l == "stage1=fly"), "{st}");

@@ -477,12 +477,7 @@ fn kvm_refuses_what_it_cannot_run_before_any_machine_starts() {
         );
     }
     // A prepared kvm pod cannot be moved onto the host's network either.
-    let uuid = p
-        .run(&["prepare", "--stage1=kvm", &p.image, "--exec", "/bin/true"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let uuid = p.prepare(&["--stage1=kvm", &p.image, "--exec", "/bin/true"]);
     let r = p.run(&["run-prepared", "--net=host", &uuid]);
     assert_eq!(r.code(), Some(2), "{r}");
     assert!(r.stderr.contains("kvm stage1"), "{r}");

@@ -91,15 +91,9 @@ fn a_full_data_dir_is_a_clean_error_and_a_retry_works() {
 
     // Full again: a pod cannot be made, and says why; the image stays sound.
     let filler = fs.fill();
-    u.run(&[
-        &dir,
-        "run",
-        "--net=none",
-        "example.com/busybox:1",
-        "--exec=/bin/true",
-    ])
-    .failure()
-    .stderr_names(&["No space left on device"]);
+    run_true(&u, &dir)
+        .failure()
+        .stderr_names(&["No space left on device"]);
     let r = u.run(&[&dir, "image", "verify"]).success();
     assert!(r.stderr.contains("verified 1 images"), "{r}");
     std::fs::remove_file(&filler).unwrap();
@@ -196,15 +190,20 @@ fn a_data_dir_on_overlayfs_is_refused_before_a_pod_exists() {
     let path = u.give(&aci.path);
     u.run(&[&dir, "fetch", "--insecure-options=image", &path])
         .success();
+    run_true(&u, &dir)
+        .failure()
+        .stderr_names(&["overlayfs", "--dir"]);
+    let list = u.run(&[&dir, "list", "--format=json"]).success().json();
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}
+
+/// `vessel DIR_FLAG run --net=none` of the busybox image's /bin/true, as the user.
+fn run_true(u: &User, dir_flag: &str) -> crate::common::Run {
     u.run(&[
-        &dir,
+        dir_flag,
         "run",
         "--net=none",
         "example.com/busybox:1",
         "--exec=/bin/true",
     ])
-    .failure()
-    .stderr_names(&["overlayfs", "--dir"]);
-    let list = u.run(&[&dir, "list", "--format=json"]).success().json();
-    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
 }

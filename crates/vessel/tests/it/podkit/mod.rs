@@ -36,6 +36,13 @@ impl PodEnv {
         self.v.run(args)
     }
 
+    /// `prepare ARGS`, which must succeed: the new pod's UUID.
+    pub fn prepare(&self, args: &[&str]) -> String {
+        let mut all = vec!["prepare"];
+        all.extend_from_slice(args);
+        self.v.run(&all).success().stdout.trim().to_string()
+    }
+
     /// `run --rm [pod flags] IMAGE --exec /bin/sh -- -c SCRIPT`.
     pub fn sh(&self, pod_flags: &[&str], script: &str) -> Run {
         self.sh_app(pod_flags, &[], script)
