@@ -163,14 +163,15 @@ pub fn private_dir(path: &Path) -> Result<()> {
 
 /// Gives an existing directory exactly `mode`. False if it does not exist.
 pub fn set_mode(path: &Path, mode: u32) -> Result<bool> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(PodError::io(path, e)),
-    };
     // Not a directory (a symlink to one among them), another user's directory, or one
     // others could write to: refused, not narrowed, as what lies in it may be theirs.
-    store::datadir::check_owned(path).map_err(|e| PodError::Invalid(e.to_string()))?;
+    let meta = match store::datadir::check_owned(path) {
+        Ok(m) => m,
+        Err(store::StoreError::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => {
+            return Ok(false)
+        }
+        Err(e) => return Err(PodError::Invalid(e.to_string())),
+    };
     if meta.mode() & 0o7777 != mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
             .map_err(|e| PodError::io(path, e))?;

@@ -10,7 +10,7 @@
 //! ```
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Algorithm, Digest};
@@ -33,10 +33,14 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         let dir = crate::datadir::prepare(dir)?;
         let root = dir.join("store");
-        crate::datadir::ensure(&root, 0o700)?;
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).at(&root)?;
+        let found = crate::datadir::ensure(&root, 0o700)?;
+        if found.mode() & 0o7777 != 0o700 {
+            fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).at(&root)?;
+        }
         let store = Store { root };
+        // Parents before their children.
         for sub in [
+            "blobs",
             "blobs/sha256",
             "blobs/sha512",
             "images",
@@ -46,11 +50,7 @@ impl Store {
             "tmp",
             "locks",
         ] {
-            let p = store.root.join(sub);
-            if let Some(parent) = sub.split_once('/').map(|(parent, _)| parent) {
-                crate::datadir::ensure(&store.root.join(parent), 0o755)?;
-            }
-            crate::datadir::ensure(&p, 0o755)?;
+            crate::datadir::ensure(&store.root.join(sub), 0o755)?;
         }
         Ok(store)
     }

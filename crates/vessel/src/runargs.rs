@@ -112,9 +112,15 @@ fn flag_name(word: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Splits the words after the pod flags into one request per app. `pod_flags` are the
-/// long names of the command's pod flags (for messages about flags out of place).
-pub fn parse(words: &[String], pod_flags: &[String]) -> Result<Parsed, String> {
+/// Splits the words after the pod flags into one request per app. `pod_flag_names` gives the
+/// long names of the command's pod flags (for messages about flags out of place), asked
+/// for only when a flag is not an app flag: building them costs clap's whole `run`.
+pub fn parse(
+    words: &[String],
+    pod_flag_names: impl Fn() -> Vec<String>,
+) -> Result<Parsed, String> {
+    let names = std::cell::OnceCell::new();
+    let pod_flags = || names.get_or_init(&pod_flag_names).as_slice();
     let mut out = Parsed::default();
     let mut shared_mounts = Vec::new();
     let mut i = 0;
@@ -125,7 +131,7 @@ pub fn parse(words: &[String], pod_flags: &[String]) -> Result<Parsed, String> {
         let candidates = APP_FLAGS
             .iter()
             .copied()
-            .chain(pod_flags.iter().map(String::as_str).filter(|_| !app_level));
+            .chain(pod_flags().iter().map(String::as_str).filter(|_| !app_level));
         let hint = match suggest(name, candidates) {
             Some(s) => format!(" (did you mean --{s}?)"),
             None if app_level => format!(" (app flags: --{})", APP_FLAGS.join(", --")),
@@ -161,7 +167,7 @@ pub fn parse(words: &[String], pod_flags: &[String]) -> Result<Parsed, String> {
                     "--{n} is an app flag: it follows the image it applies to (IMAGE --{n} ...)"
                 ))
             }
-            n if pod_flags.iter().any(|p| p == n) => {
+            n if pod_flags().iter().any(|p| p == n) => {
                 return Err(format!(
                     "--{n} must come before --mount and the images (give pod flags first)"
                 ))
@@ -212,7 +218,7 @@ pub fn parse(words: &[String], pod_flags: &[String]) -> Result<Parsed, String> {
                 None => raw_name,
             };
             if !APP_FLAGS.contains(&name) {
-                if pod_flags.iter().any(|p| p == name) {
+                if pod_flags().iter().any(|p| p == name) {
                     return Err(format!(
                         "--{name} is a pod flag: give it before the images (vessel run --{name} ... {})",
                         app.image
@@ -354,11 +360,11 @@ mod tests {
     }
 
     fn apps(s: &str) -> Vec<AppRequest> {
-        parse(&words(s), &pod_flags()).unwrap().apps
+        parse(&words(s), pod_flags).unwrap().apps
     }
 
     fn err(s: &str) -> String {
-        parse(&words(s), &pod_flags()).unwrap_err()
+        parse(&words(s), pod_flags).unwrap_err()
     }
 
     #[test]
@@ -430,7 +436,7 @@ mod tests {
     fn deprecated_and_renamed_flags() {
         let p = parse(
             &words("img --cap-retain=CAP_CHOWN --user-label a=b --label c=d --user-annotation e=f"),
-            &pod_flags(),
+            pod_flags,
         )
         .unwrap();
         assert_eq!(
@@ -469,6 +475,6 @@ mod tests {
         assert!(err("i --memory").contains("--memory"));
         assert!(err("i --memory=lots").contains("--memory"));
         assert!(err("i --oom-score-adj=5000").contains("-1000"));
-        assert!(parse(&[], &pod_flags()).is_err());
+        assert!(parse(&[], pod_flags).is_err());
     }
 }

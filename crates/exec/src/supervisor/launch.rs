@@ -418,7 +418,7 @@ fn cache_salt() -> String {
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default();
     format!(
-        "vessel {} libseccomp {lib} arch {}",
+        "vessel {} libseccomp {lib} tree arch {}",
         env!("CARGO_PKG_VERSION"),
         std::env::consts::ARCH
     )

@@ -103,7 +103,7 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     let apps = match &from_manifest {
         Some(m) => m.apps.clone(),
         None => {
-            let parsed = crate::runargs::parse(&args.images, &pod_flag_names(&mode))
+            let parsed = crate::runargs::parse(&args.images, || pod_flag_names(&mode))
                 .map_err(crate::runargs::Usage)?;
             for n in &parsed.notes {
                 crate::output::say!("note: {n}");
@@ -245,6 +245,9 @@ fn pod_flag_names(mode: &Mode) -> Vec<String> {
     let name = if *mode == Mode::Run { "run" } else { "prepare" };
     cmd.find_subcommand(name)
         .map(|c| {
+            // Its arguments are defined lazily (`cli::Command`): build them.
+            let mut c = c.clone();
+            c.build();
             c.get_arguments()
                 .filter(|a| !a.is_hide_set())
                 .filter_map(|a| a.get_long().map(str::to_string))
