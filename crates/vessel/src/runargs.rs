@@ -115,10 +115,7 @@ fn flag_name(word: &str) -> (&str, Option<&str>) {
 /// Splits the words after the pod flags into one request per app. `pod_flag_names` gives the
 /// long names of the command's pod flags (for messages about flags out of place), asked
 /// for only when a flag is not an app flag: building them costs clap's whole `run`.
-pub fn parse(
-    words: &[String],
-    pod_flag_names: impl Fn() -> Vec<String>,
-) -> Result<Parsed, String> {
+pub fn parse(words: &[String], pod_flag_names: impl Fn() -> Vec<String>) -> Result<Parsed, String> {
     let names = std::cell::OnceCell::new();
     let pod_flags = || names.get_or_init(&pod_flag_names).as_slice();
     let mut out = Parsed::default();
@@ -128,10 +125,12 @@ pub fn parse(
         if let Some((_, why)) = NOT_SUPPORTED.iter().find(|(n, _)| *n == name) {
             return format!("--{name} is not supported: {why}");
         }
-        let candidates = APP_FLAGS
-            .iter()
-            .copied()
-            .chain(pod_flags().iter().map(String::as_str).filter(|_| !app_level));
+        let candidates = APP_FLAGS.iter().copied().chain(
+            pod_flags()
+                .iter()
+                .map(String::as_str)
+                .filter(|_| !app_level),
+        );
         let hint = match suggest(name, candidates) {
             Some(s) => format!(" (did you mean --{s}?)"),
             None if app_level => format!(" (app flags: --{})", APP_FLAGS.join(", --")),
