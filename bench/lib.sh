@@ -121,7 +121,7 @@ hyperfine_mean() {
 
 # Statistic $3 (mean, min, median, ...) of command $2 in hyperfine's JSON export $1.
 hyperfine_stat() {
-  python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][int(sys.argv[2])][sys.argv[3]])' "$1" "$2" "$3"
+  python3 -c 'import json,sys; print("%.6f" % json.load(open(sys.argv[1]))["results"][int(sys.argv[2])][sys.argv[3]])' "$1" "$2" "$3"
 }
 
 ratio() {
