@@ -141,9 +141,10 @@ pub fn check_owned(path: &Path) -> Result<fs::Metadata> {
     Ok(m)
 }
 
+/// Read each time, never cached: rootless, the same process checks as the user on the
+/// host and again as root of its own user namespace.
 fn euid() -> u32 {
-    static EUID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *EUID.get_or_init(|| rustix::process::geteuid().as_raw())
+    rustix::process::geteuid().as_raw()
 }
 
 #[cfg(test)]
