@@ -241,12 +241,11 @@ fn passable_by_the_pods_root(dir: &std::path::Path) -> Result<()> {
 /// definition (for messages about flags given out of place).
 fn pod_flag_names(mode: &Mode) -> Vec<String> {
     use clap::CommandFactory;
-    let cmd = crate::cli::Cli::command();
+    let mut cmd = crate::cli::Cli::command();
     let name = if *mode == Mode::Run { "run" } else { "prepare" };
-    cmd.find_subcommand(name)
+    cmd.find_subcommand_mut(name)
         .map(|c| {
             // Its arguments are defined lazily (`cli::Command`): build them.
-            let mut c = c.clone();
             c.build();
             c.get_arguments()
                 .filter(|a| !a.is_hide_set())
