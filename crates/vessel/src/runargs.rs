@@ -112,10 +112,15 @@ fn flag_name(word: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Splits the words after the pod flags into one request per app. `pod_flag_names` gives the
+/// Splits the words after the pod flags of `command` (run, prepare) into one request per
+/// app. `pod_flag_names` gives the
 /// long names of the command's pod flags (for messages about flags out of place), asked
 /// for only when a flag is not an app flag: building them costs clap's whole `run`.
-pub fn parse(words: &[String], pod_flag_names: impl Fn() -> Vec<String>) -> Result<Parsed, String> {
+pub fn parse(
+    words: &[String],
+    command: &str,
+    pod_flag_names: impl Fn() -> Vec<String>,
+) -> Result<Parsed, String> {
     let names = std::cell::OnceCell::new();
     let pod_flags = || names.get_or_init(&pod_flag_names).as_slice();
     let mut out = Parsed::default();
@@ -219,7 +224,7 @@ pub fn parse(words: &[String], pod_flag_names: impl Fn() -> Vec<String>) -> Resu
             if !APP_FLAGS.contains(&name) {
                 if pod_flags().iter().any(|p| p == name) {
                     return Err(format!(
-                        "--{name} is a pod flag: give it before the images (vessel run --{name} ... {})",
+                        "--{name} is a pod flag: give it before the images (vessel {command} --{name} ... {})",
                         app.image
                     ));
                 }
@@ -359,11 +364,11 @@ mod tests {
     }
 
     fn apps(s: &str) -> Vec<AppRequest> {
-        parse(&words(s), pod_flags).unwrap().apps
+        parse(&words(s), "run", pod_flags).unwrap().apps
     }
 
     fn err(s: &str) -> String {
-        parse(&words(s), pod_flags).unwrap_err()
+        parse(&words(s), "run", pod_flags).unwrap_err()
     }
 
     #[test]
@@ -428,6 +433,13 @@ mod tests {
         assert!(err("img --net=host").contains("--net is a pod flag"));
         // A pod flag (the stage1's) after the image says where it belongs.
         assert!(err("img --stage1-name=x").contains("--stage1-name is a pod flag"));
+        // The advice names the command that was given.
+        assert!(err("img --net=host").contains("(vessel run --net ... img)"));
+        let prepare = parse(&words("img --net=host"), "prepare", pod_flags).unwrap_err();
+        assert!(
+            prepare.contains("(vessel prepare --net ... img)"),
+            "{prepare}"
+        );
         assert!(err("img --no-overlay").contains("not supported"));
     }
 
@@ -435,6 +447,7 @@ mod tests {
     fn deprecated_and_renamed_flags() {
         let p = parse(
             &words("img --cap-retain=CAP_CHOWN --user-label a=b --label c=d --user-annotation e=f"),
+            "run",
             pod_flags,
         )
         .unwrap();
@@ -474,6 +487,6 @@ mod tests {
         assert!(err("i --memory").contains("--memory"));
         assert!(err("i --memory=lots").contains("--memory"));
         assert!(err("i --oom-score-adj=5000").contains("-1000"));
-        assert!(parse(&[], pod_flags).is_err());
+        assert!(parse(&[], "run", pod_flags).is_err());
     }
 }

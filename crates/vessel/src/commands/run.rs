@@ -20,6 +20,16 @@ pub enum Mode {
     Prepare,
 }
 
+impl Mode {
+    /// The command's name on the command line.
+    fn command(&self) -> &'static str {
+        match self {
+            Mode::Run => "run",
+            Mode::Prepare => "prepare",
+        }
+    }
+}
+
 pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     // First: the variables go, so no plugin or hook of ours sees them.
     let listen_fds = sd::take_listen_fds()?;
@@ -103,8 +113,9 @@ pub fn run(ctx: &Context, args: RunArgs, mode: Mode) -> Result<i32> {
     let apps = match &from_manifest {
         Some(m) => m.apps.clone(),
         None => {
-            let parsed = crate::runargs::parse(&args.images, || pod_flag_names(&mode))
-                .map_err(crate::runargs::Usage)?;
+            let parsed =
+                crate::runargs::parse(&args.images, mode.command(), || pod_flag_names(&mode))
+                    .map_err(crate::runargs::Usage)?;
             for n in &parsed.notes {
                 crate::output::say!("note: {n}");
             }
@@ -242,8 +253,7 @@ fn passable_by_the_pods_root(dir: &std::path::Path) -> Result<()> {
 fn pod_flag_names(mode: &Mode) -> Vec<String> {
     use clap::CommandFactory;
     let mut cmd = crate::cli::Cli::command();
-    let name = if *mode == Mode::Run { "run" } else { "prepare" };
-    cmd.find_subcommand_mut(name)
+    cmd.find_subcommand_mut(mode.command())
         .map(|c| {
             // Its arguments are defined lazily (`cli::Command`): build them.
             c.build();
