@@ -358,14 +358,21 @@ pub fn configure(nics: &[GuestNic]) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
+    // The kernel named the devices in its own order, so a device may hold the name another
+    // interface is to take: each first takes a name nobody wants.
+    for (k, (nic, index)) in nics.iter().zip(&found).enumerate() {
+        rename(&mut nl, index.expect("found"), &format!("vessel-tmp{k}")).with_ctx(|| {
+            format!(
+                "the pod's interface {} ({}): naming it",
+                nic.name,
+                nic.mac_text()
+            )
+        })?;
+    }
     for (nic, index) in nics.iter().zip(found) {
         let index = index.expect("found");
         let what = || format!("the pod's interface {} ({})", nic.name, nic.mac_text());
-        let mut m = LinkMessage::default();
-        m.header.index = index;
-        m.attributes.push(LinkAttribute::IfName(nic.name.clone()));
-        nl.request(RouteNetlinkMessage::SetLink(m), 0)
-            .with_ctx(|| format!("{}: naming it", what()))?;
+        rename(&mut nl, index, &nic.name).with_ctx(|| format!("{}: naming it", what()))?;
         set_up(&mut nl, index, nic.mtu).with_ctx(|| format!("{}: up", what()))?;
         for (ip, len) in &nic.addresses {
             let mut a = AddressMessage::default();
@@ -427,6 +434,14 @@ pub fn configure(nics: &[GuestNic]) -> Result<()> {
     Ok(())
 }
 
+/// Names the (down) link `index`.
+fn rename(nl: &mut Netlink, index: u32, name: &str) -> std::io::Result<()> {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.attributes.push(LinkAttribute::IfName(name.to_string()));
+    nl.request(RouteNetlinkMessage::SetLink(m), 0)
+}
+
 fn family(ip: &IpAddr) -> AddressFamily {
     if ip.is_ipv6() {
         AddressFamily::Inet6
@@ -447,5 +462,43 @@ mod tests {
         };
         assert_eq!(nic.mac_text(), "0a:58:ac:10:1c:05");
         assert!(tap_name(9).len() < libc::IFNAMSIZ);
+    }
+
+    #[test]
+    fn interfaces_take_their_names_whatever_the_kernel_called_them() {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "run as root: it makes a network namespace"
+        );
+        // In a network namespace of this thread's own: two devices the "kernel" named in
+        // the opposite order of the interfaces they are to become.
+        std::thread::spawn(|| {
+            // SAFETY: unshare with a namespace flag only, on this thread alone.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            let ip = |args: &str| {
+                let status = std::process::Command::new("ip")
+                    .args(args.split(' '))
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "ip {args}");
+            };
+            ip("link add eth0 address 0a:58:00:00:00:01 type veth peer name eth1 address 0a:58:00:00:00:02");
+            let nic = |name: &str, last: u8| GuestNic {
+                name: name.into(),
+                mac: [0x0a, 0x58, 0, 0, 0, last],
+                mtu: 1400,
+                ..Default::default()
+            };
+            let nics = [nic("eth1", 1), nic("eth0", 2)];
+            configure(&nics).unwrap();
+            let mut nl = Netlink::open().unwrap();
+            let now = links(&mut nl).unwrap();
+            for n in &nics {
+                let l = now.iter().find(|l| l.mac == n.mac).unwrap();
+                assert_eq!((l.name.as_str(), l.mtu), (n.name.as_str(), 1400));
+            }
+        })
+        .join()
+        .unwrap();
     }
 }
