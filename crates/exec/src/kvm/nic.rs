@@ -60,6 +60,11 @@ impl GuestNic {
     pub fn mac_text(&self) -> String {
         mac_text(&self.mac)
     }
+
+    /// `eth0 (52:54:00:12:34:56)`, for messages.
+    fn label(&self) -> String {
+        format!("{} ({})", self.name, self.mac_text())
+    }
 }
 
 fn mac_text(mac: &[u8]) -> String {
@@ -349,7 +354,7 @@ pub fn configure(nics: &[GuestNic]) -> Result<()> {
                 .iter()
                 .zip(&found)
                 .filter(|(_, f)| f.is_none())
-                .map(|(n, _)| format!("{} ({})", n.name, n.mac_text()))
+                .map(|(n, _)| n.label())
                 .collect();
             return Err(Error::msg(
                 "the pod's network in the virtual machine",
@@ -361,17 +366,12 @@ pub fn configure(nics: &[GuestNic]) -> Result<()> {
     // The kernel named the devices in its own order, so a device may hold the name another
     // interface is to take: each first takes a name nobody wants.
     for (k, (nic, index)) in nics.iter().zip(&found).enumerate() {
-        rename(&mut nl, index.expect("found"), &format!("vessel-tmp{k}")).with_ctx(|| {
-            format!(
-                "the pod's interface {} ({}): naming it",
-                nic.name,
-                nic.mac_text()
-            )
-        })?;
+        rename(&mut nl, index.expect("found"), &format!("vessel-tmp{k}"))
+            .with_ctx(|| format!("the pod's interface {}: naming it", nic.label()))?;
     }
     for (nic, index) in nics.iter().zip(found) {
         let index = index.expect("found");
-        let what = || format!("the pod's interface {} ({})", nic.name, nic.mac_text());
+        let what = || format!("the pod's interface {}", nic.label());
         rename(&mut nl, index, &nic.name).with_ctx(|| format!("{}: naming it", what()))?;
         set_up(&mut nl, index, nic.mtu).with_ctx(|| format!("{}: up", what()))?;
         for (ip, len) in &nic.addresses {
